@@ -1,0 +1,253 @@
+"""The matrix: presets, validation, expansion into cells, skips with reasons."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import bench.executors
+import workloads
+from bench.metadata import available_cores
+
+__all__ = [
+    "AUTO",
+    "PRESETS",
+    "Cell",
+    "Group",
+    "Matrix",
+    "PlanError",
+    "auto_chunksize",
+    "build",
+    "from_preset",
+]
+
+AUTO = "auto"
+#: Items per task under ``auto``: multiprocessing's rule, ceil(n / (4 x workers)).
+AUTO_TASKS_PER_WORKER = 4
+
+
+class PlanError(ValueError):
+    """A matrix that cannot be run: a bad name, value or combination."""
+
+
+def auto_chunksize(n_items: int, workers: int) -> int:
+    """The ``auto`` chunk size: about four tasks per worker, at least one item."""
+    return max(1, math.ceil(n_items / (AUTO_TASKS_PER_WORKER * workers)))
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """What to sweep. ``None`` means: every executor / the workload's default size."""
+
+    executors: tuple[str, ...] | None = None
+    workloads: tuple[str, ...] = ("fibprimes",)
+    workers: tuple[int, ...] = (1, 2)
+    chunksizes: tuple[str, ...] = ("1", "16", AUTO)
+    sizes: tuple[int, ...] | None = None
+    params: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    repeats: int = 3
+    cell_timeout: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in data.items()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Matrix:
+        def tup(value: Any) -> Any:
+            return tuple(value) if isinstance(value, list) else value
+
+        return cls(
+            **{key: tup(value) for key, value in data.items() if key != "params"},
+            params={key: tuple(values) for key, values in data.get("params", {}).items()},
+        )
+
+
+def _quick_workers() -> tuple[int, ...]:
+    return tuple(sorted({1, 2, available_cores()}))
+
+
+#: Named matrices; command-line options override their fields.
+PRESETS: dict[str, dict[str, Any]] = {
+    "quick": {
+        "help": "every executor on fibprimes size 2000, workers 1, 2 and the core count, chunk sizes 1, 16, auto",
+        "workers": _quick_workers,
+        "chunksizes": ("1", "16", AUTO),
+        "sizes": (2000,),
+        "repeats": 3,
+    },
+    "seed": {
+        "help": "the course exercise: primes among the first 5000 Fibonacci numbers, "
+        "workers 1-4, chunk sizes 1, 10, 100, auto",
+        "workers": (1, 2, 3, 4),
+        "chunksizes": ("1", "10", "100", AUTO),
+        "sizes": (5000,),
+        "repeats": 3,
+    },
+}
+
+
+def from_preset(name: str, **overrides: Any) -> Matrix:
+    """The preset's matrix with the given (non-None) fields replaced."""
+    if name not in PRESETS:
+        raise PlanError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    fields = {key: value for key, value in PRESETS[name].items() if key != "help"}
+    fields = {key: value() if callable(value) else value for key, value in fields.items()}
+    fields.update({key: value for key, value in overrides.items() if value is not None})
+    return Matrix(**fields)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of the matrix."""
+
+    executor: str
+    workers: int
+    workload: str
+    size: int
+    chunksize: int
+    chunksize_spec: str
+    params: tuple[tuple[str, Any], ...] = ()
+    skip_reason: str | None = None
+    oversubscribed: bool = False
+    items: int = 0
+
+    @property
+    def param_dict(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """Identity of the cell within a run (used by ``--resume``)."""
+        return (self.executor, self.workers, self.workload, self.size, self.chunksize_spec, self.params)
+
+    def label(self) -> str:
+        chunk = (
+            f"chunk={self.chunksize_spec}"
+            if self.chunksize_spec == str(self.chunksize)
+            else (f"chunk={self.chunksize_spec}->{self.chunksize}")
+        )
+        params = "".join(f" {key}={value}" for key, value in self.params)
+        return f"{self.executor} x{self.workers} {self.workload}[{self.size}]{params} {chunk}"
+
+
+def record_key(record: dict[str, Any]) -> tuple[Any, ...]:
+    """The ``Cell.key`` of a journal's cell record."""
+    params = tuple(sorted(record.get("params", {}).items()))
+    return (record["executor"], record["workers"], record["workload"], record["size"], record["chunksize_spec"], params)
+
+
+@dataclass(frozen=True)
+class Group:
+    """Cells that share one executor instance (same back-end, same workers)."""
+
+    executor: str
+    workers: int
+    cells: tuple[Cell, ...]
+
+    @property
+    def skipped(self) -> bool:
+        return all(cell.skip_reason for cell in self.cells)
+
+
+def _check_names(kind: str, asked: Sequence[str], known: Sequence[str]) -> None:
+    for name in asked:
+        if name not in known:
+            raise PlanError(f"unknown {kind} {name!r}; known: {', '.join(known)}")
+
+
+def _param_grid(workload: workloads.Workload, asked: dict[str, tuple[str, ...]]) -> list[tuple[tuple[str, Any], ...]]:
+    axes = []
+    for key, param in sorted(workload.params.items()):
+        values = asked.get(key)
+        parsed = [param.parse(key, text) for text in values] if values else [param.default]
+        axes.append([(key, value) for value in parsed])
+    return [tuple(combo) for combo in itertools.product(*axes)]
+
+
+def _chunk_specs(executor: type[bench.executors.Executor], specs: tuple[str, ...]) -> tuple[str, ...]:
+    # A chunk size means nothing to a back-end that does not chunk: one cell.
+    return specs if executor.chunked else ("n/a",)
+
+
+def _resolve_chunksize(spec: str, n_items: int, workers: int) -> int:
+    if spec == AUTO:
+        return auto_chunksize(n_items, workers)
+    return int(spec) if spec.isdigit() else 1
+
+
+def validate(matrix: Matrix) -> None:
+    """Raise PlanError for anything that makes the matrix unrunnable."""
+    _check_names("executor", matrix.executors or (), bench.executors.names())
+    _check_names("workload", matrix.workloads, workloads.names())
+    for label, values in (("workers", matrix.workers), ("sizes", matrix.sizes or ())):
+        if any(not isinstance(v, int) or v < 1 for v in values):
+            raise PlanError(f"{label} must be positive integers")
+    for spec in matrix.chunksizes:
+        if spec != AUTO and not (spec.isdigit() and int(spec) >= 1):
+            raise PlanError(f"chunk size {spec!r} is not a positive integer or 'auto'")
+    if matrix.repeats < 1:
+        raise PlanError("repeats must be >= 1")
+    if matrix.cell_timeout is not None and matrix.cell_timeout <= 0:
+        raise PlanError("cell timeout must be > 0")
+    declared = {key for name in matrix.workloads for key in workloads.get(name).params}
+    for key in matrix.params:
+        if key not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            raise PlanError(f"unknown param {key!r} for {', '.join(matrix.workloads)}; known: {known}")
+    for name in matrix.workloads:
+        workload = workloads.get(name)
+        try:
+            _param_grid(workload, {k: v for k, v in matrix.params.items() if k in workload.params})
+        except ValueError as exc:
+            raise PlanError(str(exc)) from None
+
+
+def build(matrix: Matrix) -> list[Group]:
+    """Validate and expand the matrix into groups of cells, in run order."""
+    validate(matrix)
+    cores = available_cores()
+    groups = []
+    for executor_name in matrix.executors or tuple(bench.executors.names()):
+        backend = bench.executors.get(executor_name)
+        unavailable = backend.available()
+        for workers in matrix.workers:
+            reason = unavailable or backend.unsupported(workers)
+            cells = []
+            for workload_name in matrix.workloads:
+                workload = workloads.get(workload_name)
+                asked = {k: v for k, v in matrix.params.items() if k in workload.params}
+                for size, params in itertools.product(
+                    matrix.sizes or (workload.default_size,), _param_grid(workload, asked)
+                ):
+                    n_items = workload.count(size, **dict(params))
+                    for spec in _chunk_specs(backend, matrix.chunksizes):
+                        cells.append(
+                            Cell(
+                                executor=executor_name,
+                                workers=workers,
+                                workload=workload_name,
+                                size=size,
+                                chunksize=_resolve_chunksize(spec, n_items, workers),
+                                chunksize_spec=spec,
+                                params=params,
+                                skip_reason=reason or workload.available(),
+                                oversubscribed=workers > cores,
+                                items=n_items,
+                            )
+                        )
+            groups.append(Group(executor_name, workers, tuple(cells)))
+    return groups
+
+
+def without(groups: list[Group], done: set[tuple[Any, ...]]) -> list[Group]:
+    """The groups with the cells whose keys are in ``done`` removed."""
+    remaining = []
+    for group in groups:
+        cells = tuple(cell for cell in group.cells if cell.key not in done)
+        if cells:
+            remaining.append(replace(group, cells=cells))
+    return remaining

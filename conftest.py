@@ -1,0 +1,99 @@
+"""Shared fixtures: the OEIS oracle, a CLI runner with a timeout, leak checks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+
+#: OEIS A001605: indices n of prime Fibonacci numbers F(n).
+A001605 = [
+    3,
+    4,
+    5,
+    7,
+    11,
+    13,
+    17,
+    23,
+    29,
+    43,
+    47,
+    83,
+    131,
+    137,
+    359,
+    431,
+    433,
+    449,
+    509,
+    569,
+    571,
+    2971,
+    4723,
+    5387,
+    9311,
+    9677,
+    14431,
+    25561,
+    30757,
+    35999,
+    37511,
+    50833,
+    81839,
+]
+
+
+@pytest.fixture
+def fib_oracle():
+    """The known answer of ``fibprimes`` for a size, from OEIS A001605."""
+    return lambda size: [n for n in A001605 if n <= size]
+
+
+@pytest.fixture
+def run_bench(tmp_path):
+    """Run ``python bench/run.py ARGS`` in a fresh process, with a timeout."""
+
+    def run(*args: str, timeout: float = 240, module: bool = False) -> subprocess.CompletedProcess:
+        """``module=True`` runs ``python -m bench ARGS`` instead (project on PYTHONPATH)."""
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        command = [sys.executable, str(ROOT / "bench" / "run.py")]
+        if module:
+            command = [sys.executable, "-m", "bench"]
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        return subprocess.run(
+            command + list(args), cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env=env
+        )
+
+    return run
+
+
+def _leftover_children() -> list[str]:
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            cmdline = " ".join(child.cmdline())
+        except psutil.Error:
+            continue
+        if "forkserver" not in cmdline and "resource_tracker" not in cmdline:
+            found.append(f"{child.pid}: {cmdline[:120]}")
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leftover_processes():
+    """Every process a test starts, it stops (the forkserver lives as long as pytest)."""
+    yield
+    leftovers = []
+    for _ in range(50):  # pools wind down asynchronously
+        leftovers = _leftover_children()
+        if not leftovers:
+            return
+        psutil.wait_procs(psutil.Process().children(recursive=True), timeout=0.1)
+    pytest.fail(f"processes left running after the tests: {leftovers}")

@@ -1,0 +1,197 @@
+"""The command line, run as a user runs it: a fresh process per call."""
+
+import json
+
+import pytest
+
+from bench import results
+
+SMALL = ["--executors", "serial,process-pool", "--workers", "1,2", "--size", "300", "--repeats", "2"]
+
+
+def journals(folder):
+    return sorted(folder.glob("*.jsonl")) if folder.exists() else []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--executors", "serial,warp-drive"], "unknown executor 'warp-drive'; known: serial, thread-pool"),
+        (["--workloads", "sudoku"], "unknown workload 'sudoku'; known: fibprimes"),
+        (["--workers", "0"], "'0' is not a positive integer"),
+        (["--workers", "two"], "'two' is not a positive integer"),
+        (["--workers", "4-2"], "'4-2' is an empty range"),
+        (["--chunksizes", "1,-3"], "'-3' is not a positive integer"),
+        (["--chunksizes", "auto,0"], "'0' is not a positive integer"),
+        (["--size", "1.5"], "'1.5' is not a positive integer"),
+        (["--repeats", "0"], "'0' is not a positive integer"),
+        (["--cell-timeout", "-1"], "'-1' is not a positive number"),
+        (["--param", "order"], "'order' is not KEY=V1,V2"),
+        (["--param", "colour=red"], "unknown param 'colour' for fibprimes; known: order"),
+        (["--preset", "slow"], "invalid choice: 'slow'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2_with_nothing_written(run_bench, tmp_path, args, message):
+    done = run_bench(*args, "--out", "out")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+    assert done.stdout == ""
+    assert not (tmp_path / "out").exists()
+
+
+def test_unwritable_output_folder_is_exit_2_before_any_cell(run_bench, tmp_path):
+    (tmp_path / "occupied").write_text("not a folder")
+    done = run_bench(*SMALL, "--out", "occupied/results")
+    assert done.returncode == 2 and "cannot write results to occupied/results" in done.stderr
+    assert done.stderr.count("\n") == 1 and done.stdout == ""
+
+
+def test_quiet_run_prints_only_the_journal_path(run_bench, tmp_path, fib_oracle):
+    done = run_bench(*SMALL, "--out", "out", "--quiet")
+    assert done.returncode == 0, done.stderr
+    [path] = journals(tmp_path / "out")
+    assert done.stdout == f"out/{path.name}\n"
+    records = results.load(path)
+    run, cells = records[0], records[1:]
+    assert run["kind"] == "run" and run["schema"] == 1 and run["run_id"] == path.stem
+    for key in ("python", "python_implementation", "platform", "cpu", "cores", "hostname", "packages", "git_commit"):
+        assert key in run["env"], key
+    assert run["env"]["packages"]["numpy"]
+    assert [(c["executor"], c["workers"], c["chunksize_spec"]) for c in cells] == [
+        ("serial", 1, "n/a"),
+        ("serial", 2, "n/a"),
+        ("process-pool", 1, "1"),
+        ("process-pool", 1, "16"),
+        ("process-pool", 1, "auto"),
+        ("process-pool", 2, "1"),
+        ("process-pool", 2, "16"),
+        ("process-pool", 2, "auto"),
+    ]
+    skipped = cells[1]
+    assert skipped["status"] == "skipped" and "baseline" in skipped["error"] and skipped["times_s"] == []
+    for cell in cells[:1] + cells[2:]:
+        assert cell["status"] == "ok" and cell["verified"] is True and cell["error"] is None
+        assert cell["answer"] == fib_oracle(300) and len(cell["times_s"]) == 2
+        assert cell["startup_s"] > 0 and cell["teardown_s"] >= 0 and cell["warmup_s"] > 0
+        assert cell["run_id"] == run["run_id"] and cell["method"] == "map" and cell["params"] == {"order": "ascending"}
+    assert [c["chunksize"] for c in cells if c["chunksize_spec"] == "auto"] == [75, 38]  # ceil(300 / (4 x w))
+
+
+def test_plain_output_has_cell_lines_table_and_path(run_bench, tmp_path):
+    done = run_bench(
+        "--executors", "serial,thread-pool", "--workers", "1", "--size", "200", "--repeats", "1", "--out", "out"
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("ok       serial x1 fibprimes[200]")
+    assert any("speedup" in line for line in lines) and any("thread-pool" in line and "x" in line for line in lines)
+    assert lines[-1].startswith("out/") and lines[-1].endswith(".jsonl")
+    assert "\x1b[" not in done.stdout  # no progress bar or colour when piped
+
+
+def test_oversubscription_is_said(run_bench):
+    done = run_bench(
+        "--executors",
+        "thread-pool",
+        "--workers",
+        "64",
+        "--size",
+        "50",
+        "--repeats",
+        "1",
+        "--chunksizes",
+        "auto",
+        "--out",
+        "out",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "64 workers exceed the" in done.stdout
+
+
+def test_failed_cells_exit_1_and_are_journaled(run_bench, tmp_path):
+    done = run_bench(
+        "--executors",
+        "serial,multiprocessing",
+        "--workers",
+        "1",
+        "--size",
+        "1200",
+        "--chunksizes",
+        "1",
+        "--cell-timeout",
+        "0.05",
+        "--out",
+        "out",
+        "--quiet",
+    )
+    assert done.returncode == 1
+    assert "timeout: serial x1" in done.stderr and "timeout: multiprocessing x1" in done.stderr
+    [path] = journals(tmp_path / "out")
+    assert done.stdout == f"out/{path.name}\n"
+    cells = results.cells(results.load(path))
+    assert [c["status"] for c in cells] == ["timeout", "timeout"]
+    assert all("exceeded --cell-timeout 0.05 s" in c["error"] for c in cells)
+
+
+def test_resume_runs_only_the_missing_cells(run_bench, tmp_path):
+    done = run_bench(
+        "--executors",
+        "serial,thread-pool",
+        "--workers",
+        "1",
+        "--size",
+        "100",
+        "--repeats",
+        "1",
+        "--out",
+        "out",
+        "--quiet",
+    )
+    [path] = journals(tmp_path / "out")
+    lines = path.read_text().splitlines()
+    assert len(lines) == 5  # run + serial + thread-pool x 3 chunk sizes
+    killed = tmp_path / "killed.jsonl"
+    killed.write_text("\n".join(lines[:3]) + "\n" + lines[3][:25])  # died while writing a cell
+    done = run_bench("--resume", str(killed), "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{killed}\n"
+    text = killed.read_text()
+    assert text.startswith("\n".join(lines[:3]) + "\n" + lines[3][:25] + "\n")  # nothing lost
+    with pytest.warns(UserWarning, match="torn"):
+        records = results.load(killed)
+    assert [r["kind"] for r in records] == ["run", "cell", "cell", "resume", "cell", "cell"]
+    keys = sorted((r["executor"], r["chunksize_spec"]) for r in results.cells(records))
+    assert keys == [("serial", "n/a"), ("thread-pool", "1"), ("thread-pool", "16"), ("thread-pool", "auto")]
+    again = run_bench("--resume", str(killed), "--quiet")
+    assert again.returncode == 0 and len(killed.read_text().splitlines()) == len(text.splitlines()) + 1
+
+
+def test_resume_refuses_matrix_options(run_bench, tmp_path):
+    (tmp_path / "j.jsonl").write_text(json.dumps({"schema": 1, "kind": "run", "run_id": "x"}) + "\n")
+    done = run_bench("--resume", "j.jsonl", "--workers", "2")
+    assert done.returncode == 2 and "drop --workers" in done.stderr
+
+
+def test_resume_refuses_unknown_schema(run_bench, tmp_path):
+    (tmp_path / "j.jsonl").write_text(json.dumps({"schema": 9, "kind": "run", "run_id": "x"}) + "\n")
+    before = (tmp_path / "j.jsonl").read_text()
+    done = run_bench("--resume", "j.jsonl")
+    assert done.returncode == 2 and "schema 9 is not supported" in done.stderr
+    assert (tmp_path / "j.jsonl").read_text() == before
+
+
+def test_module_entry_point_lists_everything(run_bench):
+    done = run_bench("list", module=True)
+    assert done.returncode == 0, done.stderr
+    for name in ("serial", "thread-pool", "multiprocessing", "process-pool", "dask-local", "fibprimes"):
+        assert name in done.stdout
+    assert " no " not in done.stdout  # everything is available in the test environment
+
+
+def test_python_dash_m_bench_run_is_the_same_command(run_bench, tmp_path):
+    done = run_bench(
+        "run", "--executors", "serial", "--size", "50", "--repeats", "1", "--out", "m", "--quiet", module=True
+    )
+    assert done.returncode == 0, done.stderr
+    [path] = journals(tmp_path / "m")
+    assert done.stdout == f"m/{path.name}\n"

@@ -1,0 +1,144 @@
+"""Contract tests: every registered executor, several worker counts and chunk sizes."""
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import bench.executors
+import workloads
+from bench.executors.base import apply_chunk, batched
+from bench.plan import auto_chunksize
+from bench.registry import Registry
+from tests.helpers import fail_on_13, nap, square
+
+EXECUTORS = bench.executors.names()
+CASES = [(name, workers) for name in EXECUTORS for workers in (1, 2) if not (name == "serial" and workers > 1)]
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[f"{name}-{workers}" for name, workers in CASES])
+def pool(request):
+    """One running instance per (executor, workers), shared by this module's tests."""
+    name, workers = request.param
+    backend = bench.executors.get(name)
+    if backend.available():
+        pytest.fail(f"{name} must be available in the test environment: {backend.available()}")
+    with backend(workers) as running:
+        yield running
+
+
+@pytest.mark.parametrize("chunksize", [1, 7, "auto"])
+def test_fibprimes_known_answer(pool, chunksize, fib_oracle):
+    w = workloads.get("fibprimes")
+    size = 1500
+    chunk = auto_chunksize(size, pool.workers) if chunksize == "auto" else chunksize
+    answer = w.reduce(pool.map(w.task, w.items(size), chunksize=chunk))
+    assert answer == fib_oracle(size)
+
+
+@pytest.mark.parametrize("chunksize", [1, 3, 1000])
+def test_map_keeps_item_order(pool, chunksize):
+    assert pool.map(square, range(50), chunksize=chunksize) == [x * x for x in range(50)]
+
+
+def test_map_of_nothing(pool):
+    assert pool.map(square, [], chunksize=4) == []
+
+
+def test_submit_returns_a_future(pool):
+    assert pool.submit(square, 12).result(timeout=60) == 144
+
+
+def test_task_errors_reach_the_caller(pool):
+    with pytest.raises(ValueError, match="unlucky 13"):
+        pool.map(fail_on_13, range(20), chunksize=4)
+
+
+def test_bad_chunksize_is_refused(pool):
+    with pytest.raises(ValueError, match="chunksize must be >= 1"):
+        pool.map(square, range(3), chunksize=0)
+
+
+@pytest.mark.parametrize("name", EXECUTORS)
+def test_timeout_then_abort_stops_quickly(name):
+    backend = bench.executors.get(name)
+    workers = 1
+    pool = backend(workers).__enter__()
+    try:
+        start = time.monotonic()
+        with pytest.raises(TimeoutError):
+            pool.map(nap, [0.5] * 8, chunksize=1, timeout=0.2)
+        pool.abort()
+        # The abandoned tasks (4 s of sleep in all) are not waited for.
+        assert time.monotonic() - start < 3.5
+    finally:
+        pool.abort()
+
+
+@pytest.mark.parametrize("name", EXECUTORS)
+def test_metadata_is_json_ready(name):
+    import json
+
+    json.dumps(bench.executors.get(name).metadata())
+
+
+def test_workers_must_be_positive():
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        bench.executors.get("process-pool")(0)
+
+
+def test_serial_has_one_worker():
+    serial = bench.executors.get("serial")
+    assert serial.unsupported(2) and serial.unsupported(1) is None
+
+
+def test_unknown_executor_names_the_known_ones():
+    with pytest.raises(KeyError, match="unknown executor 'mpi-magic'; known: serial, thread-pool"):
+        bench.executors.get("mpi-magic")
+
+
+def test_batched_and_apply_chunk():
+    assert list(batched(range(7), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert apply_chunk(square, [1, 2, 3]) == [1, 4, 9]
+
+
+def test_third_party_backends_register_through_entry_points(tmp_path):
+    """A package installed with a ``bench.executors`` entry point is found and runs."""
+    (tmp_path / "extra_backend.py").write_text(
+        textwrap.dedent(
+            """
+            from bench.executors.local import ThreadPool
+
+            class Lazy(ThreadPool):
+                name = "lazy-threads"
+            """
+        )
+    )
+    dist = tmp_path / "extra_backend-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: extra-backend\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[bench.executors]\nlazy-threads = extra_backend:Lazy\n")
+    code = textwrap.dedent(
+        """
+        import bench.executors
+        from tests.helpers import square
+        assert "lazy-threads" in bench.executors.names(), bench.executors.names()
+        with bench.executors.get("lazy-threads")(2) as pool:
+            print(pool.map(square, range(4), chunksize=2))
+        """
+    )
+    env_path = f"{tmp_path}:{bench.executors.__file__.rsplit('/bench/', 1)[0]}"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env={"PYTHONPATH": env_path}
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[0, 1, 4, 9]"
+
+
+def test_registry_survives_a_broken_plugin(recwarn):
+    registry = Registry("executor", "no.such.group", {"good": "bench.executors.local:Serial", "bad": "no_such_mod:X"})
+    loaded = registry.load_all()
+    assert list(loaded) == ["good"]
+    assert "bad" in str(recwarn.pop(UserWarning).message)

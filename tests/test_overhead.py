@@ -1,0 +1,16 @@
+"""The harness adds no measurable time (a ratio from one run, never a wall time)."""
+
+import importlib.util
+
+from conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("overhead", ROOT / "benchmarks" / "overhead.py")
+overhead = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(overhead)
+
+
+def test_serial_harness_matches_a_bare_loop():
+    result = overhead.measure_overhead(size=900, rounds=9)
+    # `nox -s overhead` measures this precisely; here a generous bound guards regressions.
+    assert result["median_paired_ratio"] < 1.05, result
+    assert result["ratio_of_medians"] < 1.05, result

@@ -1,0 +1,92 @@
+"""Expanding the matrix: presets, auto chunk rule, skips, validation."""
+
+import pytest
+
+from bench import plan
+from bench.metadata import available_cores
+
+
+def test_auto_rule_is_multiprocessings():
+    assert plan.auto_chunksize(5000, 4) == 313  # ceil(5000 / 16)
+    assert plan.auto_chunksize(2000, 2) == 250
+    assert plan.auto_chunksize(3, 8) == 1
+
+
+def test_quick_preset_is_the_documented_matrix():
+    matrix = plan.from_preset("quick")
+    assert matrix.workers == tuple(sorted({1, 2, available_cores()}))
+    assert matrix.chunksizes == ("1", "16", "auto") and matrix.workloads == ("fibprimes",)
+    groups = plan.build(matrix)
+    assert {g.executor for g in groups} == {"serial", "thread-pool", "multiprocessing", "process-pool", "dask-local"}
+
+
+def test_seed_preset_is_the_course_exercise():
+    matrix = plan.from_preset("seed")
+    assert matrix.sizes == (5000,) and matrix.workers == (1, 2, 3, 4)
+    assert matrix.chunksizes == ("1", "10", "100", "auto")
+
+
+def test_options_override_the_preset():
+    matrix = plan.from_preset("seed", workers=(2,), repeats=1)
+    assert matrix.workers == (2,) and matrix.repeats == 1 and matrix.sizes == (5000,)
+
+
+def test_cells_record_resolved_auto_chunksize_and_oversubscription():
+    matrix = plan.Matrix(executors=("process-pool",), workers=(2, 64), chunksizes=("auto", "7"), sizes=(1000,))
+    cells = [cell for group in plan.build(matrix) for cell in group.cells]
+    auto = {cell.workers: cell.chunksize for cell in cells if cell.chunksize_spec == "auto"}
+    assert auto == {2: 125, 64: 4}
+    assert {cell.workers for cell in cells if cell.oversubscribed} == {64}
+    assert all(cell.chunksize == 7 for cell in cells if cell.chunksize_spec == "7")
+
+
+def test_serial_is_one_cell_per_case_and_skips_more_workers():
+    matrix = plan.Matrix(executors=("serial",), workers=(1, 2), chunksizes=("1", "16", "auto"), sizes=(100,))
+    one, two = plan.build(matrix)
+    assert [(c.chunksize_spec, c.skip_reason) for c in one.cells] == [("n/a", None)]
+    assert two.skipped and "one-worker baseline" in two.cells[0].skip_reason
+
+
+def test_params_sweep_and_default():
+    matrix = plan.Matrix(
+        executors=("serial",), workers=(1,), sizes=(10,), params={"order": ("descending", "ascending")}
+    )
+    cells = plan.build(matrix)[0].cells
+    assert [cell.param_dict for cell in cells] == [{"order": "descending"}, {"order": "ascending"}]
+    default = plan.build(plan.Matrix(executors=("serial",), workers=(1,), sizes=(10,)))[0].cells[0]
+    assert default.param_dict == {"order": "ascending"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"executors": ("nope",)}, "unknown executor 'nope'; known: serial"),
+        ({"workloads": ("nope",)}, "unknown workload 'nope'; known: fibprimes"),
+        ({"workers": (0,)}, "workers must be positive"),
+        ({"chunksizes": ("0",)}, "chunk size '0'"),
+        ({"chunksizes": ("big",)}, "chunk size 'big'"),
+        ({"repeats": 0}, "repeats must be >= 1"),
+        ({"params": {"colour": ("red",)}}, "unknown param 'colour' for fibprimes; known: order"),
+        ({"params": {"order": ("sideways",)}}, "'sideways' is not one of ascending"),
+    ],
+)
+def test_bad_matrices_are_refused(change, message):
+    with pytest.raises(plan.PlanError, match=message):
+        plan.build(plan.Matrix(**change))
+
+
+def test_unknown_preset():
+    with pytest.raises(plan.PlanError, match="unknown preset 'slow'; known: quick, seed"):
+        plan.from_preset("slow")
+
+
+def test_matrix_json_round_trip():
+    matrix = plan.Matrix(executors=("serial",), sizes=(5, 6), params={"order": ("descending",)}, cell_timeout=2.5)
+    assert plan.Matrix.from_json(matrix.to_json()) == matrix
+
+
+def test_without_drops_done_cells():
+    groups = plan.build(plan.Matrix(executors=("thread-pool",), workers=(1, 2), sizes=(10,)))
+    done = {groups[0].cells[0].key}
+    left = plan.without(groups, done)
+    assert sum(len(g.cells) for g in left) == sum(len(g.cells) for g in groups) - 1
