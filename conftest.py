@@ -74,6 +74,17 @@ def run_bench(tmp_path):
     return run
 
 
+#: Helpers that live exactly as long as the pytest process: multiprocessing's
+#: forkserver and resource tracker, and the process manager (mpiexec -pmi_args,
+#: hydra_pmi_proxy) that an MPICH singleton starts to spawn and stops at MPI_Finalize.
+LIFELONG_HELPERS = (
+    "multiprocessing.forkserver",
+    "multiprocessing.resource_tracker",
+    "mpiexec -pmi_args",
+    "hydra_pmi_proxy",
+)
+
+
 def _leftover_children() -> list[str]:
     found = []
     for child in psutil.Process().children(recursive=True):
@@ -81,14 +92,14 @@ def _leftover_children() -> list[str]:
             cmdline = " ".join(child.cmdline())
         except psutil.Error:
             continue
-        if "forkserver" not in cmdline and "resource_tracker" not in cmdline:
+        if not any(part in cmdline for part in LIFELONG_HELPERS):
             found.append(f"{child.pid}: {cmdline[:120]}")
     return found
 
 
 @pytest.fixture(scope="session", autouse=True)
 def no_leftover_processes():
-    """Every process a test starts, it stops (the forkserver lives as long as pytest)."""
+    """Every process a test starts, it stops (LIFELONG_HELPERS end with pytest)."""
     yield
     leftovers = []
     for _ in range(50):  # pools wind down asynchronously

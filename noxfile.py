@@ -27,9 +27,10 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def overhead(session: nox.Session) -> None:
-    """Measure the harness against a bare loop (serial executor, interleaved rounds)."""
+    """Benchmark the suite itself: harness vs a bare loop, per-task cost vs mpi4py.bench."""
     session.install("-e", ".[all]")
     session.run("python", "benchmarks/overhead.py", *session.posargs)
+    session.run("python", "benchmarks/task_overhead.py")
 
 
 @nox.session

@@ -180,6 +180,15 @@ def _resume_target(args: argparse.Namespace) -> tuple[Any, Any, set[Any]]:
     return Matrix.from_json(records[0]["matrix"]), records, {record_key(r) for r in cells(records)}
 
 
+def run_env(groups: list[Any]) -> dict[str, Any]:
+    """Provenance of the run, with the metadata of each executor that will run."""
+    import bench.executors
+    from bench.metadata import collect_env
+
+    running = dict.fromkeys(g.executor for g in groups if not g.skipped)
+    return {**collect_env(), "executors": {name: bench.executors.get(name).metadata() for name in running}}
+
+
 def run(args: argparse.Namespace) -> tuple[Path, list[dict[str, Any]]]:
     """Plan, measure and journal a sweep; returns (journal path, cell records)."""
     from rich.console import Console
@@ -187,7 +196,7 @@ def run(args: argparse.Namespace) -> tuple[Path, list[dict[str, Any]]]:
     from bench import console as show
     from bench import plan, sweep
     from bench.measure import NullReporter
-    from bench.metadata import available_cores, collect_env
+    from bench.metadata import available_cores
     from bench.results import SCHEMA, Journal, JournalError, new_run_id, utc_now
 
     out = Console(quiet=args.quiet, highlight=False)
@@ -205,7 +214,7 @@ def run(args: argparse.Namespace) -> tuple[Path, list[dict[str, Any]]]:
                     "run_id": run_id,
                     "started": utc_now(),
                     "argv": list(sys.argv),
-                    "env": collect_env(),
+                    "env": run_env(groups),
                 }
             )
         else:
@@ -221,7 +230,7 @@ def run(args: argparse.Namespace) -> tuple[Path, list[dict[str, Any]]]:
                     "started": utc_now(),
                     "argv": list(sys.argv),
                     "matrix": matrix.to_json(),
-                    "env": collect_env(),
+                    "env": run_env(groups),
                 }
             )
     except (plan.PlanError, JournalError) as exc:
@@ -326,9 +335,36 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mpi_world_size() -> int:
+    from bench import mpi
+
+    if not mpi.launched():
+        return 1
+    try:
+        return mpi.world_size()
+    except ImportError:
+        raise UsageError(f"launched by MPI but mpi4py is missing: {mpi.INSTALL_HINT}") from None
+
+
+def _run_on_ranks(args: argparse.Namespace) -> int:
+    """Rank 0 runs the sweep; the other ranks serve it until it is done."""
+    from bench import mpi
+
+    if mpi.rank() != 0:
+        mpi.serve()
+        return 0
+    try:
+        return args.handler(args)
+    finally:
+        mpi.stop_servers()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    # Under mpiexec every rank parses the same command line (and so fails alike).
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "run" and _mpi_world_size() > 1:
+            return _run_on_ranks(args)
         return args.handler(args)
     except UsageError as exc:
         print(f"python -m bench {args.command}: error: {exc}", file=sys.stderr)

@@ -69,11 +69,17 @@ def collect_packages() -> dict[str, Any]:
 
 
 def collect_mpi() -> dict[str, Any]:
-    """The MPI library, only when this process already initialised MPI."""
-    mpi = sys.modules.get("mpi4py.MPI")
-    if mpi is None or not mpi.Is_initialized():
-        return {"mpi_library": None}
-    return {"mpi_library": mpi.Get_library_version().strip()}
+    """The MPI library, standard, world size and launch, once MPI is initialised."""
+    from bench import mpi
+
+    info: dict[str, Any] = {"mpi_library": None, "mpi_version": None, "mpi_world_size": None, "mpi_launch": None}
+    lib = sys.modules.get("mpi4py.MPI")
+    if lib is not None and lib.Is_initialized():
+        info["mpi_library"] = lib.Get_library_version().strip()
+        info["mpi_version"] = "{}.{}".format(*lib.Get_version())
+        info["mpi_world_size"] = lib.COMM_WORLD.Get_size()
+        info["mpi_launch"] = mpi.launch()
+    return info
 
 
 def collect_slurm() -> dict[str, Any]:

@@ -57,6 +57,8 @@ def test_quiet_run_prints_only_the_journal_path(run_bench, tmp_path, fib_oracle)
     for key in ("python", "python_implementation", "platform", "cpu", "cores", "hostname", "packages", "git_commit"):
         assert key in run["env"], key
     assert run["env"]["packages"]["numpy"]
+    assert set(run["env"]["executors"]) == {"serial", "process-pool"}
+    assert run["env"]["executors"]["process-pool"]["start_method"] == "forkserver"
     assert [(c["executor"], c["workers"], c["chunksize_spec"]) for c in cells] == [
         ("serial", 1, "n/a"),
         ("serial", 2, "n/a"),

@@ -14,8 +14,15 @@ from bench.plan import auto_chunksize
 from bench.registry import Registry
 from tests.helpers import fail_on_13, nap, square
 
-EXECUTORS = bench.executors.names()
-CASES = [(name, workers) for name in EXECUTORS for workers in (1, 2) if not (name == "serial" and workers > 1)]
+# mpi-comm runs only inside an mpiexec launch: tests/test_mpi.py covers it there.
+EXECUTORS = [name for name in bench.executors.names() if bench.executors.get(name).unsupported(1) is None]
+CASES = [
+    (name, workers) for name in EXECUTORS for workers in (1, 2) if not bench.executors.get(name).unsupported(workers)
+]
+
+
+def test_every_registered_executor_is_covered():
+    assert set(bench.executors.names()) - set(EXECUTORS) == {"mpi-comm"}
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[f"{name}-{workers}" for name, workers in CASES])
@@ -41,6 +48,11 @@ def test_fibprimes_known_answer(pool, chunksize, fib_oracle):
 @pytest.mark.parametrize("chunksize", [1, 3, 1000])
 def test_map_keeps_item_order(pool, chunksize):
     assert pool.map(square, range(50), chunksize=chunksize) == [x * x for x in range(50)]
+
+
+def test_noop_counts_every_task(pool):
+    w = workloads.get("noop")
+    assert w.verify(w.reduce(pool.map(w.task, w.items(300), chunksize=5)), 300)
 
 
 def test_map_of_nothing(pool):

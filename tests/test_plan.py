@@ -17,7 +17,15 @@ def test_quick_preset_is_the_documented_matrix():
     assert matrix.workers == tuple(sorted({1, 2, available_cores()}))
     assert matrix.chunksizes == ("1", "16", "auto") and matrix.workloads == ("fibprimes",)
     groups = plan.build(matrix)
-    assert {g.executor for g in groups} == {"serial", "thread-pool", "multiprocessing", "process-pool", "dask-local"}
+    assert {g.executor for g in groups} == {
+        "serial",
+        "thread-pool",
+        "multiprocessing",
+        "process-pool",
+        "mpi-comm",
+        "mpi-pool",
+        "dask-local",
+    }
 
 
 def test_seed_preset_is_the_course_exercise():

@@ -19,7 +19,7 @@ __all__ = ["Param", "UnknownName", "Workload", "get", "names"]
 _registry: Registry[type[Workload]] = Registry(
     "workload",
     "bench.workloads",
-    {"fibprimes": "workloads.fibprimes:FibPrimes"},
+    {"fibprimes": "workloads.fibprimes:FibPrimes", "noop": "workloads.noop:Noop"},
 )
 _instances: dict[str, Workload] = {}
 

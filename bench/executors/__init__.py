@@ -24,6 +24,8 @@ _registry: Registry[type[Executor]] = Registry(
         "thread-pool": "bench.executors.local:ThreadPool",
         "multiprocessing": "bench.executors.local:MultiprocessingPool",
         "process-pool": "bench.executors.local:ProcessPool",
+        "mpi-comm": "bench.executors.mpi:MpiComm",
+        "mpi-pool": "bench.executors.mpi:MpiPool",
         "dask-local": "bench.executors.dask:DaskLocal",
     },
 )

@@ -11,7 +11,7 @@ from typing import Any
 
 from bench.executors.base import Executor, mp_context
 
-__all__ = ["MultiprocessingPool", "ProcessPool", "Serial", "ThreadPool"]
+__all__ = ["MultiprocessingPool", "NativeChunksPool", "ProcessPool", "Serial", "ThreadPool"]
 
 
 class Serial(Executor):
@@ -99,7 +99,16 @@ class ThreadPool(_FuturesPool):
         return concurrent.futures.ThreadPoolExecutor(max_workers=self.workers)
 
 
-class ProcessPool(_ProcessWorkers, _FuturesPool):
+class NativeChunksPool(_FuturesPool):
+    """A concurrent.futures-style pool whose own ``map`` chunks and times out."""
+
+    def _map(
+        self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int, timeout: float | None
+    ) -> list[Any]:
+        return list(self.pool.map(fn, iterable, chunksize=chunksize, timeout=timeout))
+
+
+class ProcessPool(_ProcessWorkers, NativeChunksPool):
     """concurrent.futures.ProcessPoolExecutor with its own chunking."""
 
     name = "process-pool"
@@ -107,11 +116,6 @@ class ProcessPool(_ProcessWorkers, _FuturesPool):
 
     def make_pool(self) -> concurrent.futures.Executor:
         return concurrent.futures.ProcessPoolExecutor(max_workers=self.workers, mp_context=mp_context())
-
-    def _map(
-        self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int, timeout: float | None
-    ) -> list[Any]:
-        return list(self.pool.map(fn, iterable, chunksize=chunksize, timeout=timeout))
 
     def abort(self) -> None:
         # The public API cannot stop running tasks; kill the workers first.

@@ -1,0 +1,94 @@
+"""mpi4py.futures back-ends: MPICommExecutor under mpiexec, MPIPoolExecutor by spawning."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from typing import Any
+
+from bench import mpi
+from bench.executors.local import NativeChunksPool
+from bench.metadata import PROJECT_ROOT
+from bench.mpi import INSTALL_HINT
+
+__all__ = ["MpiComm", "MpiPool"]
+
+
+class _MpiBase(NativeChunksPool):
+    """mpi4py.futures executors chunk natively; their workers cannot be killed,
+    so an abort cancels queued chunks and waits for the running ones."""
+
+    packages = ("mpi4py", "mpich")
+
+    @classmethod
+    def available(cls) -> str | None:
+        if importlib.util.find_spec("mpi4py") is None:
+            return f"mpi4py is not installed: {INSTALL_HINT}"
+        try:
+            from mpi4py import MPI  # initialises MPI (as a singleton outside mpiexec)
+        except Exception as exc:  # no loadable MPI library
+            return f"mpi4py cannot load an MPI library ({exc}): {INSTALL_HINT}"
+        del MPI
+        return None
+
+    @classmethod
+    def metadata(cls) -> dict[str, Any]:
+        from mpi4py import MPI
+
+        return {
+            **super().metadata(),
+            "mpi_library": MPI.Get_library_version().strip().splitlines()[0],
+            "mpi_version": "{}.{}".format(*MPI.Get_version()),
+            "launch": mpi.launch(),
+        }
+
+    def abort(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class MpiPool(_MpiBase):
+    """MPIPoolExecutor with ``max_workers`` = workers, spawned by MPI_Comm_spawn."""
+
+    name = "mpi-pool"
+    description = "mpi4py.futures.MPIPoolExecutor (spawns its workers; also as an MPI singleton)"
+
+    def make_pool(self) -> Any:
+        from mpi4py.futures import MPIPoolExecutor
+
+        # A singleton MPICH spawns through the mpiexec installed beside Python.
+        bindir = os.path.dirname(sys.executable)
+        if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+            os.environ["PATH"] = os.pathsep.join(filter(None, [bindir, os.environ.get("PATH")]))
+        return MPIPoolExecutor(max_workers=self.workers, main=False, path=[str(PROJECT_ROOT)])
+
+
+class MpiComm(_MpiBase):
+    """MPICommExecutor over ranks 0..workers of the mpiexec launch."""
+
+    name = "mpi-comm"
+    description = "mpi4py.futures.MPICommExecutor on ranks 0..k of an mpiexec launch"
+
+    @classmethod
+    def unsupported(cls, workers: int) -> str | None:
+        hint = mpi.LAUNCH_HINT.format(n=workers + 1)
+        if not mpi.launched():
+            return f"mpi-comm needs an MPI launch; run: {hint}"
+        if not mpi.via_mpi4py_run():
+            return f"launch through -m mpi4py, so that an error on any rank aborts them all: {hint}"
+        size = mpi.world_size()
+        if workers > size - 1:
+            return f"{workers} workers need {workers + 1} MPI processes, this launch has {size}: {hint}"
+        return None
+
+    def make_pool(self) -> Any:
+        self._context, executor, self._sub = mpi.start_comm_executor(self.workers)
+        return executor
+
+    def shutdown(self) -> None:
+        self._context.__exit__(None, None, None)
+        self._sub.Free()
+
+    def abort(self) -> None:
+        super().abort()
+        self.shutdown()

@@ -1,0 +1,218 @@
+"""Real MPI: mpiexec (MPICH from the wheel) started by the tests, always with a timeout."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from bench import results
+from conftest import ROOT
+
+MPIEXEC = Path(sys.executable).parent / "mpiexec"
+RUN = [sys.executable, "-m", "mpi4py", str(ROOT / "bench" / "run.py")]
+
+
+def mpiexec(n, *args, cwd, timeout=240, env=None, runner=RUN, watch=None):
+    """Run ``mpiexec -n N python -m mpi4py bench/run.py ARGS``; kill the whole launch on timeout."""
+    assert MPIEXEC.exists(), "the mpich wheel provides mpiexec next to python"
+    command = [str(MPIEXEC), "-n", str(n), *runner, *args]
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        start_new_session=True,
+    )
+    try:
+        if watch is not None:
+            watch(process)
+        stdout, stderr = process.communicate(timeout=timeout)
+    except BaseException:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def journal_of(done, cwd):
+    assert done.stdout.strip().endswith(".jsonl"), (done.stdout, done.stderr)
+    return results.load(cwd / done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("n", [1, 3, 5])
+def test_mpi_executors_know_the_answer_under_mpiexec(n, tmp_path, fib_oracle):
+    done = mpiexec(
+        n,
+        "--executors",
+        "mpi-comm,mpi-pool",
+        "--workers",
+        "1,2,4",
+        "--size",
+        "1500",
+        "--chunksizes",
+        "1,auto",
+        "--repeats",
+        "1",
+        "--quiet",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    run, *cells = journal_of(done, tmp_path)
+    env = run["env"]
+    assert env["mpi_library"].startswith("MPICH Version:") and env["mpi_version"] in ("4.0", "4.1", "5.0")
+    assert env["mpi_world_size"] == n and env["mpi_launch"] == "mpiexec -m mpi4py"
+    for cell in cells:
+        comm_fits = cell["workers"] <= n - 1
+        if cell["executor"] == "mpi-comm" and not comm_fits:
+            assert cell["status"] == "skipped"
+            assert f"mpiexec -n {cell['workers'] + 1} python -m mpi4py bench/run.py" in cell["error"]
+        else:
+            assert cell["status"] == "ok", cell["error"]
+            assert cell["answer"] == fib_oracle(1500) and cell["verified"] is True
+            assert cell["startup_s"] > 0
+    assert len(cells) == 12
+
+
+def test_a_raising_task_ends_the_run_with_the_error_journaled(tmp_path):
+    plugin = tmp_path / "plugin"
+    dist = plugin / "raising-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: raising\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[bench.workloads]\nraising = tests.raising_workload:Raising\n")
+    done = mpiexec(
+        3,
+        "--executors",
+        "mpi-comm,mpi-pool",
+        "--workloads",
+        "raising",
+        "--workers",
+        "2",
+        "--chunksizes",
+        "4",
+        "--repeats",
+        "1",
+        "--quiet",
+        cwd=tmp_path,
+        timeout=120,
+        env={"PYTHONPATH": f"{plugin}{os.pathsep}{ROOT}"},
+    )
+    assert done.returncode == 1  # rank 0 exits 1; under -m mpi4py that aborts every rank
+    cells = results.cells(journal_of(done, tmp_path))
+    assert [(c["executor"], c["status"]) for c in cells] == [("mpi-comm", "error"), ("mpi-pool", "error")]
+    assert all(c["error"] == "ValueError: task 7 refuses to run" for c in cells)
+
+
+def _cpu_watch(samples):
+    """Record every rank's CPU time until the launch ends."""
+
+    def watch(process):
+        launcher = psutil.Process(process.pid)
+        while process.poll() is None:
+            for child in launcher.children(recursive=True):
+                try:
+                    if "python" in child.name():
+                        times = child.cpu_times()
+                        samples[child.pid] = (child.create_time(), time.time(), times.user + times.system)
+                except psutil.Error:
+                    pass
+            time.sleep(0.2)
+
+    return watch
+
+
+def test_idle_ranks_do_not_spin(tmp_path):
+    samples = {}
+    done = mpiexec(
+        3,
+        "--executors",
+        "serial,thread-pool",
+        "--workers",
+        "1",
+        "--size",
+        "1800",
+        "--repeats",
+        "3",
+        "--chunksizes",
+        "auto",
+        "--quiet",
+        cwd=tmp_path,
+        timeout=180,
+        watch=_cpu_watch(samples),
+    )
+    assert done.returncode == 0, done.stderr
+    busy = sorted(cpu / (last - started) for started, last, cpu in samples.values())
+    assert len(busy) == 3, samples
+    # Rank 0 computes for several seconds; ranks 1 and 2 only wait for it.
+    assert busy[-1] > 0.5 and busy[1] < 0.1, busy
+
+
+def test_mpi_pool_runs_as_a_singleton_and_mpi_comm_says_how_to_launch(run_bench, tmp_path, fib_oracle):
+    done = run_bench(
+        "--executors",
+        "mpi-comm,mpi-pool",
+        "--workers",
+        "2",
+        "--size",
+        "600",
+        "--repeats",
+        "1",
+        "--chunksizes",
+        "auto",
+        "--out",
+        "out",
+        "--quiet",
+    )
+    assert done.returncode == 0, done.stderr
+    run, comm, pool = journal_of(done, tmp_path)
+    assert comm["status"] == "skipped"
+    assert comm["error"] == "mpi-comm needs an MPI launch; run: mpiexec -n 3 python -m mpi4py bench/run.py"
+    assert pool["status"] == "ok" and pool["answer"] == fib_oracle(600)
+    assert run["env"]["mpi_launch"] == "singleton" and run["env"]["mpi_world_size"] == 1
+
+
+def test_mpiexec_without_dash_m_mpi4py_is_refused_for_mpi_comm(tmp_path):
+    done = mpiexec(
+        2,
+        "--executors",
+        "mpi-comm,serial",
+        "--workers",
+        "1",
+        "--size",
+        "100",
+        "--chunksizes",
+        "auto",
+        "--repeats",
+        "1",
+        "--quiet",
+        cwd=tmp_path,
+        timeout=120,
+        runner=[sys.executable, str(ROOT / "bench" / "run.py")],
+    )
+    assert done.returncode == 0, done.stderr
+    comm, serial = results.cells(journal_of(done, tmp_path))
+    assert comm["status"] == "skipped" and "launch through -m mpi4py" in comm["error"]
+    assert serial["status"] == "ok"
+
+
+def test_missing_mpi4py_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    from bench.executors import mpi as mpi_executors
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    reason = mpi_executors.MpiPool.available()
+    assert reason == "mpi4py is not installed: pip install -e '.[mpi]' (mpi4py with the mpich wheel)"
+
+
+def test_bad_usage_under_mpiexec_exits_2_without_hanging(tmp_path):
+    done = mpiexec(3, "--executors", "mpi-warp", cwd=tmp_path, timeout=60)
+    assert done.returncode == 2
+    assert "unknown executor 'mpi-warp'" in done.stderr
+    assert not list(tmp_path.glob("results/*.jsonl"))

@@ -1,0 +1,33 @@
+"""Empty tasks: what an executor costs per task (tasks/s = size / time)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from workloads.base import Workload
+
+__all__ = ["Noop", "task"]
+
+
+def task(item: int) -> int:
+    """Does nothing but hand the item back."""
+    return item
+
+
+class Noop(Workload):
+    """``size`` empty tasks; the answer is how many came back."""
+
+    name = "noop"
+    description = "empty tasks: per-task overhead (tasks/s = size / time)"
+    default_size = 10000
+    task = staticmethod(task)
+
+    def items(self, size: int) -> Iterable[int]:
+        return range(size)
+
+    def reduce(self, results: Iterable[Any]) -> int:
+        return sum(1 for _ in results)
+
+    def verify(self, answer: Any, size: int, **params: Any) -> bool:
+        return answer == size
