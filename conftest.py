@@ -57,6 +57,17 @@ def fib_oracle():
 
 
 @pytest.fixture
+def raising_plugin(tmp_path):
+    """A PYTHONPATH on which the ``raising`` test workload is installed (entry point)."""
+    plugin = tmp_path / "plugin"
+    dist = plugin / "raising-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: raising\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[bench.workloads]\nraising = tests.raising_workload:Raising\n")
+    return f"{plugin}{os.pathsep}{ROOT}"
+
+
+@pytest.fixture
 def run_bench(tmp_path):
     """Run ``python bench/run.py ARGS`` in a fresh process, with a timeout."""
 

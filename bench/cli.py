@@ -180,6 +180,15 @@ def _resume_target(args: argparse.Namespace) -> tuple[Any, Any, set[Any]]:
     return Matrix.from_json(records[0]["matrix"]), records, {record_key(r) for r in cells(records)}
 
 
+def make_console(quiet: bool = False) -> Any:
+    from rich.console import Console
+
+    console = Console(quiet=quiet, highlight=False)
+    if not console.is_terminal:
+        console.width = max(console.width, 120)  # logs and pipes: no wrapped table cells
+    return console
+
+
 def run_env(groups: list[Any]) -> dict[str, Any]:
     """Provenance of the run, with the metadata of each executor that will run."""
     import bench.executors
@@ -191,7 +200,6 @@ def run_env(groups: list[Any]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> tuple[Path, list[dict[str, Any]]]:
     """Plan, measure and journal a sweep; returns (journal path, cell records)."""
-    from rich.console import Console
 
     from bench import console as show
     from bench import plan, sweep
@@ -199,9 +207,7 @@ def run(args: argparse.Namespace) -> tuple[Path, list[dict[str, Any]]]:
     from bench.metadata import available_cores
     from bench.results import SCHEMA, Journal, JournalError, new_run_id, utc_now
 
-    out = Console(quiet=args.quiet, highlight=False)
-    if not out.is_terminal:
-        out.width = max(out.width, 120)  # logs and pipes: no wrapped table cells
+    out = make_console(quiet=args.quiet)
     try:
         if args.resume:
             matrix, old, done = _resume_target(args)
@@ -278,7 +284,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def availability() -> dict[str, list[dict[str, Any]]]:
-    """Every registered executor and workload, with the reason when unavailable."""
+    """Every registered executor and workload, with the reason when it cannot run in this launch."""
     import bench.executors
     import workloads
 
@@ -286,7 +292,7 @@ def availability() -> dict[str, list[dict[str, Any]]]:
     for name in bench.executors.names():
         try:
             backend = bench.executors.get(name)
-            reason, description = backend.available(), backend.description
+            reason, description = backend.available() or backend.unsupported(1), backend.description
         except Exception as exc:  # a broken third-party plug-in is listed, not fatal
             reason, description = f"failed to load: {exc}", ""
         executors.append({"name": name, "available": reason is None, "reason": reason, "description": description})
@@ -308,11 +314,10 @@ def availability() -> dict[str, list[dict[str, Any]]]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     data = availability()
-    console = Console(highlight=False)
+    console = make_console()
     table = Table(title="Executors")
     for column in ("name", "available", "what / why not"):
         table.add_column(column)

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench import stats
-from bench.plan import Cell
+from bench.plan import NO_CHUNKS, Cell
 
 __all__ = ["ProgressReporter", "progress_wanted", "summary_rows", "summary_table"]
 
@@ -76,7 +76,7 @@ def summary_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for record in records:
         row = {key: record[key] for key in ("executor", "workers", "workload", "size", "params", "status")}
-        row["chunksize"] = record["chunksize"] if record["chunksize_spec"] != "n/a" else None
+        row["chunksize"] = record["chunksize"] if record["chunksize_spec"] != NO_CHUNKS else None
         row["auto"] = record["chunksize_spec"] == "auto"
         row["oversubscribed"] = record.get("oversubscribed", False)
         row["median_s"] = row["speedup"] = row["efficiency"] = None

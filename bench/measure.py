@@ -108,7 +108,7 @@ def measure_group(
     """Measure the runnable cells of one (executor, workers) group."""
     results = [CellResult(cell, instance=instance) for cell in cells]
     try:
-        pool, startup_s = _start(backend, workers)
+        active, startup_s = _start(backend, workers)
     except Exception as exc:
         for result in results:
             result.fail("error", f"start-up failed: {describe(exc)}")
@@ -116,7 +116,6 @@ def measure_group(
     for result in results:
         result.startup_s = startup_s
     phases = ["warm-up"] + [f"run {n}/{repeats}" for n in range(1, repeats + 1)]
-    active: Executor | None = pool
     try:
         for phase in phases:
             for result in [r for r in results if r.running]:
@@ -125,9 +124,7 @@ def measure_group(
                 reporter.run_finished(result.cell)
                 if failed:
                     _abort(active)
-                    active = None
-                    if any(r.running for r in results):
-                        active = _restart(backend, workers, results)
+                    active = _restart(backend, workers, results) if any(r.running for r in results) else None
                     if active is None:
                         return results
     finally:
@@ -156,7 +153,11 @@ def _run_once(pool: Executor, result: CellResult, warmup: bool, cell_timeout: fl
     finally:
         result.spent_s += time.perf_counter() - start
     result.answer = answer
-    result.verified = verifier.check(result.cell, answer)
+    try:
+        result.verified = verifier.check(result.cell, answer)
+    except Exception as exc:  # a broken verify fails its cell, not the sweep
+        result.fail("error", f"verify raised {describe(exc)}")
+        return False
     if not result.verified:
         result.fail("error", "wrong answer: verification failed")
         return False
@@ -186,8 +187,9 @@ def _restart(backend: type[Executor], workers: int, results: list[CellResult]) -
         return None
 
 
-# Reporter that shows nothing (``--quiet``, tests).
 class NullReporter:
+    """Shows nothing (``--quiet``, plain output, tests)."""
+
     def run_started(self, cell: Cell, phase: str) -> None:
         pass
 

@@ -25,6 +25,8 @@ __all__ = [
 ]
 
 AUTO = "auto"
+#: The chunk spec of back-ends that do not chunk (one cell, chunksize 1).
+NO_CHUNKS = "n/a"
 #: Items per task under ``auto``: multiprocessing's rule, ceil(n / (4 x workers)).
 AUTO_TASKS_PER_WORKER = 4
 
@@ -125,13 +127,14 @@ class Cell:
         return (self.executor, self.workers, self.workload, self.size, self.chunksize_spec, self.params)
 
     def label(self) -> str:
-        chunk = (
-            f"chunk={self.chunksize_spec}"
-            if self.chunksize_spec == str(self.chunksize)
-            else (f"chunk={self.chunksize_spec}->{self.chunksize}")
-        )
+        """Short human name, e.g. ``process-pool x2 fibprimes[2000] order=ascending chunk=auto->250``."""
         params = "".join(f" {key}={value}" for key, value in self.params)
-        return f"{self.executor} x{self.workers} {self.workload}[{self.size}]{params} {chunk}"
+        chunk = ""
+        if self.chunksize_spec == AUTO:
+            chunk = f" chunk=auto->{self.chunksize}"
+        elif self.chunksize_spec != NO_CHUNKS:
+            chunk = f" chunk={self.chunksize}"
+        return f"{self.executor} x{self.workers} {self.workload}[{self.size}]{params}{chunk}"
 
 
 def record_key(record: dict[str, Any]) -> tuple[Any, ...]:
@@ -170,7 +173,7 @@ def _param_grid(workload: workloads.Workload, asked: dict[str, tuple[str, ...]])
 
 def _chunk_specs(executor: type[bench.executors.Executor], specs: tuple[str, ...]) -> tuple[str, ...]:
     # A chunk size means nothing to a back-end that does not chunk: one cell.
-    return specs if executor.chunked else ("n/a",)
+    return specs if executor.chunked else (NO_CHUNKS,)
 
 
 def _resolve_chunksize(spec: str, n_items: int, workers: int) -> int:

@@ -80,12 +80,7 @@ def test_mpi_executors_know_the_answer_under_mpiexec(n, tmp_path, fib_oracle):
     assert len(cells) == 12
 
 
-def test_a_raising_task_ends_the_run_with_the_error_journaled(tmp_path):
-    plugin = tmp_path / "plugin"
-    dist = plugin / "raising-1.0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: raising\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[bench.workloads]\nraising = tests.raising_workload:Raising\n")
+def test_a_raising_task_ends_the_run_with_the_error_journaled(tmp_path, raising_plugin):
     done = mpiexec(
         3,
         "--executors",
@@ -101,7 +96,7 @@ def test_a_raising_task_ends_the_run_with_the_error_journaled(tmp_path):
         "--quiet",
         cwd=tmp_path,
         timeout=120,
-        env={"PYTHONPATH": f"{plugin}{os.pathsep}{ROOT}"},
+        env={"PYTHONPATH": raising_plugin},
     )
     assert done.returncode == 1  # rank 0 exits 1; under -m mpi4py that aborts every rank
     cells = results.cells(journal_of(done, tmp_path))

@@ -98,3 +98,13 @@ def test_without_drops_done_cells():
     done = {groups[0].cells[0].key}
     left = plan.without(groups, done)
     assert sum(len(g.cells) for g in left) == sum(len(g.cells) for g in groups) - 1
+
+
+def test_labels_name_the_cell():
+    matrix = plan.Matrix(executors=("serial", "process-pool"), workers=(2,), chunksizes=("auto", "8"), sizes=(1000,))
+    labels = [cell.label() for group in plan.build(matrix) for cell in group.cells]
+    assert labels == [
+        "serial x2 fibprimes[1000] order=ascending",
+        "process-pool x2 fibprimes[1000] order=ascending chunk=auto->125",
+        "process-pool x2 fibprimes[1000] order=ascending chunk=8",
+    ]
