@@ -118,10 +118,12 @@ class ProcessPool(_ProcessWorkers, NativeChunksPool):
         return concurrent.futures.ProcessPoolExecutor(max_workers=self.workers, mp_context=mp_context())
 
     def abort(self) -> None:
-        # The public API cannot stop running tasks; kill the workers first.
+        # The public API cannot stop running tasks: kill the workers; the pool
+        # then marks every unfinished future broken and winds down at once.
+        # (Cancelling futures as well races with that marking on Python 3.11.)
         for process in list((getattr(self.pool, "_processes", None) or {}).values()):
             process.kill()
-        super().abort()
+        self.pool.shutdown(wait=True)
 
 
 class MultiprocessingPool(_ProcessWorkers):
