@@ -120,7 +120,11 @@ class ProcessPool(_ProcessWorkers, NativeChunksPool):
     def abort(self) -> None:
         # The public API cannot stop running tasks: kill the workers; the pool
         # then marks every unfinished future broken and winds down at once.
-        # (Cancelling futures as well races with that marking on Python 3.11.)
+        # A timed-out map() has already cancelled its queued futures, and
+        # Python 3.11's clean-up raises on a cancelled one: give it fresh ones.
+        for item in list(getattr(self.pool, "_pending_work_items", {}).values()):
+            if item.future.cancelled():
+                item.future = concurrent.futures.Future()
         for process in list((getattr(self.pool, "_processes", None) or {}).values()):
             process.kill()
         self.pool.shutdown(wait=True)
