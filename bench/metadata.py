@@ -72,14 +72,7 @@ def collect_mpi() -> dict[str, Any]:
     """The MPI library, standard, world size and launch, once MPI is initialised."""
     from bench import mpi
 
-    info: dict[str, Any] = {"mpi_library": None, "mpi_version": None, "mpi_world_size": None, "mpi_launch": None}
-    lib = sys.modules.get("mpi4py.MPI")
-    if lib is not None and lib.Is_initialized():
-        info["mpi_library"] = lib.Get_library_version().strip()
-        info["mpi_version"] = "{}.{}".format(*lib.Get_version())
-        info["mpi_world_size"] = lib.COMM_WORLD.Get_size()
-        info["mpi_launch"] = mpi.launch()
-    return info
+    return mpi.describe()
 
 
 def collect_slurm() -> dict[str, Any]:

@@ -24,6 +24,7 @@ from typing import Any
 __all__ = [
     "INSTALL_HINT",
     "LAUNCH_HINT",
+    "describe",
     "launch",
     "launched",
     "rank",
@@ -61,6 +62,18 @@ def launch() -> str:
     if not launched():
         return "singleton"
     return "mpiexec -m mpi4py" if via_mpi4py_run() else "mpiexec"
+
+
+def describe() -> dict[str, Any]:
+    """The MPI library, standard, world size and launch; all None until MPI is initialised."""
+    info: dict[str, Any] = {"mpi_library": None, "mpi_version": None, "mpi_world_size": None, "mpi_launch": None}
+    lib = sys.modules.get("mpi4py.MPI")
+    if lib is not None and lib.Is_initialized():
+        info["mpi_library"] = lib.Get_library_version().strip()
+        info["mpi_version"] = "{}.{}".format(*lib.Get_version())
+        info["mpi_world_size"] = lib.COMM_WORLD.Get_size()
+        info["mpi_launch"] = launch()
+    return info
 
 
 def _world() -> Any:

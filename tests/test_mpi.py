@@ -30,10 +30,11 @@ def mpiexec(n, *args, cwd, timeout=240, env=None, runner=RUN, watch=None):
         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
         start_new_session=True,
     )
+    deadline = time.monotonic() + timeout
     try:
         if watch is not None:
-            watch(process)
-        stdout, stderr = process.communicate(timeout=timeout)
+            watch(process, deadline)
+        stdout, stderr = process.communicate(timeout=max(deadline - time.monotonic(), 1))
     except BaseException:
         os.killpg(process.pid, signal.SIGKILL)
         process.communicate()
@@ -107,9 +108,9 @@ def test_a_raising_task_ends_the_run_with_the_error_journaled(tmp_path, raising_
 def _cpu_watch(samples):
     """Record every rank's CPU time until the launch ends."""
 
-    def watch(process):
+    def watch(process, deadline):
         launcher = psutil.Process(process.pid)
-        while process.poll() is None:
+        while process.poll() is None and time.monotonic() < deadline:
             for child in launcher.children(recursive=True):
                 try:
                     if "python" in child.name():

@@ -34,14 +34,9 @@ class _MpiBase(NativeChunksPool):
 
     @classmethod
     def metadata(cls) -> dict[str, Any]:
-        from mpi4py import MPI
+        from mpi4py import MPI  # noqa: F401 - initialises MPI, which describe() reports on
 
-        return {
-            **super().metadata(),
-            "mpi_library": MPI.Get_library_version().strip().splitlines()[0],
-            "mpi_version": "{}.{}".format(*MPI.Get_version()),
-            "launch": mpi.launch(),
-        }
+        return {**super().metadata(), **mpi.describe()}
 
     def abort(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
