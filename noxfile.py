@@ -27,10 +27,11 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def overhead(session: nox.Session) -> None:
-    """Benchmark the suite itself: harness vs a bare loop, per-task cost vs mpi4py.bench."""
+    """Benchmark the suite itself: harness vs a bare loop, per-task cost vs mpi4py.bench, pairing."""
     session.install("-e", ".[all]")
     session.run("python", "benchmarks/overhead.py", *session.posargs)
     session.run("python", "benchmarks/task_overhead.py")
+    session.run("python", "benchmarks/pairing.py")
 
 
 @nox.session

@@ -68,6 +68,22 @@ def worker_list(text: str) -> tuple[int, ...]:
     return tuple(dict.fromkeys(value for part in parts for value in part))
 
 
+def repeats_spec(text: str) -> int | str:
+    """A positive number of rounds, or ``auto``."""
+    return text if text == "auto" else positive_int(text)
+
+
+def percentage(text: str) -> float:
+    """``3%`` or ``0.03``: a fraction strictly between 0 and 1."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage between 0% and 100% (such as 3%)")
+    return value
+
+
 def chunk_spec(text: str) -> str:
     if text == "auto":
         return text
@@ -103,7 +119,28 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N,M",
         help="workload sizes (default: the preset's, else the workload's)",
     )
-    matrix.add_argument("--repeats", type=positive_int, metavar="R", help="timed runs per cell, after one warm-up")
+    matrix.add_argument(
+        "--repeats",
+        type=repeats_spec,
+        metavar="R|auto",
+        help="timed rounds per cell, each with a paired serial baseline; auto: rounds until the 95%% "
+        "interval of the speedup is within --precision (at least 6, at most --max-repeats)",
+    )
+    matrix.add_argument(
+        "--precision", type=percentage, metavar="3%%", help="target half-width of the interval with --repeats auto"
+    )
+    matrix.add_argument("--max-repeats", type=positive_int, metavar="N", help="most rounds with --repeats auto (20)")
+    matrix.add_argument(
+        "--warmup",
+        choices=("short", "full"),
+        help="short (default): one chunk per worker before the timed rounds; full: one whole run",
+    )
+    matrix.add_argument(
+        "--oversubscribe",
+        action="store_true",
+        default=None,
+        help="allow more local workers than 4 per available core",
+    )
     matrix.add_argument(
         "--param",
         action="append",
@@ -140,9 +177,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-MATRIX_OPTIONS = ("executors", "workloads", "workers", "chunksizes", "sizes", "repeats")
+MATRIX_OPTIONS = (
+    "executors",
+    "workloads",
+    "workers",
+    "chunksizes",
+    "sizes",
+    "repeats",
+    "precision",
+    "max_repeats",
+    "warmup",
+    "oversubscribe",
+)
 RESUME_CONFLICTS = {
-    **{name: f"--{name}" for name in MATRIX_OPTIONS if name != "sizes"},
+    **{name: "--" + name.replace("_", "-") for name in MATRIX_OPTIONS if name != "sizes"},
     "sizes": "--size",
     "param": "--param",
     "preset": "--preset",
@@ -205,9 +253,10 @@ def run(args: argparse.Namespace) -> tuple[Path, list[dict[str, Any]]]:
     from bench import plan, sweep
     from bench.measure import NullReporter
     from bench.metadata import available_cores
-    from bench.results import SCHEMA, Journal, JournalError, new_run_id, utc_now
+    from bench.results import SCHEMA, Journal, JournalError, cells, new_run_id, utc_now
 
     out = make_console(quiet=args.quiet)
+    old: list[dict[str, Any]] = []
     try:
         if args.resume:
             matrix, old, done = _resume_target(args)
@@ -248,23 +297,29 @@ def run(args: argparse.Namespace) -> tuple[Path, list[dict[str, Any]]]:
             f"note: {', '.join(map(str, over))} workers exceed the {available_cores()} cores "
             "available here; those cells oversubscribe the CPU (marked * below)"
         )
-    kwargs: dict[str, Any] = {"repeats": matrix.repeats, "cell_timeout": matrix.cell_timeout}
+    rounds = sweep.rounds_of(matrix)
+    # Instance numbers stay unique across --resume.
+    first_instance = 1 + max((r.get("instance") or 0 for r in cells(old)), default=0)
+    kwargs: dict[str, Any] = {"first_instance": first_instance}
     with journal:
         if show.progress_wanted(out, args.quiet):
-            reporter = show.ProgressReporter(out, sweep.total_runs(groups, matrix.repeats))
+            reporter = show.ProgressReporter(out, sweep.total_runs(groups, rounds))
             with reporter.shown():
-                records = sweep.run_groups(groups, journal, run_id, reporter=reporter, **kwargs)
+                records = sweep.run_groups(groups, journal, run_id, rounds, reporter=reporter, **kwargs)
         else:
             records = sweep.run_groups(
                 groups,
                 journal,
                 run_id,
+                rounds,
                 reporter=NullReporter(),
                 on_record=lambda record: out.print(show.cell_line(record)),
                 **kwargs,
             )
-    if records:
-        out.print(show.summary_table(records))
+    # After --resume the summary covers the whole journal, the newest record of each cell.
+    shown = list({plan.record_key(r): r for r in cells(old) + records}.values())
+    if shown:
+        out.print(show.summary_table(shown))
     return journal.path, records
 
 

@@ -2,38 +2,94 @@
 
 One instance per (executor, workers) serves all the cells of its group, so
 start-up is paid once and timed on its own (``startup_s``: from construction
-until every worker has answered once). Each cell then gets one warm-up run,
-and the ``repeats`` timed runs are taken in interleaved rounds (every cell
-once per round) so that drift on a shared machine hits all cells alike. A
-timed run is ``items(size)`` -> ``map(task, chunksize)`` -> ``reduce``, timed
-with ``time.perf_counter``; every run's answer is verified outside the timed
-region. A failure or timeout ends that cell and replaces the instance, so
-leftover work cannot disturb the other cells.
+until every worker has answered once). Each cell gets a warm-up, then timed
+runs in interleaved rounds: every running cell once per round. A timed run
+is ``items(size)`` -> ``map(task, chunksize)`` -> ``reduce``, timed with
+``time.perf_counter``; every answer is verified outside the timed region.
+
+Paired baselines: each round also times the serial baseline of every case
+(workload, size, params) among the group's cells, in the driver, right next
+to that case's cells, and every cell keeps the baseline sample of each of its
+rounds (``baseline_s``, pair by pair with ``times_s``). Speedups are then
+ratios of runs taken seconds apart, which machine drift does not distort.
+Odd rounds run the steps forwards and even rounds backwards, so that a
+steady drift favours neither side of a pair.
+
+A failure or timeout ends that cell and replaces the instance (with a new
+instance number and its own ``startup_s``), so leftover work cannot disturb
+the other cells.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import workloads
+from bench import stats
 from bench.executors import Executor
-from bench.plan import Cell
+from bench.executors.local import Serial
+from bench.plan import AUTO, AUTO_MIN_ROUNDS, Cell
 
-__all__ = ["CellResult", "NullReporter", "Reporter", "Verifier", "describe", "measure_group", "time_run"]
+__all__ = [
+    "CellResult",
+    "NullReporter",
+    "Reporter",
+    "Rounds",
+    "Verifier",
+    "describe",
+    "measure_group",
+    "time_run",
+]
+
+Clock = Callable[[], float]
 
 
 class Reporter(Protocol):
     """Where progress goes (a rich progress bar, plain lines, or nowhere)."""
 
-    def run_started(self, cell: Cell, phase: str) -> None: ...
+    def run_started(self, label: str, phase: str) -> None: ...
 
-    def run_finished(self, cell: Cell) -> None: ...
+    def run_finished(self) -> None: ...
+
+    def expect(self, runs: int) -> None:
+        """The number of runs still to come changed by ``runs`` (early stops, failures)."""
 
 
-@dataclass
+@dataclass(frozen=True)
+class Rounds:
+    """How many rounds cells get, and how they are warmed up."""
+
+    repeats: int | str = 3
+    precision: float = 0.03
+    max_repeats: int = 20
+    warmup: str = "short"
+    cell_timeout: float | None = None
+
+    @property
+    def adaptive(self) -> bool:
+        return self.repeats == AUTO
+
+    @property
+    def most(self) -> int:
+        """Timed rounds a cell gets at most."""
+        return self.max_repeats if self.adaptive else int(self.repeats)
+
+    def finished(self, rounds: int, estimate: Callable[[], stats.Estimate]) -> tuple[bool, bool | None]:
+        """(no more rounds, precision reached) after ``rounds`` timed rounds."""
+        if not self.adaptive:
+            return rounds >= self.most, None
+        if rounds >= AUTO_MIN_ROUNDS and stats.precise_enough(estimate(), self.precision):
+            return True, True
+        return rounds >= self.most, False
+
+
+@dataclass(eq=False)
 class CellResult:
     """What measuring one cell produced; becomes a journal cell record."""
 
@@ -41,20 +97,31 @@ class CellResult:
     status: str = "ok"
     error: str | None = None
     startup_s: float | None = None
+    warmup: str | None = None
+    warmup_items: int | None = None
     warmup_s: float | None = None
     times_s: list[float] = field(default_factory=list)
+    #: Serial runs of the same case, one per round, paired with ``times_s``; None when unpaired.
+    baseline_s: list[float] | None = None
+    baseline_error: str | None = None
     teardown_s: float | None = None
     answer: Any = None
     verified: bool | None = None
     instance: int | None = None
+    precision_reached: bool | None = None
     spent_s: float = 0.0
+    done: bool = False
 
     def fail(self, status: str, error: str) -> None:
         self.status, self.error = status, error
 
     @property
     def running(self) -> bool:
-        return self.status == "ok"
+        """Still owed timed rounds."""
+        return self.status == "ok" and not self.done
+
+    def estimate(self) -> stats.Estimate:
+        return stats.cell_stats(self.times_s, self.baseline_s, self.cell.workers).estimate
 
 
 class Verifier:
@@ -77,121 +144,307 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def time_run(pool: Executor, cell: Cell, timeout: float | None = None) -> tuple[float, Any]:
-    """One timed run of a cell: (seconds, answer)."""
+def time_run(
+    pool: Executor,
+    cell: Cell,
+    timeout: float | None = None,
+    *,
+    limit: int | None = None,
+    clock: Clock = time.perf_counter,
+) -> tuple[float, Any]:
+    """One timed run of a cell, or of its first ``limit`` items: (seconds, answer)."""
     workload = workloads.get(cell.workload)
     task, params = workload.task, cell.param_dict
-    start = time.perf_counter()
-    results = pool.map(task, workload.items(cell.size, **params), chunksize=cell.chunksize, timeout=timeout)
+    start = clock()
+    items = workload.items(cell.size, **params)
+    if limit is not None:
+        items = itertools.islice(items, limit)
+    results = pool.map(task, items, chunksize=cell.chunksize, timeout=timeout)
     answer = workload.reduce(results)
-    return time.perf_counter() - start, answer
+    return clock() - start, answer
 
 
-def _start(backend: type[Executor], workers: int) -> tuple[Executor, float]:
-    start = time.perf_counter()
-    pool = backend(workers)
-    pool.__enter__()
-    return pool, time.perf_counter() - start
+def short_warmup_items(cell: Cell) -> int:
+    """Items of a short warm-up: one chunk for every worker, never the whole case."""
+    return min(cell.items, cell.workers * cell.chunksize) if cell.items else cell.workers * cell.chunksize
+
+
+class _Instance:
+    """One running executor instance and the bookkeeping of the cells it serves."""
+
+    def __init__(self, backend: type[Executor], workers: int, number: int, clock: Clock) -> None:
+        self.number = number
+        self._clock = clock
+        self._stack = ExitStack()
+        start = clock()
+        self.pool = self._stack.enter_context(backend(workers))
+        self.startup_s = clock() - start
+
+    def serve(self, results: list[CellResult]) -> None:
+        for result in results:
+            result.instance, result.startup_s = self.number, self.startup_s
+
+    def _stop(self, stop: Callable[[], object], results: list[CellResult]) -> None:
+        start = self._clock()
+        try:
+            stop()
+        finally:
+            teardown_s = self._clock() - start
+            for result in results:
+                if result.instance == self.number:
+                    result.teardown_s = teardown_s
+
+    def close(self, results: list[CellResult]) -> None:
+        self._stop(self._stack.close, results)
+
+    def abort(self, results: list[CellResult]) -> None:
+        """Stop a pool that may still run abandoned work."""
+        self._stack.pop_all()
+        try:
+            self._stop(self.pool.abort, results)
+        except Exception:  # the pool is being discarded; nothing more to save
+            pass
+
+
+@dataclass
+class _Case:
+    """The cells of one (workload, size, params) in a group, and their shared serial baseline."""
+
+    cell: Cell
+    results: list[CellResult]
+    paired: bool
+    failed: bool = False
+
+    @property
+    def wants_baseline(self) -> bool:
+        return self.paired and not self.failed and any(result.running for result in self.results)
+
+    def drop_baseline(self, error: str) -> None:
+        """No pairs for this case any more: a baseline that fails cannot pair with later rounds."""
+        self.failed = True
+        for result in self.results:
+            result.baseline_s, result.baseline_error = None, error
+
+
+class _Group:
+    """Measures the cells of one (executor, workers) group; see the module docstring."""
+
+    def __init__(
+        self,
+        backend: type[Executor],
+        workers: int,
+        cells: list[Cell],
+        rounds: Rounds,
+        verifier: Verifier,
+        reporter: Reporter,
+        instances: Iterator[int],
+        baseline: type[Executor],
+        clock: Clock,
+    ) -> None:
+        self.backend, self.workers, self.rounds = backend, workers, rounds
+        self.verifier, self.reporter, self.instances, self.clock = verifier, reporter, instances, clock
+        self.results = [CellResult(cell, warmup=rounds.warmup) for cell in cells]
+        cases: dict[tuple[Any, ...], _Case] = {}
+        for result in self.results:
+            case = cases.setdefault(result.cell.case, _Case(result.cell, [], backend.paired))
+            case.results.append(result)
+            if case.paired:
+                result.baseline_s = []
+        self.cases = list(cases.values())
+        self.baseline = baseline(1)
+        self.active: _Instance | None = None
+        self.runs = 0
+
+    # -- instances ---------------------------------------------------------
+    def _start(self) -> bool:
+        """A fresh instance for the cells still running; False when none could start."""
+        running = [result for result in self.results if result.running]
+        number = next(self.instances)
+        try:
+            self.active = _Instance(self.backend, self.workers, number, self.clock)
+        except Exception as exc:
+            self.active = None
+            first = all(result.instance is None for result in self.results)
+            for result in running:
+                result.instance = number
+                result.fail("error", f"{'start-up' if first else 'executor restart'} failed: {describe(exc)}")
+            return False
+        self.active.serve(running)
+        return True
+
+    def _replace(self) -> bool:
+        assert self.active is not None
+        self.active.abort(self.results)
+        self.active = None
+        return any(result.running for result in self.results) and self._start()
+
+    # -- one run -----------------------------------------------------------
+    def _finished(self) -> None:
+        self.runs += 1
+        self.reporter.run_finished()
+
+    def _timeout(self, result: CellResult) -> float | None:
+        limit = self.rounds.cell_timeout
+        return None if limit is None else max(limit - result.spent_s, 0.0)
+
+    def _verified(self, cell: Cell, answer: Any) -> str | None:
+        """None when ``answer`` is right, else why not."""
+        try:
+            return None if self.verifier.check(cell, answer) else "wrong answer: verification failed"
+        except Exception as exc:  # a broken verify fails its cell, not the sweep
+            return f"verify raised {describe(exc)}"
+
+    def _cell_run(self, result: CellResult, warmup: bool) -> float | None:
+        """Time one run of a cell; None when it failed (the instance is then replaced if it must be)."""
+        assert self.active is not None
+        short = warmup and self.rounds.warmup == "short"
+        limit = short_warmup_items(result.cell) if short else None
+        self.reporter.run_started(result.cell.label(), "warm-up" if warmup else f"run {len(result.times_s) + 1}")
+        start = self.clock()
+        try:
+            elapsed, answer = time_run(
+                self.active.pool, result.cell, self._timeout(result), limit=limit, clock=self.clock
+            )
+        except TimeoutError:
+            timeout = self.rounds.cell_timeout
+            result.fail("timeout", f"exceeded --cell-timeout {timeout:g} s after {len(result.times_s)} timed run(s)")
+            self._replace()
+            return None
+        except Exception as exc:
+            result.fail("error", describe(exc))
+            self._replace()
+            return None
+        finally:
+            result.spent_s += self.clock() - start
+            self._finished()
+        if short:  # a part of the case has no answer to verify
+            result.warmup_items, result.warmup_s = limit, elapsed
+            return elapsed
+        result.answer = answer
+        problem = self._verified(result.cell, answer)
+        result.verified = problem is None
+        if problem:
+            result.fail("error", problem)
+            return None
+        if warmup:
+            result.warmup_items, result.warmup_s = result.cell.items, elapsed
+        return elapsed
+
+    def _baseline_run(self, case: _Case, warmup: bool) -> float | None:
+        """Time the case's serial baseline in the driver; None (and no more pairs) when it failed."""
+        cell = case.cell
+        limit = short_warmup_items(cell) if warmup and self.rounds.warmup == "short" else None
+        self.reporter.run_started(f"serial baseline {cell.case_label()}", "warm-up" if warmup else "paired run")
+        try:
+            elapsed, answer = time_run(self.baseline, cell, self.rounds.cell_timeout, limit=limit, clock=self.clock)
+        except TimeoutError:
+            case.drop_baseline(f"serial baseline exceeded {self.rounds.cell_timeout:g} s")
+            return None
+        except Exception as exc:
+            case.drop_baseline(f"serial baseline failed: {describe(exc)}")
+            return None
+        finally:
+            self._finished()
+        problem = None if limit is not None else self._verified(cell, answer)
+        if problem:
+            case.drop_baseline(f"serial baseline: {problem}")
+            return None
+        return elapsed
+
+    # -- the protocol --------------------------------------------------------
+    def _steps(self, forwards: bool) -> list[tuple[_Case, CellResult | None]]:
+        """One round: each case's baseline next to its cells; (case, None) is the baseline."""
+        steps: list[tuple[_Case, CellResult | None]] = []
+        for case in self.cases:
+            if case.wants_baseline:
+                steps.append((case, None))
+            steps.extend((case, result) for result in case.results if result.running)
+        return steps if forwards else steps[::-1]
+
+    def _warm_up(self) -> None:
+        for case, result in self._steps(forwards=True):
+            if result is None:
+                if case.wants_baseline:
+                    self._baseline_run(case, warmup=True)
+            elif result.running and self.active is not None:
+                self._cell_run(result, warmup=True)
+
+    def _round(self, number: int) -> None:
+        times: dict[int, float] = {}
+        baselines: dict[int, float] = {}
+        for case, result in self._steps(forwards=number % 2 == 1):
+            if self.active is None:
+                break
+            if result is None:
+                sample = self._baseline_run(case, warmup=False)
+                if sample is not None:
+                    baselines[id(case)] = sample
+            elif result.running:
+                sample = self._cell_run(result, warmup=False)
+                if sample is not None:
+                    times[id(result)] = sample
+        for case in self.cases:
+            for result in case.results:
+                if id(result) not in times or not result.running:
+                    continue
+                result.times_s.append(times[id(result)])
+                if result.baseline_s is not None:
+                    result.baseline_s.append(baselines[id(case)])
+                result.done, result.precision_reached = self.rounds.finished(len(result.times_s), result.estimate)
+
+    def _forecast(self, rounds_done: int) -> int:
+        """Runs made so far plus those the remaining rounds will make if no cell stops early."""
+        return self.runs + (self.rounds.most - rounds_done) * len(self._steps(forwards=True))
+
+    def measure(self) -> list[CellResult]:
+        expected = self._forecast(-1)
+        try:
+            with self.baseline:
+                if self._start():
+                    self._warm_up()
+                    for number in range(1, self.rounds.most + 1):
+                        if not any(result.running for result in self.results):
+                            break
+                        self._round(number)
+                        forecast = self._forecast(number)
+                        self.reporter.expect(forecast - expected)
+                        expected = forecast
+        finally:
+            if self.active is not None:
+                self.active.close(self.results)
+            self.reporter.expect(self.runs - expected)
+        return self.results
 
 
 def measure_group(
     backend: type[Executor],
     workers: int,
     cells: list[Cell],
+    rounds: Rounds,
     *,
-    repeats: int,
-    cell_timeout: float | None,
     verifier: Verifier,
     reporter: Reporter,
-    instance: int,
+    instances: Iterator[int],
+    baseline: type[Executor] = Serial,
+    clock: Clock = time.perf_counter,
 ) -> list[CellResult]:
-    """Measure the runnable cells of one (executor, workers) group."""
-    results = [CellResult(cell, instance=instance) for cell in cells]
-    try:
-        active, startup_s = _start(backend, workers)
-    except Exception as exc:
-        for result in results:
-            result.fail("error", f"start-up failed: {describe(exc)}")
-        return results
-    for result in results:
-        result.startup_s = startup_s
-    phases = ["warm-up"] + [f"run {n}/{repeats}" for n in range(1, repeats + 1)]
-    try:
-        for phase in phases:
-            for result in [r for r in results if r.running]:
-                reporter.run_started(result.cell, phase)
-                failed = _run_once(active, result, phase == "warm-up", cell_timeout, verifier)
-                reporter.run_finished(result.cell)
-                if failed:
-                    _abort(active)
-                    active = _restart(backend, workers, results) if any(r.running for r in results) else None
-                    if active is None:
-                        return results
-    finally:
-        if active is not None:
-            start = time.perf_counter()
-            active.__exit__(None, None, None)
-            teardown_s = time.perf_counter() - start
-            for result in results:
-                result.teardown_s = teardown_s
-    return results
+    """Measure the runnable cells of one (executor, workers) group.
 
-
-def _run_once(pool: Executor, result: CellResult, warmup: bool, cell_timeout: float | None, verifier: Verifier) -> bool:
-    """Time one run into ``result``; True when the instance must be replaced."""
-    timeout = None if cell_timeout is None else max(cell_timeout - result.spent_s, 0.0)
-    start = time.perf_counter()
-    try:
-        elapsed, answer = time_run(pool, result.cell, timeout)
-    except TimeoutError:
-        runs = len(result.times_s)
-        result.fail("timeout", f"exceeded --cell-timeout {cell_timeout:g} s after {runs} timed run(s)")
-        return True
-    except Exception as exc:
-        result.fail("error", describe(exc))
-        return True
-    finally:
-        result.spent_s += time.perf_counter() - start
-    result.answer = answer
-    try:
-        result.verified = verifier.check(result.cell, answer)
-    except Exception as exc:  # a broken verify fails its cell, not the sweep
-        result.fail("error", f"verify raised {describe(exc)}")
-        return False
-    if not result.verified:
-        result.fail("error", "wrong answer: verification failed")
-        return False
-    if warmup:
-        result.warmup_s = elapsed
-    else:
-        result.times_s.append(elapsed)
-    return False
-
-
-def _abort(pool: Executor) -> None:
-    """Stop a pool that may still run abandoned work."""
-    try:
-        pool.abort()
-    except Exception:  # the pool is being discarded; nothing more to save
-        pass
-
-
-def _restart(backend: type[Executor], workers: int, results: list[CellResult]) -> Executor | None:
-    """A fresh instance for the cells still running, or None (they are failed)."""
-    try:
-        return _start(backend, workers)[0]
-    except Exception as exc:
-        for result in results:
-            if result.running:
-                result.fail("error", f"executor restart failed: {describe(exc)}")
-        return None
+    ``instances`` numbers every executor instance started, restarts included;
+    ``baseline`` runs the paired serial baselines in the driver.
+    """
+    group = _Group(backend, workers, cells, rounds, verifier, reporter, instances, baseline, clock)
+    return group.measure()
 
 
 class NullReporter:
     """Shows nothing (``--quiet``, plain output, tests)."""
 
-    def run_started(self, cell: Cell, phase: str) -> None:
+    def run_started(self, label: str, phase: str) -> None:
         pass
 
-    def run_finished(self, cell: Cell) -> None:
+    def run_finished(self) -> None:
+        pass
+
+    def expect(self, runs: int) -> None:
         pass

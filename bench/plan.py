@@ -10,10 +10,12 @@ from typing import Any
 
 import bench.executors
 import workloads
+from bench import stats
 from bench.metadata import available_cores
 
 __all__ = [
     "AUTO",
+    "AUTO_MIN_ROUNDS",
     "PRESETS",
     "Cell",
     "Group",
@@ -29,6 +31,14 @@ AUTO = "auto"
 NO_CHUNKS = "n/a"
 #: Items per task under ``auto``: multiprocessing's rule, ceil(n / (4 x workers)).
 AUTO_TASKS_PER_WORKER = 4
+#: Local workers per available core beyond which a matrix is refused unless
+#: ``oversubscribe`` is set: a few per core measure oversubscription, thousands
+#: only exhaust the machine.
+MAX_WORKERS_PER_CORE = 4
+WARMUPS = ("short", "full")
+#: ``repeats="auto"`` stops no cell before this many rounds: the fewest for
+#: which a distribution-free 95% interval of a median exists.
+AUTO_MIN_ROUNDS = max(3, stats.min_samples())
 
 
 class PlanError(ValueError):
@@ -40,9 +50,24 @@ def auto_chunksize(n_items: int, workers: int) -> int:
     return max(1, math.ceil(n_items / (AUTO_TASKS_PER_WORKER * workers)))
 
 
+def max_local_workers() -> int:
+    """The most workers a local back-end may start here without ``oversubscribe``."""
+    return MAX_WORKERS_PER_CORE * available_cores()
+
+
+def _unique(values: Any) -> Any:
+    """A tuple option without repeats (first occurrence kept); other values as they are."""
+    return tuple(dict.fromkeys(values)) if isinstance(values, tuple) else values
+
+
 @dataclass(frozen=True)
 class Matrix:
-    """What to sweep. ``None`` means: every executor / the workload's default size."""
+    """What to sweep. ``None`` means: every executor / the workload's default size.
+
+    ``repeats`` is a number of timed rounds, or ``"auto"``: rounds until the
+    95% interval of every cell's paired speedup is within +-``precision`` of
+    it (at most ``max_repeats``). Repeated values in a list make one cell.
+    """
 
     executors: tuple[str, ...] | None = None
     workloads: tuple[str, ...] = ("fibprimes",)
@@ -50,8 +75,17 @@ class Matrix:
     chunksizes: tuple[str, ...] = ("1", "16", AUTO)
     sizes: tuple[int, ...] | None = None
     params: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    repeats: int = 3
+    repeats: int | str = 3
     cell_timeout: float | None = None
+    precision: float = 0.03
+    max_repeats: int = 20
+    warmup: str = "short"
+    oversubscribe: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("executors", "workloads", "workers", "chunksizes", "sizes"):
+            object.__setattr__(self, name, _unique(getattr(self, name)))
+        object.__setattr__(self, "params", {key: _unique(tuple(values)) for key, values in self.params.items()})
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -75,11 +109,12 @@ def _quick_workers() -> tuple[int, ...]:
 #: Named matrices; command-line options override their fields.
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
-        "help": "every executor on fibprimes size 2000, workers 1, 2 and the core count, chunk sizes 1, 16, auto",
+        "help": "every executor on fibprimes size 1500, workers 1, 2 and the core count, chunk sizes 1, 16, auto, "
+        "6 rounds (the fewest that give 95% intervals)",
         "workers": _quick_workers,
         "chunksizes": ("1", "16", AUTO),
-        "sizes": (2000,),
-        "repeats": 3,
+        "sizes": (1500,),
+        "repeats": AUTO_MIN_ROUNDS,
     },
     "seed": {
         "help": "the course exercise: primes among the first 5000 Fibonacci numbers, "
@@ -126,15 +161,24 @@ class Cell:
         """Identity of the cell within a run (used by ``--resume``)."""
         return (self.executor, self.workers, self.workload, self.size, self.chunksize_spec, self.params)
 
+    @property
+    def case(self) -> tuple[Any, ...]:
+        """What is computed, whoever computes it: cells of one case share a serial baseline."""
+        return (self.workload, self.size, self.params)
+
+    def case_label(self) -> str:
+        """E.g. ``fibprimes[2000] order=ascending``."""
+        params = "".join(f" {key}={value}" for key, value in self.params)
+        return f"{self.workload}[{self.size}]{params}"
+
     def label(self) -> str:
         """Short human name, e.g. ``process-pool x2 fibprimes[2000] order=ascending chunk=auto->250``."""
-        params = "".join(f" {key}={value}" for key, value in self.params)
         chunk = ""
         if self.chunksize_spec == AUTO:
             chunk = f" chunk=auto->{self.chunksize}"
         elif self.chunksize_spec != NO_CHUNKS:
             chunk = f" chunk={self.chunksize}"
-        return f"{self.executor} x{self.workers} {self.workload}[{self.size}]{params}{chunk}"
+        return f"{self.executor} x{self.workers} {self.case_label()}{chunk}"
 
 
 def record_key(record: dict[str, Any]) -> tuple[Any, ...]:
@@ -192,10 +236,12 @@ def validate(matrix: Matrix) -> None:
     for spec in matrix.chunksizes:
         if spec != AUTO and not (spec.isdigit() and int(spec) >= 1):
             raise PlanError(f"chunk size {spec!r} is not a positive integer or 'auto'")
-    if matrix.repeats < 1:
-        raise PlanError("repeats must be >= 1")
+    _check_rounds(matrix)
     if matrix.cell_timeout is not None and matrix.cell_timeout <= 0:
         raise PlanError("cell timeout must be > 0")
+    if matrix.warmup not in WARMUPS:
+        raise PlanError(f"warm-up {matrix.warmup!r} is not one of {', '.join(WARMUPS)}")
+    _check_local_workers(matrix)
     declared = {key for name in matrix.workloads for key in workloads.get(name).params}
     for key in matrix.params:
         if key not in declared:
@@ -207,6 +253,35 @@ def validate(matrix: Matrix) -> None:
             _param_grid(workload, {k: v for k, v in matrix.params.items() if k in workload.params})
         except ValueError as exc:
             raise PlanError(str(exc)) from None
+
+
+def _check_rounds(matrix: Matrix) -> None:
+    if matrix.repeats == AUTO:
+        if not 0 < matrix.precision < 1:
+            raise PlanError(f"precision must be between 0% and 100%, not {matrix.precision:.4g}")
+        if not isinstance(matrix.max_repeats, int) or matrix.max_repeats < AUTO_MIN_ROUNDS:
+            raise PlanError(
+                f"max repeats must be >= {AUTO_MIN_ROUNDS} with repeats auto "
+                f"(the fewest rounds that give a 95% interval of a median)"
+            )
+    elif not isinstance(matrix.repeats, int) or matrix.repeats < 1:
+        raise PlanError(f"repeats must be >= 1 or {AUTO!r}")
+
+
+def _check_local_workers(matrix: Matrix) -> None:
+    if matrix.oversubscribe:
+        return
+    limit = max_local_workers()
+    for name in matrix.executors or tuple(bench.executors.names()):
+        backend = bench.executors.get(name)
+        if not backend.local:
+            continue
+        too_many = [workers for workers in matrix.workers if workers > limit and not backend.unsupported(workers)]
+        if too_many:
+            raise PlanError(
+                f"{name} with {max(too_many)} workers exceeds the limit of {limit} local workers here "
+                f"({MAX_WORKERS_PER_CORE} per available core); --oversubscribe allows it"
+            )
 
 
 def build(matrix: Matrix) -> list[Group]:

@@ -9,6 +9,12 @@ Schema history (the ``schema`` field of every record):
 1. A ``run`` record (``run_id``, ``started``, ``argv``, ``env``, ``matrix``),
    ``cell`` records (fields in ``CELL_FIELDS``), and ``resume`` records
    (``started``, ``argv``, ``env``) appended when ``--resume`` continues a run.
+   Added since, without changing a meaning (older journals lack them):
+   ``baseline_s`` (paired serial samples, one per round, aligned with
+   ``times_s``; null for serial cells), ``baseline_error``, ``warmup``
+   (``short`` or ``full``), ``warmup_items``, ``rounds``, ``precision`` and
+   ``precision_reached`` (``repeats auto``); the matrix gained ``precision``,
+   ``max_repeats``, ``warmup`` and ``oversubscribe``.
 """
 
 from __future__ import annotations
@@ -20,7 +26,10 @@ import secrets
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench.stats import CellStats
 
 __all__ = [
     "SCHEMA",
@@ -29,6 +38,7 @@ __all__ = [
     "cells",
     "load",
     "new_run_id",
+    "record_stats",
     "to_dataframe",
     "utc_now",
 ]
@@ -46,8 +56,15 @@ CELL_FIELDS = (
     "params",
     "method",
     "startup_s",
+    "warmup",
+    "warmup_items",
     "warmup_s",
     "times_s",
+    "baseline_s",
+    "baseline_error",
+    "rounds",
+    "precision",
+    "precision_reached",
     "teardown_s",
     "status",
     "error",
@@ -167,17 +184,30 @@ def cells(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [record for record in records if record["kind"] == "cell"]
 
 
+def record_stats(record: dict[str, Any]) -> CellStats | None:
+    """Median time, paired speedup and efficiency of an ok cell record (None for the others)."""
+    from bench.stats import cell_stats
+
+    if record["status"] != "ok" or not record.get("times_s"):
+        return None
+    return cell_stats(record["times_s"], record.get("baseline_s"), record["workers"])
+
+
 def to_dataframe(sources: Iterable[str | os.PathLike[str] | dict[str, Any]]) -> Any:
     """One row per cell, with the run's host and CPU, from journals or records.
 
-    ``times_s`` stays a list per row; ``median_s`` and ``n_times`` are added.
+    ``times_s`` and ``baseline_s`` stay lists per row. Added from them:
+    ``median_s`` (with ``median_low_s``/``median_high_s``), the paired
+    ``speedup`` and ``efficiency`` each with ``_low``/``_high`` bounds,
+    ``confidence`` (what the speedup's interval covers, else the median's:
+    0.95 or more once there are enough rounds), ``n_times`` and
+    ``suspicious`` (the whole efficiency interval above 100%).
     Needs pandas (``pip install -e '.[report]'``).
     """
     try:
         import pandas as pd
     except ImportError:
         raise ImportError("to_dataframe needs pandas: pip install -e '.[report]'") from None
-    from bench.stats import median
 
     rows = []
     env: dict[str, Any] = {}
@@ -186,14 +216,29 @@ def to_dataframe(sources: Iterable[str | os.PathLike[str] | dict[str, Any]]) -> 
             if record["kind"] == "run":
                 env = record.get("env", {})
             elif record["kind"] == "cell":
-                times = record.get("times_s") or []
                 rows.append(
                     {
                         **{key: record.get(key) for key in ("run_id", *CELL_FIELDS)},
-                        "median_s": median(times) if times else None,
-                        "n_times": len(times),
+                        **_stat_columns(record_stats(record)),
+                        "n_times": len(record.get("times_s") or []),
                         "hostname": env.get("hostname"),
                         "cpu": env.get("cpu"),
                     }
                 )
     return pd.DataFrame(rows)
+
+
+def _stat_columns(cell: CellStats | None) -> dict[str, Any]:
+    columns: dict[str, Any] = {}
+    for name, estimate in (
+        ("median", cell and cell.time),
+        ("speedup", cell and cell.speedup),
+        ("efficiency", cell and cell.efficiency),
+    ):
+        unit = "_s" if name == "median" else ""
+        columns[name + unit] = estimate.value if estimate else None
+        columns[f"{name}_low{unit}"] = estimate.low if estimate else None
+        columns[f"{name}_high{unit}"] = estimate.high if estimate else None
+    columns["confidence"] = cell.estimate.confidence if cell else None
+    columns["suspicious"] = cell.suspicious if cell else False
+    return columns

@@ -29,6 +29,12 @@ def journals(folder):
         (["--param", "order"], "'order' is not KEY=V1,V2"),
         (["--param", "colour=red"], "unknown param 'colour' for fibprimes; known: order"),
         (["--preset", "slow"], "invalid choice: 'slow'"),
+        (["--repeats", "sometimes"], "'sometimes' is not a positive integer"),
+        (["--precision", "0%"], "'0%' is not a percentage between 0% and 100%"),
+        (["--precision", "3"], "'3' is not a percentage between 0% and 100%"),
+        (["--repeats", "auto", "--max-repeats", "5"], "max repeats must be >= 6 with repeats auto"),
+        (["--warmup", "long"], "invalid choice: 'long'"),
+        (["--executors", "thread-pool", "--workers", "100000"], "thread-pool with 100000 workers exceeds the limit"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2_with_nothing_written(run_bench, tmp_path, args, message):
@@ -73,9 +79,16 @@ def test_quiet_run_prints_only_the_journal_path(run_bench, tmp_path, fib_oracle)
     assert skipped["status"] == "skipped" and "baseline" in skipped["error"] and skipped["times_s"] == []
     for cell in cells[:1] + cells[2:]:
         assert cell["status"] == "ok" and cell["verified"] is True and cell["error"] is None
-        assert cell["answer"] == fib_oracle(300) and len(cell["times_s"]) == 2
+        assert cell["answer"] == fib_oracle(300) and len(cell["times_s"]) == 2 and cell["rounds"] == 2
         assert cell["startup_s"] > 0 and cell["teardown_s"] >= 0 and cell["warmup_s"] > 0
+        assert cell["warmup"] == "short" and cell["warmup_items"] == min(300, cell["workers"] * cell["chunksize"])
         assert cell["run_id"] == run["run_id"] and cell["method"] == "map" and cell["params"] == {"order": "ascending"}
+        assert cell["precision"] is None and cell["precision_reached"] is None
+    assert cells[0]["baseline_s"] is None  # serial is the baseline
+    for cell in cells[2:]:  # one paired serial sample per round, beside the cell's own
+        assert len(cell["baseline_s"]) == len(cell["times_s"]) and all(b > 0 for b in cell["baseline_s"])
+        assert cell["baseline_error"] is None
+    assert [c["instance"] for c in cells] == [1, None, 2, 2, 2, 3, 3, 3]
     assert [c["chunksize"] for c in cells if c["chunksize_spec"] == "auto"] == [75, 38]  # ceil(300 / (4 x w))
 
 
@@ -93,6 +106,7 @@ def test_plain_output_has_cell_lines_table_and_path(run_bench, tmp_path):
 
 def test_oversubscription_is_said(run_bench):
     done = run_bench(
+        "--oversubscribe",
         "--executors",
         "thread-pool",
         "--workers",
@@ -108,6 +122,26 @@ def test_oversubscription_is_said(run_bench):
     )
     assert done.returncode == 0, done.stderr
     assert "64 workers exceed the" in done.stdout
+
+
+def test_repeated_values_make_one_cell(run_bench, tmp_path):
+    args = "--executors serial,serial --workers 1,1 --size 50,50 --repeats 1 --out out --quiet"
+    done = run_bench(*args.split())
+    assert done.returncode == 0, done.stderr
+    [path] = journals(tmp_path / "out")
+    assert [(c["executor"], c["workers"]) for c in results.cells(results.load(path))] == [("serial", 1)]
+
+
+def test_auto_repeats_record_their_rounds_and_precision(run_bench, tmp_path):
+    args = "--executors thread-pool --workers 1 --chunksizes auto --size 200 --repeats auto --max-repeats 7"
+    done = run_bench(*args.split(), "--precision", "50%", "--out", "out")
+    assert done.returncode == 0, done.stderr
+    [path] = journals(tmp_path / "out")
+    [cell] = results.cells(results.load(path))
+    # +-50% is reached as soon as a 95% interval exists: after 6 rounds.
+    assert cell["rounds"] == 6 == len(cell["times_s"]) == len(cell["baseline_s"])
+    assert cell["precision"] == 0.5 and cell["precision_reached"] is True
+    assert "[" in done.stdout and "fewer than 6 rounds" not in done.stdout
 
 
 def test_failed_cells_exit_1_and_are_journaled(run_bench, tmp_path):
@@ -164,8 +198,13 @@ def test_resume_runs_only_the_missing_cells(run_bench, tmp_path):
     assert [r["kind"] for r in records] == ["run", "cell", "cell", "resume", "cell", "cell"]
     keys = sorted((r["executor"], r["chunksize_spec"]) for r in results.cells(records))
     assert keys == [("serial", "n/a"), ("thread-pool", "1"), ("thread-pool", "16"), ("thread-pool", "auto")]
-    again = run_bench("--resume", str(killed), "--quiet")
+    # The resumed group is a new instance, numbered after the journal's.
+    assert [c["instance"] for c in results.cells(records)] == [1, 2, 3, 3]
+    again = run_bench("--resume", str(killed))
     assert again.returncode == 0 and len(killed.read_text().splitlines()) == len(text.splitlines()) + 1
+    # Nothing was left to run, yet the summary covers the whole journal.
+    table = again.stdout[again.stdout.index("executor") :]
+    assert "serial" in table and table.count("thread-pool") == 3 and "baseline" in table
 
 
 def test_resume_refuses_matrix_options(run_bench, tmp_path):

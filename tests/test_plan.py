@@ -40,7 +40,9 @@ def test_options_override_the_preset():
 
 
 def test_cells_record_resolved_auto_chunksize_and_oversubscription():
-    matrix = plan.Matrix(executors=("process-pool",), workers=(2, 64), chunksizes=("auto", "7"), sizes=(1000,))
+    matrix = plan.Matrix(
+        executors=("process-pool",), workers=(2, 64), chunksizes=("auto", "7"), sizes=(1000,), oversubscribe=True
+    )
     cells = [cell for group in plan.build(matrix) for cell in group.cells]
     auto = {cell.workers: cell.chunksize for cell in cells if cell.chunksize_spec == "auto"}
     assert auto == {2: 125, 64: 4}
@@ -73,7 +75,11 @@ def test_params_sweep_and_default():
         ({"workers": (0,)}, "workers must be positive"),
         ({"chunksizes": ("0",)}, "chunk size '0'"),
         ({"chunksizes": ("big",)}, "chunk size 'big'"),
-        ({"repeats": 0}, "repeats must be >= 1"),
+        ({"repeats": 0}, "repeats must be >= 1 or 'auto'"),
+        ({"repeats": "often"}, "repeats must be >= 1 or 'auto'"),
+        ({"repeats": "auto", "max_repeats": 5}, "max repeats must be >= 6 with repeats auto"),
+        ({"repeats": "auto", "precision": 0.0}, "precision must be between 0% and 100%"),
+        ({"warmup": "long"}, "warm-up 'long' is not one of short, full"),
         ({"params": {"colour": ("red",)}}, "unknown param 'colour' for fibprimes; known: order"),
         ({"params": {"order": ("sideways",)}}, "'sideways' is not one of ascending"),
     ],
@@ -108,3 +114,43 @@ def test_labels_name_the_cell():
         "process-pool x2 fibprimes[1000] order=ascending chunk=auto->125",
         "process-pool x2 fibprimes[1000] order=ascending chunk=8",
     ]
+
+
+def test_repeated_values_make_one_cell():
+    matrix = plan.Matrix(
+        executors=("serial", "serial", "thread-pool"),
+        workers=(1, 1),
+        chunksizes=("4", "auto", "4"),
+        sizes=(10, 10),
+        params={"order": ("ascending", "ascending")},
+    )
+    assert matrix.executors == ("serial", "thread-pool") and matrix.workers == (1,) and matrix.sizes == (10,)
+    cells = [cell for group in plan.build(matrix) for cell in group.cells]
+    assert [(c.executor, c.chunksize_spec) for c in cells] == [
+        ("serial", "n/a"),
+        ("thread-pool", "4"),
+        ("thread-pool", "auto"),
+    ]
+
+
+def test_local_worker_counts_are_bounded_unless_asked_for():
+    limit = plan.max_local_workers()
+    assert limit == plan.MAX_WORKERS_PER_CORE * available_cores()
+    with pytest.raises(plan.PlanError, match=f"thread-pool with 100000 workers exceeds the limit of {limit}"):
+        plan.build(plan.Matrix(executors=("thread-pool",), workers=(1, 100000)))
+    plan.build(plan.Matrix(executors=("thread-pool",), workers=(limit,)))  # at the limit: fine
+    groups = plan.build(plan.Matrix(executors=("thread-pool",), workers=(limit + 1,), oversubscribe=True))
+    assert groups[0].cells[0].oversubscribed
+    # serial skips more than one worker, and mpi-comm is bounded by its launch, not by this machine
+    plan.build(plan.Matrix(executors=("serial", "mpi-comm"), workers=(limit + 1,)))
+
+
+def test_cells_of_one_case_share_a_case_key():
+    matrix = plan.Matrix(executors=("thread-pool",), workers=(1,), chunksizes=("1", "8"), sizes=(10, 20))
+    cells = plan.build(matrix)[0].cells
+    assert len({cell.case for cell in cells}) == 2
+    assert cells[0].case_label() == "fibprimes[10] order=ascending"
+
+
+def test_the_quick_preset_gives_95_percent_intervals():
+    assert plan.from_preset("quick").repeats == plan.AUTO_MIN_ROUNDS == 6

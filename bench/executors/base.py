@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import itertools
 import multiprocessing
@@ -13,9 +14,20 @@ from collections.abc import Callable, Iterable, Iterator
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ClassVar
 
-__all__ = ["Executor", "apply_chunk", "batched", "mp_context", "package_versions", "worker_identity"]
+__all__ = [
+    "TIMEOUT_ERRORS",
+    "Executor",
+    "apply_chunk",
+    "batched",
+    "mp_context",
+    "package_versions",
+    "worker_identity",
+]
 
 READY_TIMEOUT_S = 120.0
+#: What libraries raise when a wait runs out. Before Python 3.11 neither
+#: concurrent.futures' nor asyncio's TimeoutError is the builtin one.
+TIMEOUT_ERRORS = (TimeoutError, concurrent.futures.TimeoutError, asyncio.TimeoutError)
 
 
 def batched(iterable: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -82,6 +94,10 @@ class Executor:
     max_workers: ClassVar[int | None] = None
     #: Distributions whose versions describe this back-end.
     packages: ClassVar[tuple[str, ...]] = ()
+    #: False for the baseline itself: its cells get no paired serial baseline.
+    paired: ClassVar[bool] = True
+    #: True where the workers run on this machine (their count is bounded by its cores).
+    local: ClassVar[bool] = True
 
     def __init__(self, workers: int) -> None:
         if not isinstance(workers, int) or workers < 1:
@@ -154,9 +170,17 @@ class Executor:
         chunksize: int = 1,
         timeout: float | None = None,
     ) -> list[Any]:
-        """``[fn(x) for x in iterable]`` on the workers, ``chunksize`` items per task."""
+        """``[fn(x) for x in iterable]`` on the workers, ``chunksize`` items per task.
+
+        Raises the builtin TimeoutError when ``timeout`` seconds pass first, whatever the library raised.
+        """
         check_chunksize(chunksize)
-        return self._map(fn, iterable, chunksize, timeout)
+        try:
+            return self._map(fn, iterable, chunksize, timeout)
+        except TimeoutError:
+            raise
+        except TIMEOUT_ERRORS as exc:
+            raise TimeoutError(str(exc) or f"unfinished after {timeout} s") from exc
 
     def _map(
         self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int, timeout: float | None

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from bench.executors.base import Executor
+from bench.executors.base import TIMEOUT_ERRORS, Executor
 
 __all__ = ["DaskLocal"]
 
@@ -48,7 +48,7 @@ class _DaskBase(Executor):
 
         try:
             wait(futures, timeout=timeout)
-        except TimeoutError:
+        except TIMEOUT_ERRORS:
             self.client.cancel(futures)
             raise
         return self.client.gather(futures)

@@ -21,6 +21,7 @@ class Serial(Executor):
     description = "plain loop in the calling process (the baseline)"
     chunked = False
     max_workers = 1
+    paired = False
 
     @classmethod
     def unsupported(cls, workers: int) -> str | None:

@@ -63,6 +63,7 @@ class MpiComm(_MpiBase):
 
     name = "mpi-comm"
     description = "mpi4py.futures.MPICommExecutor on ranks 0..k of an mpiexec launch"
+    local = False  # the launch decides where its ranks run, and how many there are
 
     @classmethod
     def unsupported(cls, workers: int) -> str | None:

@@ -1,0 +1,283 @@
+"""The measurement loop, driven by a scripted executor on a fake clock.
+
+Every run is logged, and durations come from a script, so the order of
+rounds and baselines, the pairing, faults, restarts and the ``auto`` stopping
+rule are checked exactly.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+
+import pytest
+
+import workloads
+from bench import measure, sweep
+from bench.executors.base import Executor
+from bench.executors.local import Serial
+from bench.plan import Cell, Group
+from workloads.base import Workload
+
+
+def identity(item):
+    return item
+
+
+class Counting(Workload):
+    """Sums range(size); ``verify`` raises for size 13."""
+
+    name = "counting"
+    default_size = 10
+    task = staticmethod(identity)
+
+    def items(self, size):
+        return iter(range(size))
+
+    def reduce(self, results):
+        return sum(results)
+
+    def verify(self, answer, size):
+        if size == 13:
+            raise RuntimeError("cannot check 13")
+        return answer == size * (size - 1) // 2
+
+
+@pytest.fixture(autouse=True)
+def counting(monkeypatch):
+    monkeypatch.setitem(workloads._instances, "counting", Counting())
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class Script:
+    """What the fake back-ends log and how long each of their runs takes."""
+
+    def __init__(self, pool=None, serial=None, fail=(), start_fails=False):
+        self.clock = Clock()
+        self.log = []
+        self.starts = 0
+        self.pool = pool or (lambda chunksize, n, call: 0.01 * n)
+        self.serial = serial or (lambda n, call: 0.02 * n)
+        self.fail = dict(fail)  # pool call number -> exception
+        self.start_fails = start_fails
+
+    def backends(self):
+        script = self
+
+        class Pool(Executor):
+            name = "scripted"
+
+            def start(self):
+                script.starts += 1
+                script.clock.now += 0.5 * script.starts  # every start-up takes longer
+                if script.start_fails:
+                    raise OSError("no workers")
+
+            def shutdown(self):
+                script.log.append(("shutdown",))
+
+            def abort(self):
+                script.log.append(("abort",))
+
+            def submit(self, fn, *args):
+                future = concurrent.futures.Future()
+                future.set_result(fn(*args))
+                return future
+
+            def wait_ready(self):
+                pass
+
+            def _map(self, fn, iterable, chunksize, timeout):
+                items = list(iterable)
+                call = sum(1 for entry in script.log if entry[0] == "pool") + 1
+                script.log.append(("pool", chunksize, len(items)))
+                script.clock.now += script.pool(chunksize, len(items), call)
+                if call in script.fail:
+                    raise script.fail[call]
+                return [fn(item) for item in items]
+
+        class Baseline(Serial):
+            def _map(self, fn, iterable, chunksize, timeout):
+                items = list(iterable)
+                call = sum(1 for entry in script.log if entry[0] == "serial") + 1
+                script.log.append(("serial", len(items)))
+                script.clock.now += script.serial(len(items), call)
+                return [fn(item) for item in items]
+
+        return Pool, Baseline
+
+
+class Reporter:
+    """Counts runs and the changes of the forecast, like the progress bar."""
+
+    def __init__(self, total):
+        self.total, self.runs, self.labels = total, 0, []
+
+    def run_started(self, label, phase):
+        self.labels.append((label, phase))
+
+    def run_finished(self):
+        self.runs += 1
+
+    def expect(self, runs):
+        self.total += runs
+
+
+def cell(size, chunksize, workers=1):
+    return Cell("scripted", workers, "counting", size, chunksize, str(chunksize), items=size)
+
+
+def measure_cells(script, cells, *, first_instance=1, workers=1, **rounds):
+    pool, baseline = script.backends()
+    protocol = measure.Rounds(**rounds)
+    reporter = Reporter(sweep.total_runs([Group("serial-free", workers, tuple(cells))], protocol))
+    results = measure.measure_group(
+        pool,
+        workers,
+        list(cells),
+        protocol,
+        verifier=measure.Verifier(),
+        reporter=reporter,
+        instances=itertools.count(first_instance),
+        baseline=baseline,
+        clock=script.clock,
+    )
+    assert reporter.total == reporter.runs  # the progress bar ends full, whatever happened
+    return results
+
+
+@pytest.fixture(autouse=True)
+def paired_total(monkeypatch):
+    """``sweep.total_runs`` looks the group's executor up by name: make it the paired fake."""
+    real = sweep.bench.executors.get
+    monkeypatch.setattr(sweep.bench.executors, "get", lambda name: Executor if name == "serial-free" else real(name))
+
+
+def test_each_round_times_every_case_baseline_beside_its_cells_alternating_direction():
+    script = Script()
+    a1, a5, b5 = cell(10, 1), cell(10, 5), cell(20, 5)
+    results = measure_cells(script, [a1, a5, b5], repeats=2)
+    runs = [entry for entry in script.log if entry[0] != "shutdown"]
+    warmup = [("serial", 1), ("pool", 1, 1), ("pool", 5, 5), ("serial", 5), ("pool", 5, 5)]
+    forwards = [("serial", 10), ("pool", 1, 10), ("pool", 5, 10), ("serial", 20), ("pool", 5, 20)]
+    assert runs == warmup + forwards + forwards[::-1]
+    assert script.log[-1] == ("shutdown",) and script.starts == 1
+    for result in results:
+        n = result.cell.size
+        assert result.status == "ok" and result.verified and result.answer == n * (n - 1) // 2
+        assert result.times_s == pytest.approx([0.01 * n] * 2)
+        assert result.baseline_s == pytest.approx([0.02 * n] * 2)
+        assert result.warmup == "short" and result.warmup_items == result.cell.chunksize
+        assert result.instance == 1 and result.startup_s == pytest.approx(0.5)
+        assert result.precision_reached is None
+
+
+def test_baselines_pair_with_the_round_they_were_taken_in():
+    # The machine slows down round by round; each pair shares the slowdown.
+    script = Script(pool=lambda chunksize, n, call: 0.01 * n * call, serial=lambda n, call: 0.02 * n * call)
+    [result] = measure_cells(script, [cell(10, 2)], repeats=4)
+    ratios = [b / t for b, t in zip(result.baseline_s, result.times_s, strict=True)]
+    assert ratios == pytest.approx([2.0] * 4)
+    assert result.times_s == pytest.approx([0.1 * k for k in (2, 3, 4, 5)])  # call 1 was the warm-up
+
+
+def test_full_warmup_runs_and_verifies_the_whole_case():
+    script = Script()
+    [result] = measure_cells(script, [cell(10, 2)], repeats=1, warmup="full")
+    assert script.log[:2] == [("serial", 10), ("pool", 2, 10)]
+    assert result.warmup == "full" and result.warmup_items == 10 and result.warmup_s == pytest.approx(0.1)
+
+
+def test_a_fault_fails_its_cell_and_the_others_go_on_with_a_new_instance():
+    script = Script(fail={5: ValueError("task 3 broke")})  # calls 1-3 are warm-ups, 4-6 round 1
+    first, second, third = cell(10, 1), cell(10, 2), cell(10, 5)
+    results = measure_cells(script, [first, second, third], repeats=3, first_instance=7)
+    assert [r.status for r in results] == ["ok", "error", "ok"]
+    assert results[1].error == "ValueError: task 3 broke" and results[1].times_s == []
+    assert ("abort",) in script.log and script.starts == 2
+    # The failed cell keeps the instance that failed; the others moved to the restarted one.
+    assert results[1].instance == 7 and results[1].startup_s == pytest.approx(0.5)
+    assert [results[0].instance, results[2].instance] == [8, 8]
+    assert results[0].startup_s == pytest.approx(1.0)  # the second start-up, timed on its own
+    for result in (results[0], results[2]):
+        assert len(result.times_s) == len(result.baseline_s) == 3
+
+
+def test_a_timeout_from_any_library_is_a_timeout():
+    script = Script(fail={2: concurrent.futures.TimeoutError()})
+    [result] = measure_cells(script, [cell(10, 2)], repeats=2, cell_timeout=5.0)
+    assert result.status == "timeout" and "exceeded --cell-timeout 5 s after 0 timed run(s)" in result.error
+
+
+def test_a_verify_that_raises_fails_its_cells_only():
+    script = Script()
+    broken, fine = cell(13, 1), cell(10, 1)
+    results = measure_cells(script, [broken, fine], repeats=2)
+    assert results[0].status == "error" and results[0].error == "verify raised RuntimeError: cannot check 13"
+    assert results[0].baseline_s is None and "RuntimeError: cannot check 13" in results[0].baseline_error
+    assert results[1].status == "ok" and len(results[1].baseline_s) == 2
+    assert script.starts == 1 and ("abort",) not in script.log  # a wrong answer needs no new instance
+
+
+def test_a_failed_start_up_fails_every_cell_without_running_anything():
+    script = Script(start_fails=True)
+    results = measure_cells(script, [cell(10, 1), cell(20, 1)], repeats=3)
+    assert [r.status for r in results] == ["error", "error"]
+    assert all(r.error == "start-up failed: OSError: no workers" and r.instance == 1 for r in results)
+    assert not any(entry[0] in ("pool", "serial") for entry in script.log)
+
+
+def test_a_failing_baseline_leaves_its_cells_measured_but_unpaired():
+    def serial(n, call):
+        if call == 3:
+            raise MemoryError("driver out of memory")
+        return 0.02 * n
+
+    script = Script(serial=serial)
+    [result] = measure_cells(script, [cell(10, 2)], repeats=3)
+    assert result.status == "ok" and len(result.times_s) == 3
+    assert (
+        result.baseline_s is None
+        and result.baseline_error == "serial baseline failed: MemoryError: driver out of memory"
+    )
+
+
+def test_auto_stops_each_cell_once_its_interval_is_tight_enough():
+    noisy = itertools.cycle([1.0, 1.6])
+
+    def pool(chunksize, n, call):
+        return 0.01 * n * (next(noisy) if chunksize == 2 else 1.0)
+
+    script = Script(pool=pool)
+    steady, jumpy = cell(10, 1), cell(10, 2)
+    results = measure_cells(script, [steady, jumpy], repeats="auto", precision=0.03, max_repeats=9)
+    assert len(results[0].times_s) == 6 and results[0].precision_reached is True
+    assert len(results[1].times_s) == 9 and results[1].precision_reached is False
+    # Rounds 7-9 (forwards, backwards, forwards) time only the jumpy cell and its baseline.
+    late = [entry for entry in script.log if entry[0] != "shutdown"][-6:]
+    assert late == [("serial", 10), ("pool", 2, 10), ("pool", 2, 10), ("serial", 10), ("serial", 10), ("pool", 2, 10)]
+
+
+def test_the_baseline_executor_is_not_paired_with_itself():
+    script = Script()
+    pool, baseline = script.backends()
+    pool.paired = False
+    results = measure.measure_group(
+        pool,
+        1,
+        [cell(10, 1)],
+        measure.Rounds(repeats=2),
+        verifier=measure.Verifier(),
+        reporter=measure.NullReporter(),
+        instances=itertools.count(1),
+        baseline=baseline,
+        clock=script.clock,
+    )
+    assert results[0].baseline_s is None and not any(entry[0] == "serial" for entry in script.log)

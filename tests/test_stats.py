@@ -1,0 +1,107 @@
+"""Statistics over raw samples: paired ratios, order-statistic intervals, efficiency, the auto stopping rule."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bench import stats
+
+durations = st.floats(min_value=1e-4, max_value=1e3, allow_nan=False, allow_infinity=False)
+
+
+def test_a_95_percent_interval_of_a_median_needs_six_samples():
+    assert stats.min_samples() == 6  # 1 - 2 / 2**6 = 96.9% >= 95% > 1 - 2 / 2**5
+    assert stats.min_samples(0.75) == 3
+
+
+def test_six_samples_give_min_and_max_at_96_9_percent():
+    estimate = stats.median_ci([5.0, 1.0, 3.0, 2.0, 6.0, 4.0])
+    assert (estimate.value, estimate.low, estimate.high) == (3.5, 1.0, 6.0)
+    assert estimate.confidence == pytest.approx(1 - 2 / 64) and estimate.at_level and estimate.n == 6
+
+
+def test_twenty_samples_give_the_6th_and_15th():
+    # P(Binomial(20, 1/2) <= 5) = 0.0207 <= 0.025 < P(<= 6) = 0.0577
+    estimate = stats.median_ci([float(x) for x in range(20, 0, -1)])
+    assert (estimate.low, estimate.high) == (6.0, 15.0)
+    assert estimate.confidence == pytest.approx(0.9586, abs=1e-4)
+
+
+def test_too_few_samples_say_what_their_interval_really_covers():
+    estimate = stats.median_ci([1.0, 3.0, 2.0])
+    assert (estimate.low, estimate.value, estimate.high) == (1.0, 2.0, 3.0)
+    assert estimate.confidence == pytest.approx(0.75) and not estimate.at_level
+    single = stats.median_ci([2.5])
+    assert (single.low, single.high, single.confidence) == (2.5, 2.5, 0.0)
+
+
+def test_order_statistic_interval_covers_the_true_median_at_least_95_percent_of_the_time():
+    rng = np.random.default_rng(20261122)
+    true_median = 1.0  # of a lognormal with mu = 0
+    for n in (6, 10, 20):
+        hits = sum(
+            (e := stats.median_ci(rng.lognormal(0.0, 0.3, size=n))).low <= true_median <= e.high for _ in range(4000)
+        )
+        assert hits / 4000 >= 0.94, (n, hits)
+
+
+@given(st.lists(durations, min_size=1, max_size=40))
+def test_the_median_lies_in_its_interval_whatever_the_samples(samples):
+    estimate = stats.median_ci(samples)
+    assert estimate.low <= estimate.value <= estimate.high
+    assert min(samples) <= estimate.low and estimate.high <= max(samples)
+    assert stats.median_ci(sorted(samples)) == estimate
+
+
+def test_paired_ratios_divide_pair_by_pair():
+    assert list(stats.paired_ratios([2.0, 3.0], [1.0, 2.0])) == [2.0, 1.5]
+    with pytest.raises(ValueError, match="3 baseline samples cannot pair with 2"):
+        stats.paired_ratios([1.0, 1.0, 1.0], [1.0, 1.0])
+    with pytest.raises(ValueError, match="positive"):
+        stats.paired_ratios([1.0], [0.0])
+    with pytest.raises(ValueError, match="no samples"):
+        stats.paired_ratios([], [])
+
+
+def test_pairing_cancels_drift_that_a_ratio_of_medians_cannot():
+    # The machine slows by 25% over the run; the pool is always exactly twice as fast.
+    drift = np.linspace(1.0, 1.25, 8)
+    baseline, pool = 1.0 * drift, 0.5 * drift
+    paired = stats.paired_speedup(baseline, pool)
+    assert (paired.value, paired.low, paired.high) == pytest.approx((2.0, 2.0, 2.0))
+    # The same serial samples taken first and the pool's taken later, as before pairing:
+    unpaired = stats.median(1.0 * drift[:4]) / stats.median(0.5 * drift[4:])
+    assert unpaired < 1.8
+
+
+def test_efficiency_is_speedup_per_worker_with_the_same_interval():
+    speedup = stats.paired_speedup([2.0] * 6, [1.0, 1.05, 0.95, 1.0, 1.1, 0.9])
+    eff = stats.efficiency(speedup, 2)
+    assert (eff.value, eff.low, eff.high) == pytest.approx((speedup.value / 2, speedup.low / 2, speedup.high / 2))
+    assert eff.confidence == speedup.confidence
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        stats.efficiency(speedup, 0)
+
+
+def test_stopping_rule_wants_a_real_95_interval_within_the_precision():
+    tight = [1.0, 1.01, 0.99, 1.0, 1.005, 0.995]
+    assert stats.precise_enough(stats.median_ci(tight), 0.03)
+    assert not stats.precise_enough(stats.median_ci(tight), 0.005)  # +-1% is not +-0.5%
+    assert not stats.precise_enough(stats.median_ci(tight[:5]), 0.03)  # 5 samples: no 95% interval yet
+    assert not stats.precise_enough(stats.median_ci([1.0, 1.2, 0.8, 1.0, 1.1, 0.9]), 0.03)
+
+
+def test_one_worker_faster_than_serial_is_suspicious():
+    disturbed = stats.cell_stats([1.0] * 6, [1.2, 1.25, 1.22, 1.18, 1.21, 1.3], workers=1)
+    assert disturbed.efficiency.low > 1.0 and disturbed.suspicious
+    honest = stats.cell_stats([1.0] * 6, [0.98, 1.01, 1.0, 0.99, 1.02, 0.97], workers=1)
+    assert not honest.suspicious
+    superlinear = stats.cell_stats([1.0] * 6, [2.3] * 6, workers=2)
+    assert superlinear.suspicious
+
+
+def test_cells_without_a_baseline_are_judged_on_their_time():
+    serial = stats.cell_stats([1.0, 1.1, 0.9], None, workers=1)
+    assert serial.speedup is None and serial.efficiency is None and not serial.suspicious
+    assert serial.estimate is serial.time and serial.time.value == 1.0
