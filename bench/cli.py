@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -127,7 +128,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "interval of the speedup is within --precision (at least 6, at most --max-repeats)",
     )
     matrix.add_argument(
-        "--precision", type=percentage, metavar="3%%", help="target half-width of the interval with --repeats auto"
+        "--precision", type=percentage, metavar="P", help="target half-width of the interval with --repeats auto (3%%)"
     )
     matrix.add_argument("--max-repeats", type=positive_int, metavar="N", help="most rounds with --repeats auto (20)")
     matrix.add_argument(
@@ -190,7 +191,7 @@ MATRIX_OPTIONS = (
     "oversubscribe",
 )
 RESUME_CONFLICTS = {
-    **{name: "--" + name.replace("_", "-") for name in MATRIX_OPTIONS if name != "sizes"},
+    **{name: "--" + name.replace("_", "-") for name in MATRIX_OPTIONS if name not in ("sizes", "oversubscribe")},
     "sizes": "--size",
     "param": "--param",
     "preset": "--preset",
@@ -209,9 +210,16 @@ def matrix_from_args(args: argparse.Namespace) -> Any:
     for key, values in args.param:
         params[key] = params.get(key, ()) + values
     overrides = {name: getattr(args, name) for name in MATRIX_OPTIONS}
-    return from_preset(
+    matrix = from_preset(
         args.preset or DEFAULT_PRESET, **overrides, params=params or None, cell_timeout=args.cell_timeout
     )
+    if matrix.repeats != "auto":
+        ignored = [
+            flag for flag, value in (("--precision", args.precision), ("--max-repeats", args.max_repeats)) if value
+        ]
+        if ignored:
+            raise UsageError(f"{' and '.join(ignored)} apply only with --repeats auto")
+    return matrix
 
 
 def _resume_target(args: argparse.Namespace) -> tuple[Any, Any, set[Any]]:
@@ -225,7 +233,10 @@ def _resume_target(args: argparse.Namespace) -> tuple[Any, Any, set[Any]]:
     records = load(args.resume)
     if "matrix" not in records[0]:
         raise UsageError(f"{args.resume} has no matrix to resume")
-    return Matrix.from_json(records[0]["matrix"]), records, {record_key(r) for r in cells(records)}
+    matrix = Matrix.from_json(records[0]["matrix"])
+    if args.oversubscribe:  # it changes no cell, only lets a journal from a bigger machine go on here
+        matrix = replace(matrix, oversubscribe=True)
+    return matrix, records, {record_key(r) for r in cells(records)}
 
 
 def make_console(quiet: bool = False) -> Any:

@@ -34,19 +34,23 @@ def progress_wanted(console: Console, quiet: bool) -> bool:
     return not quiet and console.is_terminal and not os.environ.get("CI")
 
 
+BAR_WIDTH = 12
+
+
 class ProgressReporter:
     """A rich progress bar naming the current cell and phase."""
 
     def __init__(self, console: Console, total_runs: int) -> None:
         self._progress = Progress(
             TextColumn("{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=BAR_WIDTH),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=console,
             transient=True,
         )
         self._task = self._progress.add_task("starting", total=total_runs)
+        self._console = console
 
     @contextmanager
     def shown(self) -> Iterator[ProgressReporter]:
@@ -54,6 +58,10 @@ class ProgressReporter:
             yield self
 
     def run_started(self, label: str, phase: str) -> None:
+        # The bar, counts and time stay whole in a narrow terminal; the label gives way.
+        room = self._console.width - BAR_WIDTH - 24 - len(phase)
+        if len(label) > room:
+            label = label[: max(room - 1, 0)] + "\u2026"
         self._progress.update(self._task, description=f"{label}  {phase}")
 
     def run_finished(self) -> None:
@@ -79,8 +87,8 @@ def efficiency_text(estimate: stats.Estimate | None) -> str:
 
 
 def time_text(estimate: stats.Estimate) -> str:
-    """The median time in seconds and the half-width of its interval, e.g. ``0.5123 +-1.2%``."""
-    return f"{estimate.value:.4f} \u00b1{estimate.relative_half_width:.1%}"
+    """The median time in seconds and the half-width of its interval, e.g. ``0.512 +-3%``."""
+    return f"{estimate.value:.3g}\u00b1{estimate.relative_half_width:.0%}"
 
 
 def _label(record: dict[str, Any]) -> str:
@@ -146,12 +154,12 @@ def summary_table(records: list[dict[str, Any]]) -> Table:
     cases = {(row["workload"], row["size"], str(row["params"])) for row in rows}
     table = Table(
         title="Median time; speedup over the paired serial baseline, with 95% intervals",
-        box=box.SIMPLE_HEAD,
+        box=box.SIMPLE_HEAD,  # one space between columns: a row fits in 80 columns
+        show_edge=False,
+        padding=(0, 0),
         pad_edge=False,
-        collapse_padding=True,
     )
     table.add_column("executor")
-    table.add_column("workers", justify="right")
     table.add_column("chunk", justify="right")
     if len(cases) > 1:
         table.add_column("workload")
@@ -161,8 +169,7 @@ def summary_table(records: list[dict[str, Any]]) -> Table:
     table.add_column("status")
     for row in rows:
         chunk = "-" if row["chunksize"] is None else f"{row['chunksize']}{' auto' if row['auto'] else ''}"
-        workers = f"{row['workers']}{'*' if row['oversubscribed'] else ''}"
-        cells = [row["executor"], workers, chunk]
+        cells = [f"{row['executor']} x{row['workers']}{'*' if row['oversubscribed'] else ''}", chunk]
         if len(cases) > 1:
             params = "".join(f" {key}={value}" for key, value in row["params"].items())
             cells.append(f"{row['workload']}[{row['size']}]{params}")

@@ -174,6 +174,8 @@ class _Instance:
 
     def __init__(self, backend: type[Executor], workers: int, number: int, clock: Clock) -> None:
         self.number = number
+        #: The cells warmed up on this instance (a replacement starts cold).
+        self.warmed: set[int] = set()
         self._clock = clock
         self._stack = ExitStack()
         start = clock()
@@ -220,10 +222,14 @@ class _Case:
         return self.paired and not self.failed and any(result.running for result in self.results)
 
     def drop_baseline(self, error: str) -> None:
-        """No pairs for this case any more: a baseline that fails cannot pair with later rounds."""
+        """No pairs for the running cells of this case: a failed baseline cannot pair with later rounds.
+
+        Cells that already finished keep their complete pairs.
+        """
         self.failed = True
         for result in self.results:
-            result.baseline_s, result.baseline_error = None, error
+            if result.running:
+                result.baseline_s, result.baseline_error = None, error
 
 
 class _Group:
@@ -366,8 +372,20 @@ class _Group:
             if result is None:
                 if case.wants_baseline:
                     self._baseline_run(case, warmup=True)
-            elif result.running and self.active is not None:
-                self._cell_run(result, warmup=True)
+            elif result.running:
+                self._warm(result)
+
+    def _warm(self, result: CellResult) -> bool:
+        """Warm ``result`` up on the running instance unless it was already; False when that failed."""
+        if self.active is None:
+            return False
+        if id(result) in self.active.warmed:
+            return True
+        warmed_on = self.active
+        if self._cell_run(result, warmup=True) is None:
+            return False
+        warmed_on.warmed.add(id(result))
+        return True
 
     def _round(self, number: int) -> None:
         times: dict[int, float] = {}
@@ -376,10 +394,11 @@ class _Group:
             if self.active is None:
                 break
             if result is None:
-                sample = self._baseline_run(case, warmup=False)
-                if sample is not None:
-                    baselines[id(case)] = sample
-            elif result.running:
+                if case.wants_baseline:  # not when its cells all failed earlier in this round
+                    sample = self._baseline_run(case, warmup=False)
+                    if sample is not None:
+                        baselines[id(case)] = sample
+            elif result.running and self._warm(result):  # a replaced instance warms its cells again
                 sample = self._cell_run(result, warmup=False)
                 if sample is not None:
                     times[id(result)] = sample
@@ -409,6 +428,11 @@ class _Group:
                         forecast = self._forecast(number)
                         self.reporter.expect(forecast - expected)
                         expected = forecast
+        except BaseException:  # an interrupt: stop the work at once, do not wait for it
+            if self.active is not None:
+                self.active.abort(self.results)
+                self.active = None
+            raise
         finally:
             if self.active is not None:
                 self.active.close(self.results)

@@ -96,10 +96,9 @@ class Matrix:
         def tup(value: Any) -> Any:
             return tuple(value) if isinstance(value, list) else value
 
-        return cls(
-            **{key: tup(value) for key, value in data.items() if key != "params"},
-            params={key: tuple(values) for key, values in data.get("params", {}).items()},
-        )
+        fields = {key: tup(value) for key, value in data.items() if key != "params"}
+        fields.setdefault("warmup", "full")  # journals from before short warm-ups ran whole cases
+        return cls(**fields, params={key: tuple(values) for key, values in data.get("params", {}).items()})
 
 
 def _quick_workers() -> tuple[int, ...]:

@@ -34,6 +34,7 @@ def journals(folder):
         (["--precision", "3"], "'3' is not a percentage between 0% and 100%"),
         (["--repeats", "auto", "--max-repeats", "5"], "max repeats must be >= 6 with repeats auto"),
         (["--warmup", "long"], "invalid choice: 'long'"),
+        (["--precision", "5%"], "--precision apply only with --repeats auto"),
         (["--executors", "thread-pool", "--workers", "100000"], "thread-pool with 100000 workers exceeds the limit"),
     ],
 )
@@ -133,14 +134,14 @@ def test_repeated_values_make_one_cell(run_bench, tmp_path):
 
 
 def test_auto_repeats_record_their_rounds_and_precision(run_bench, tmp_path):
-    args = "--executors thread-pool --workers 1 --chunksizes auto --size 200 --repeats auto --max-repeats 7"
-    done = run_bench(*args.split(), "--precision", "50%", "--out", "out")
+    args = "--executors thread-pool --workers 1 --chunksizes auto --size 600 --repeats auto --max-repeats 12"
+    done = run_bench(*args.split(), "--precision", "90%", "--out", "out")
     assert done.returncode == 0, done.stderr
     [path] = journals(tmp_path / "out")
     [cell] = results.cells(results.load(path))
-    # +-50% is reached as soon as a 95% interval exists: after 6 rounds.
-    assert cell["rounds"] == 6 == len(cell["times_s"]) == len(cell["baseline_s"])
-    assert cell["precision"] == 0.5 and cell["precision_reached"] is True
+    # +-90% is reached as soon as a 95% interval exists (6 rounds), or a few rounds later on a busy machine.
+    assert 6 <= cell["rounds"] < 12 and cell["rounds"] == len(cell["times_s"]) == len(cell["baseline_s"])
+    assert cell["precision"] == 0.9 and cell["precision_reached"] is True
     assert "[" in done.stdout and "fewer than 6 rounds" not in done.stdout
 
 
@@ -211,6 +212,17 @@ def test_resume_refuses_matrix_options(run_bench, tmp_path):
     (tmp_path / "j.jsonl").write_text(json.dumps({"schema": 1, "kind": "run", "run_id": "x"}) + "\n")
     done = run_bench("--resume", "j.jsonl", "--workers", "2")
     assert done.returncode == 2 and "drop --workers" in done.stderr
+
+
+def test_resume_beyond_the_worker_limit_needs_oversubscribe(run_bench, tmp_path):
+    matrix = {"executors": ["thread-pool"], "workers": [64], "chunksizes": ["auto"], "sizes": [20], "repeats": 1}
+    (tmp_path / "j.jsonl").write_text(json.dumps({"schema": 1, "kind": "run", "run_id": "x", "matrix": matrix}) + "\n")
+    refused = run_bench("--resume", "j.jsonl", "--quiet")
+    assert refused.returncode == 2 and "--oversubscribe allows it" in refused.stderr
+    done = run_bench("--resume", "j.jsonl", "--oversubscribe", "--quiet")
+    assert done.returncode == 0, done.stderr
+    [cell] = results.cells(results.load(tmp_path / "j.jsonl"))
+    assert cell["workers"] == 64 and cell["status"] == "ok" and cell["warmup"] == "full"  # as the journal's run did
 
 
 def test_resume_refuses_unknown_schema(run_bench, tmp_path):

@@ -14,6 +14,7 @@ import pytest
 
 import workloads
 from bench import measure, sweep
+from bench.executors import base
 from bench.executors.base import Executor
 from bench.executors.local import Serial
 from bench.plan import Cell, Group
@@ -134,8 +135,8 @@ def cell(size, chunksize, workers=1):
     return Cell("scripted", workers, "counting", size, chunksize, str(chunksize), items=size)
 
 
-def measure_cells(script, cells, *, first_instance=1, workers=1, **rounds):
-    pool, baseline = script.backends()
+def measure_cells(script, cells, *, first_instance=1, workers=1, backends=None, **rounds):
+    pool, baseline = backends or script.backends()
     protocol = measure.Rounds(**rounds)
     reporter = Reporter(sweep.total_runs([Group("serial-free", workers, tuple(cells))], protocol))
     results = measure.measure_group(
@@ -208,10 +209,20 @@ def test_a_fault_fails_its_cell_and_the_others_go_on_with_a_new_instance():
     assert results[0].startup_s == pytest.approx(1.0)  # the second start-up, timed on its own
     for result in (results[0], results[2]):
         assert len(result.times_s) == len(result.baseline_s) == 3
+    # The new instance warms up each cell before timing it: a short run after the abort.
+    after = script.log[script.log.index(("abort",)) + 1 :]
+    assert after[:2] == [("pool", 5, 5), ("pool", 5, 10)]
+    assert ("pool", 1, 1) in after[: after.index(("pool", 1, 10))]
 
 
-def test_a_timeout_from_any_library_is_a_timeout():
-    script = Script(fail={2: concurrent.futures.TimeoutError()})
+class LibraryTimeout(Exception):
+    """A library's own timeout class, as concurrent.futures' and asyncio's are before Python 3.11."""
+
+
+@pytest.mark.parametrize("error", [concurrent.futures.TimeoutError(), LibraryTimeout("waited 5 s")])
+def test_a_timeout_from_any_library_is_a_timeout(monkeypatch, error):
+    monkeypatch.setattr(base, "TIMEOUT_ERRORS", (*base.TIMEOUT_ERRORS, LibraryTimeout))
+    script = Script(fail={2: error})
     [result] = measure_cells(script, [cell(10, 2)], repeats=2, cell_timeout=5.0)
     assert result.status == "timeout" and "exceeded --cell-timeout 5 s after 0 timed run(s)" in result.error
 
@@ -265,19 +276,50 @@ def test_auto_stops_each_cell_once_its_interval_is_tight_enough():
     assert late == [("serial", 10), ("pool", 2, 10), ("pool", 2, 10), ("serial", 10), ("serial", 10), ("pool", 2, 10)]
 
 
-def test_the_baseline_executor_is_not_paired_with_itself():
+def test_the_baseline_executor_is_not_paired_with_itself(monkeypatch):
     script = Script()
     pool, baseline = script.backends()
     pool.paired = False
-    results = measure.measure_group(
-        pool,
-        1,
-        [cell(10, 1)],
-        measure.Rounds(repeats=2),
-        verifier=measure.Verifier(),
-        reporter=measure.NullReporter(),
-        instances=itertools.count(1),
-        baseline=baseline,
-        clock=script.clock,
-    )
-    assert results[0].baseline_s is None and not any(entry[0] == "serial" for entry in script.log)
+    monkeypatch.setattr(sweep.bench.executors, "get", lambda name: pool)  # the progress total knows it too
+    [result] = measure_cells(script, [cell(10, 1)], repeats=2, backends=(pool, baseline))
+    assert result.baseline_s is None and not any(entry[0] == "serial" for entry in script.log)
+
+
+def test_a_failing_baseline_keeps_the_pairs_of_cells_that_already_finished():
+    noisy = itertools.cycle([1.0, 1.6])
+
+    def serial(n, call):
+        if call == 9:  # round 8: the steady cell stopped after round 6
+            raise MemoryError("driver out of memory")
+        return 0.02 * n
+
+    script = Script(pool=lambda chunksize, n, call: 0.01 * n * (next(noisy) if chunksize == 2 else 1.0), serial=serial)
+    steady, jumpy = measure_cells(script, [cell(10, 1), cell(10, 2)], repeats="auto", max_repeats=10)
+    assert steady.precision_reached is True and len(steady.baseline_s) == len(steady.times_s) == 6
+    assert steady.baseline_error is None
+    assert jumpy.baseline_s is None and "MemoryError" in jumpy.baseline_error and len(jumpy.times_s) == 10
+
+
+def test_an_interrupt_aborts_the_instance_instead_of_waiting_for_its_work():
+    script = Script(fail={3: KeyboardInterrupt()})
+    with pytest.raises(KeyboardInterrupt):
+        measure_cells(script, [cell(10, 1)], repeats=3)
+    assert script.log[-1] == ("abort",) and ("shutdown",) not in script.log
+
+
+def test_a_restart_that_fails_mid_round_fails_the_running_cells():
+    script = Script(fail={4: ValueError("worker lost")})  # calls 1-2 are warm-ups; 4 is the second cell's round 1
+    pool, baseline = script.backends()
+    starts = []
+
+    def start(self):
+        starts.append(1)
+        if len(starts) > 1:
+            raise OSError("cannot start again")
+
+    pool.start = start
+    results = measure_cells(script, [cell(10, 1), cell(10, 2)], repeats=3, backends=(pool, baseline))
+    assert [r.status for r in results] == ["error", "error"]
+    assert results[1].error == "ValueError: worker lost" and results[1].instance == 1
+    assert results[0].error == "executor restart failed: OSError: cannot start again" and results[0].instance == 2
+    assert results[0].times_s == []  # its round-1 sample was taken, but the round could not finish

