@@ -10,7 +10,8 @@ spec.loader.exec_module(overhead)
 
 
 def test_serial_harness_matches_a_bare_loop():
-    result = overhead.measure_overhead(size=900, rounds=9)
+    # Samples of about 0.3 s, 15 pairs: the median ratio is steady on a noisy machine.
+    result = overhead.measure_overhead(size=1200, rounds=15)
     # `nox -s overhead` measures this precisely; here a generous bound guards regressions.
     assert result["median_paired_ratio"] < 1.05, result
     assert result["ratio_of_medians"] < 1.05, result
