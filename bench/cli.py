@@ -99,7 +99,7 @@ def param_assignment(text: str) -> tuple[str, tuple[str, ...]]:
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    from bench.plan import PRESETS
+    from bench.plan import PRESETS, WARMUPS
 
     matrix = parser.add_argument_group("matrix (each list is a sweep dimension; presets set defaults)")
     matrix.add_argument("--executors", type=_list_of(str, "names"), metavar="A,B", help="back-ends (default: all)")
@@ -133,7 +133,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     matrix.add_argument("--max-repeats", type=positive_int, metavar="N", help="most rounds with --repeats auto (20)")
     matrix.add_argument(
         "--warmup",
-        choices=("short", "full"),
+        choices=WARMUPS,
         help="short (default): one chunk per worker before the timed rounds; full: one whole run",
     )
     matrix.add_argument(

@@ -25,7 +25,6 @@ __all__ = [
     "speedup_text",
     "summary_rows",
     "summary_table",
-    "suspicious",
 ]
 
 
@@ -190,8 +189,3 @@ def summary_table(records: list[dict[str, Any]]) -> Table:
         table.caption = escape("\n".join(notes))
         table.caption_justify = "left"
     return table
-
-
-def suspicious(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The ok cells whose whole efficiency interval lies above 100%."""
-    return [record for record in records if (cell := record_stats(record)) is not None and cell.suspicious]

@@ -182,9 +182,10 @@ class CellStats:
 
     @property
     def suspicious(self) -> bool:
-        """Efficiency above 100% with the whole interval: with one worker that is impossible,
-        with more it is superlinear; either way the data need a second look."""
-        return self.efficiency is not None and self.efficiency.above(1.0)
+        """The whole efficiency interval above 100%: a 1-worker pool beat the serial loop it stands
+        in for, or more workers scaled superlinearly; either way the data need a second look.
+        One pair has no interval, so it cannot be judged."""
+        return self.efficiency is not None and self.efficiency.n > 1 and self.efficiency.above(1.0)
 
     @property
     def estimate(self) -> Estimate:

@@ -98,6 +98,8 @@ def test_one_worker_faster_than_serial_is_suspicious():
     assert not honest.suspicious
     superlinear = stats.cell_stats([1.0] * 6, [2.3] * 6, workers=2)
     assert superlinear.suspicious
+    assert not stats.cell_stats([1.0], [1.0003], workers=1).suspicious  # one pair: no interval to judge
+    assert stats.cell_stats([1.0, 1.0], [1.1, 1.2], workers=1).suspicious
 
 
 def test_cells_without_a_baseline_are_judged_on_their_time():
