@@ -150,7 +150,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=V1,V2",
         help="sweep a workload's own parameter (repeatable)",
     )
-    presets = "; ".join(f"{name}: {preset['help']}" for name, preset in PRESETS.items())
+    presets = "; ".join(f"{name}: {preset['help']}" for name, preset in PRESETS.items()).replace("%", "%%")
     matrix.add_argument("--preset", choices=list(PRESETS), help=f"default {DEFAULT_PRESET}. {presets}")
     parser.add_argument("--out", metavar="DIR", help=f"folder for the journal (default: {DEFAULT_OUT})")
     parser.add_argument(

@@ -46,6 +46,15 @@ def test_bad_input_is_one_line_and_exit_2_with_nothing_written(run_bench, tmp_pa
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("module", [False, True])
+def test_help_lists_the_options(run_bench, module):
+    done = run_bench(*(["run"] if module else []), "--help", module=module)
+    assert done.returncode == 0, done.stderr
+    for option in ("--repeats R|auto", "--precision P", "--max-repeats N", "--warmup", "--oversubscribe"):
+        assert option in done.stdout
+    assert "6 rounds (the fewest that give 95% intervals)" in " ".join(done.stdout.split())
+
+
 def test_unwritable_output_folder_is_exit_2_before_any_cell(run_bench, tmp_path):
     (tmp_path / "occupied").write_text("not a folder")
     done = run_bench(*SMALL, "--out", "occupied/results")
