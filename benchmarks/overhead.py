@@ -6,7 +6,7 @@ Each round times the bare loop ``[w.task(x) for x in w.items(size)]`` and
 one harness sample of the serial executor (``bench.measure.time_run``, the
 function every sweep uses to take a sample) back to back, alternating which
 goes first, so that machine drift hits both alike. Reports the medians, their
-ratio and the median of the per-round ratios.
+ratio and the median of the per-round ratios with its 95% interval.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ def measure_overhead(size: int, rounds: int) -> dict[str, float | list[float]]:
         "harness_median_s": stats.median(harness),
         "ratio_of_medians": stats.median(harness) / stats.median(bare),
         "median_paired_ratio": stats.median(pairs),
+        "paired_ratio": stats.median_ci(pairs),
     }
 
 
@@ -65,9 +66,11 @@ def main() -> None:
     print(f"fibprimes size {args.size}, {args.rounds} interleaved rounds")
     print(f"bare loop        median {result['bare_median_s']:.4f} s")
     print(f"serial harness   median {result['harness_median_s']:.4f} s")
+    paired = result["paired_ratio"]
     print(
         f"harness / bare   {result['ratio_of_medians']:.4f} (ratio of medians), "
-        f"{result['median_paired_ratio']:.4f} (median of per-round ratios)"
+        f"{paired.value:.4f} [{paired.low:.4f}, {paired.high:.4f}] "
+        f"(median of per-round ratios, {paired.confidence:.1%} interval)"
     )
 
 
