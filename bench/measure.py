@@ -300,11 +300,14 @@ class _Group:
         except Exception as exc:  # a broken verify fails its cell, not the sweep
             return f"verify raised {describe(exc)}"
 
+    def _warmup_limit(self, cell: Cell, warmup: bool) -> int | None:
+        """Items a run takes: the first few for a short warm-up, else all (None)."""
+        return short_warmup_items(cell) if warmup and self.rounds.warmup == "short" else None
+
     def _cell_run(self, result: CellResult, warmup: bool) -> float | None:
         """Time one run of a cell; None when it failed (the instance is then replaced if it must be)."""
         assert self.active is not None
-        short = warmup and self.rounds.warmup == "short"
-        limit = short_warmup_items(result.cell) if short else None
+        limit = self._warmup_limit(result.cell, warmup)
         self.reporter.run_started(result.cell.label(), "warm-up" if warmup else f"run {len(result.times_s) + 1}")
         start = self.clock()
         try:
@@ -323,7 +326,7 @@ class _Group:
         finally:
             result.spent_s += self.clock() - start
             self._finished()
-        if short:  # a part of the case has no answer to verify
+        if limit is not None:  # a part of the case has no answer to verify
             result.warmup_items, result.warmup_s = limit, elapsed
             return elapsed
         result.answer = answer
@@ -339,7 +342,7 @@ class _Group:
     def _baseline_run(self, case: _Case, warmup: bool) -> float | None:
         """Time the case's serial baseline in the driver; None (and no more pairs) when it failed."""
         cell = case.cell
-        limit = short_warmup_items(cell) if warmup and self.rounds.warmup == "short" else None
+        limit = self._warmup_limit(cell, warmup)
         self.reporter.run_started(f"serial baseline {cell.case_label()}", "warm-up" if warmup else "paired run")
         try:
             elapsed, answer = time_run(self.baseline, cell, self.rounds.cell_timeout, limit=limit, clock=self.clock)
