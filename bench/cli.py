@@ -1,19 +1,26 @@
-"""``python -m bench`` subcommands: thin printing layers over plain functions.
+"""``python -m bench`` and ``python bench/run.py``: parse, call the Python API, print.
 
 Exit status: 0 every cell ok (or skipped), 1 some cell failed (results still
-written), 2 bad usage (nothing written).
+written), 2 bad usage (nothing written), 130 interrupted.
+Under an MPI launcher every rank parses the same command line; only rank 0
+prints, so an error is shown once.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
-from dataclasses import replace
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-__all__ = ["main"]
+from bench.plan import Matrix, PlanError
+from bench.results import JournalError, Results
+
+if TYPE_CHECKING:
+    from bench.console import ConsoleProgress
+
+__all__ = ["main", "run_main"]
 
 USAGE_ERROR = 2
 
@@ -22,9 +29,16 @@ class UsageError(Exception):
     """Bad input: reported as one line, exit status 2, nothing written."""
 
 
+def _speaks() -> bool:
+    """Whether this process prints: always, except on ranks other than 0 of an MPI launch."""
+    from bench.mpi import launcher_rank
+
+    return launcher_rank() == 0
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n" if _speaks() else None)
 
 
 def _list_of(convert: Any, what: str) -> Any:
@@ -163,18 +177,25 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="print only the journal path and errors")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m bench", description="Benchmark Python parallel back-ends.")
+RUN_DESCRIPTION = "Run a sweep; prints the path of the journal it wrote."
+
+
+def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
+    parser = _Parser(prog=prog, description="Benchmark Python parallel back-ends.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    run = commands.add_parser(
-        "run",
-        help="run a sweep and write a journal",
-        description="Run a sweep; prints the path of the journal it wrote.",
-    )
+    run = commands.add_parser("run", help="run a sweep and write a journal", description=RUN_DESCRIPTION)
     add_run_arguments(run)
-    run.set_defaults(handler=cmd_run)
+    run.set_defaults(handler=cmd_run, command="run")
     listing = commands.add_parser("list", help="executors and workloads, with availability")
-    listing.set_defaults(handler=cmd_list)
+    listing.set_defaults(handler=cmd_list, command="list")
+    return parser
+
+
+def build_run_parser(prog: str) -> argparse.ArgumentParser:
+    """The parser of the sweep script, which is ``run`` without a subcommand."""
+    parser = _Parser(prog=prog, description=RUN_DESCRIPTION)
+    add_run_arguments(parser)
+    parser.set_defaults(handler=cmd_run, command=None)
     return parser
 
 
@@ -202,7 +223,7 @@ DEFAULT_PRESET = "quick"
 DEFAULT_OUT = "results"
 
 
-def matrix_from_args(args: argparse.Namespace) -> Any:
+def matrix_from_args(args: argparse.Namespace) -> Matrix:
     """The Matrix the options ask for: the preset with the options laid over it."""
     from bench.plan import from_preset
 
@@ -222,131 +243,44 @@ def matrix_from_args(args: argparse.Namespace) -> Any:
     return matrix
 
 
-def _resume_target(args: argparse.Namespace) -> tuple[Any, Any, set[Any]]:
-    """(matrix, records, done keys) of the journal named by ``--resume``."""
-    from bench.plan import Matrix, record_key
-    from bench.results import cells, load
-
-    given = [flag for name, flag in RESUME_CONFLICTS.items() if getattr(args, name) not in (None, [])]
-    if given:
-        raise UsageError(f"--resume takes the matrix from the journal; drop {', '.join(given)}")
-    records = load(args.resume)
-    if "matrix" not in records[0]:
-        raise UsageError(f"{args.resume} has no matrix to resume")
-    matrix = Matrix.from_json(records[0]["matrix"])
-    if args.oversubscribe:  # it changes no cell, only lets a journal from a bigger machine go on here
-        matrix = replace(matrix, oversubscribe=True)
-    return matrix, records, {record_key(r) for r in cells(records)}
+def _plan_error(exc: PlanError) -> str:
+    """The message of a PlanError, naming the option that would allow what it refuses."""
+    if exc.allowed_by:
+        return f"{exc.reason}; --{exc.allowed_by.replace('_', '-')} allows it"
+    return exc.reason
 
 
-def make_console(quiet: bool = False) -> Any:
-    from rich.console import Console
+def _measure(args: argparse.Namespace, progress: ConsoleProgress) -> Results:
+    import bench
 
-    console = Console(quiet=quiet, highlight=False)
-    if not console.is_terminal:
-        console.width = max(console.width, 120)  # logs and pipes: no wrapped table cells
-    return console
-
-
-def run_env(groups: list[Any]) -> dict[str, Any]:
-    """Provenance of the run, with the metadata of each executor that will run."""
-    import bench.executors
-    from bench.metadata import collect_env
-
-    running = dict.fromkeys(g.executor for g in groups if not g.skipped)
-    return {**collect_env(), "executors": {name: bench.executors.get(name).metadata() for name in running}}
-
-
-def run(args: argparse.Namespace) -> tuple[Path, list[dict[str, Any]]]:
-    """Plan, measure and journal a sweep; returns (journal path, cell records)."""
-
-    from bench import console as show
-    from bench import plan, sweep
-    from bench.measure import NullReporter
-    from bench.metadata import available_cores
-    from bench.results import SCHEMA, Journal, JournalError, cells, new_run_id, utc_now
-
-    out = make_console(quiet=args.quiet)
-    old: list[dict[str, Any]] = []
-    try:
-        if args.resume:
-            matrix, old, done = _resume_target(args)
-            groups = plan.without(plan.build(matrix), done)
-            journal, run_id = Journal.reopen(args.resume), old[0]["run_id"]
-            journal.write(
-                {
-                    "schema": SCHEMA,
-                    "kind": "resume",
-                    "run_id": run_id,
-                    "started": utc_now(),
-                    "argv": list(sys.argv),
-                    "env": run_env(groups),
-                }
-            )
-        else:
-            matrix = matrix_from_args(args)
-            groups = plan.build(matrix)
-            run_id = new_run_id()
-            journal = Journal.create(args.out or DEFAULT_OUT, run_id)
-            journal.write(
-                {
-                    "schema": SCHEMA,
-                    "kind": "run",
-                    "run_id": run_id,
-                    "started": utc_now(),
-                    "argv": list(sys.argv),
-                    "matrix": matrix.to_json(),
-                    "env": run_env(groups),
-                }
-            )
-    except (plan.PlanError, JournalError) as exc:
-        raise UsageError(str(exc)) from None
-
-    over = sorted({cell.workers for group in groups for cell in group.cells if cell.oversubscribed})
-    if over:
-        out.print(
-            f"note: {', '.join(map(str, over))} workers exceed the {available_cores()} cores "
-            "available here; those cells oversubscribe the CPU (marked * below)"
-        )
-    rounds = sweep.rounds_of(matrix)
-    # Instance numbers stay unique across --resume.
-    first_instance = 1 + max((r.get("instance") or 0 for r in cells(old)), default=0)
-    kwargs: dict[str, Any] = {"first_instance": first_instance}
-    with journal:
-        if show.progress_wanted(out, args.quiet):
-            reporter = show.ProgressReporter(out, sweep.total_runs(groups, rounds))
-            with reporter.shown():
-                records = sweep.run_groups(groups, journal, run_id, rounds, reporter=reporter, **kwargs)
-        else:
-            records = sweep.run_groups(
-                groups,
-                journal,
-                run_id,
-                rounds,
-                reporter=NullReporter(),
-                on_record=lambda record: out.print(show.cell_line(record)),
-                **kwargs,
-            )
-    # After --resume the summary covers the whole journal, the newest record of each cell.
-    shown = list({plan.record_key(r): r for r in cells(old) + records}.values())
-    if shown:
-        out.print(show.summary_table(shown))
-    return journal.path, records
+    if args.resume:
+        given = [flag for name, flag in RESUME_CONFLICTS.items() if getattr(args, name) not in (None, [])]
+        if given:
+            raise UsageError(f"--resume takes the matrix from the journal; drop {', '.join(given)}")
+        return bench.resume(args.resume, progress=progress, oversubscribe=bool(args.oversubscribe))
+    return bench.sweep(matrix_from_args(args), args.out or DEFAULT_OUT, progress=progress)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.sweep import failed
+    from bench.console import ConsoleProgress, make_console, print_summary
 
-    path, records = run(args)
-    print(path, flush=True)
-    for record in records:
-        if record["status"] in ("error", "timeout") and args.quiet:
-            print(
-                f"{record['status']}: {record['executor']} x{record['workers']} {record['workload']}"
-                f"[{record['size']}] chunk={record['chunksize']}: {record['error']}",
-                file=sys.stderr,
-            )
-    return 1 if failed(records) else 0
+    console = make_console(quiet=args.quiet)
+    progress = ConsoleProgress(console, quiet=args.quiet)
+    try:
+        with progress.shown():
+            results = _measure(args, progress)
+    except PlanError as exc:
+        raise UsageError(_plan_error(exc)) from None
+    except JournalError as exc:
+        raise UsageError(str(exc)) from None
+    if not results.runs:  # a rank that served rank 0's sweep
+        return 0
+    print_summary(console, results.cells)
+    print(results.path, flush=True)
+    if args.quiet:
+        for cell in results.failed:
+            print(f"{cell.status}: {cell.label()}: {cell.error}", file=sys.stderr)
+    return 1 if results.failed else 0
 
 
 def availability() -> dict[str, list[dict[str, Any]]]:
@@ -382,6 +316,8 @@ def availability() -> dict[str, list[dict[str, Any]]]:
 def cmd_list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
+    from bench.console import make_console
+
     data = availability()
     console = make_console()
     table = Table(title="Executors")
@@ -406,40 +342,33 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _mpi_world_size() -> int:
-    from bench import mpi
+def _report_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """Warnings as one line, without Python's source line (and only on the rank that prints)."""
+    if _speaks():
+        print(f"warning: {message}", file=sys.stderr)
 
-    if not mpi.launched():
-        return 1
+
+def _dispatch(args: argparse.Namespace, prog: str) -> int:
+    warnings.showwarning = _report_warning
     try:
-        return mpi.world_size()
-    except ImportError:
-        raise UsageError(f"launched by MPI but mpi4py is missing: {mpi.INSTALL_HINT}") from None
-
-
-def _run_on_ranks(args: argparse.Namespace) -> int:
-    """Rank 0 runs the sweep; the other ranks serve it until it is done."""
-    from bench import mpi
-
-    if mpi.rank() != 0:
-        mpi.serve()
-        return 0
-    try:
-        return args.handler(args)
-    finally:
-        mpi.stop_servers()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    # Under mpiexec every rank parses the same command line (and so fails alike).
-    args = build_parser().parse_args(argv)
-    try:
-        if args.command == "run" and _mpi_world_size() > 1:
-            return _run_on_ranks(args)
-        return args.handler(args)
+        return int(args.handler(args))
     except UsageError as exc:
-        print(f"python -m bench {args.command}: error: {exc}", file=sys.stderr)
+        if _speaks():
+            print(f"{prog}: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:
-        print("interrupted; the journal keeps every finished cell", file=sys.stderr)
+        if _speaks():
+            print("interrupted; the journal keeps every finished cell", file=sys.stderr)
         return 130
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m bench") -> int:
+    """``python -m bench COMMAND ...``."""
+    args = build_parser(prog).parse_args(argv)
+    return _dispatch(args, f"{prog} {args.command}")
+
+
+def run_main(argv: Sequence[str] | None = None, prog: str = "python bench/run.py") -> int:
+    """The sweep script: ``python bench/run.py ...``, the same as ``python -m bench run ...``."""
+    args = build_run_parser(prog).parse_args(argv)
+    return _dispatch(args, prog)

@@ -1,9 +1,14 @@
-"""What a person sees: progress, per-cell lines, the summary table."""
+"""What a person sees: progress, per-cell lines, the summary table and its notes.
+
+Lines that may hold a command to copy (a skip reason such as "run: mpiexec
+-n 3 ...") are printed without hard wrapping: a terminal folds them for the
+eye, and a pipe or log keeps each whole.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,32 +19,49 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench import stats
-from bench.plan import NO_CHUNKS
+from bench.metadata import available_cores
+from bench.plan import Cell
+from bench.records import CellRecord
 from bench.results import record_stats
+from bench.runner import Progress as SweepProgress
 
 __all__ = [
-    "ProgressReporter",
+    "ConsoleProgress",
     "cell_line",
     "efficiency_text",
-    "progress_wanted",
+    "make_console",
+    "print_summary",
     "speedup_text",
+    "summary_notes",
     "summary_rows",
     "summary_table",
 ]
 
 
-def progress_wanted(console: Console, quiet: bool) -> bool:
-    """A live bar only for a person at a terminal: not quiet, not piped, not CI."""
-    return not quiet and console.is_terminal and not os.environ.get("CI")
+def make_console(quiet: bool = False, **options: Any) -> Console:
+    """The console of the command line; piped output is never wider than a log line needs."""
+    console = Console(quiet=quiet, highlight=False, **options)
+    if not console.is_terminal and "width" not in options:
+        console.width = max(console.width, 120)  # logs and pipes: no wrapped table cells
+    return console
 
 
 BAR_WIDTH = 12
+#: Room the bar's other columns take: the counter (up to 99999/99999), the elapsed time and spaces.
+FIXED_COLUMNS = 24
 
 
-class ProgressReporter:
-    """A rich progress bar naming the current cell and phase."""
+class ConsoleProgress(SweepProgress):
+    """What the command line shows while it sweeps.
 
-    def __init__(self, console: Console, total_runs: int) -> None:
+    For a person at a terminal (not quiet, not CI): a rich progress bar
+    naming the current cell and phase. Otherwise one plain line per finished
+    cell. Either way, first a note when some cells oversubscribe the CPU.
+    """
+
+    def __init__(self, console: Console, *, quiet: bool = False) -> None:
+        self._console = console
+        self.live = not quiet and console.is_terminal and not os.environ.get("CI")
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(bar_width=BAR_WIDTH),
@@ -48,20 +70,33 @@ class ProgressReporter:
             console=console,
             transient=True,
         )
-        self._task = self._progress.add_task("starting", total=total_runs)
-        self._console = console
+        self._task = self._progress.add_task("starting", total=None)
 
     @contextmanager
-    def shown(self) -> Iterator[ProgressReporter]:
+    def shown(self) -> Iterator[ConsoleProgress]:
+        """Show the bar (when live) while the sweep runs."""
+        if not self.live:
+            yield self
+            return
         with self._progress:
             yield self
 
+    def sweep_started(self, cells: Sequence[Cell], runs: int) -> None:
+        over = sorted({cell.workers for cell in cells if cell.oversubscribed})
+        if over:
+            self._console.print(
+                f"note: {', '.join(map(str, over))} workers exceed the {available_cores()} cores "
+                "available here; those cells oversubscribe the CPU (marked * below)",
+                soft_wrap=True,
+            )
+        self._progress.update(self._task, total=runs)
+
     def run_started(self, label: str, phase: str) -> None:
         # The bar, counts and time stay whole in a narrow terminal; the label gives way.
-        room = self._console.width - BAR_WIDTH - 24 - len(phase)
+        room = self._console.width - BAR_WIDTH - FIXED_COLUMNS - len(phase)
         if len(label) > room:
             label = label[: max(room - 1, 0)] + "\u2026"
-        self._progress.update(self._task, description=f"{label}  {phase}")
+        self._progress.update(self._task, description=f"{escape(label)}  {phase}")
 
     def run_finished(self) -> None:
         self._progress.advance(self._task)
@@ -69,6 +104,10 @@ class ProgressReporter:
     def expect(self, runs: int) -> None:
         total = self._progress.tasks[0].total or 0
         self._progress.update(self._task, total=max(total + runs, 0))
+
+    def cell_finished(self, record: CellRecord) -> None:
+        if not self.live:
+            self._console.print(cell_line(record), soft_wrap=True, markup=False)
 
 
 def speedup_text(estimate: stats.Estimate | None) -> str:
@@ -90,21 +129,15 @@ def time_text(estimate: stats.Estimate) -> str:
     return f"{estimate.value:.3g}\u00b1{estimate.relative_half_width:.0%}"
 
 
-def _label(record: dict[str, Any]) -> str:
-    chunk = "" if record["chunksize_spec"] == NO_CHUNKS else f" chunk={record['chunksize']}"
-    return f"{record['executor']} x{record['workers']} {record['workload']}[{record['size']}]{chunk}"
-
-
-def cell_line(record: dict[str, Any]) -> str:
+def cell_line(record: CellRecord) -> str:
     """One plain line for a finished cell (logs, CI)."""
-    if record["status"] != "ok":
-        return f"{record['status']:<8} {_label(record)}: {record['error']}"
+    if not record.ok:
+        return f"{record.status:<8} {record.label()}: {record.error}"
     cell = record_stats(record)
     assert cell is not None
     time = cell.time
-    text = (
-        f"ok       {_label(record)}: median {time.value:.4f} s (\u00b1{time.relative_half_width:.1%}, {time.n} rounds)"
-    )
+    spread = f"\u00b1{time.relative_half_width:.1%}, {time.n} rounds"
+    text = f"ok       {record.label()}: median {time.value:.4f} s ({spread})"
     if cell.speedup is not None:
         text += f", speedup {speedup_text(cell.speedup)}"
     return text + "".join(f" [{mark}]" for mark in _marks(record, cell))
@@ -120,37 +153,32 @@ MARKS = {
 }
 
 
-def _marks(record: dict[str, Any], cell: stats.CellStats) -> list[str]:
+def _marks(record: CellRecord, cell: stats.CellStats) -> list[str]:
     marks = []
     if cell.suspicious:
         marks.append("!")
     if not cell.estimate.at_level:
         marks.append("~")
-    if record.get("precision_reached") is False:
+    if record.precision_reached is False:
         marks.append(">")
-    if record.get("executor") != "serial" and cell.speedup is None:
+    if record.executor != "serial" and cell.speedup is None:
         marks.append("u")
     return marks
 
 
-def summary_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per cell: median time, paired speedup and efficiency, each with its 95% interval."""
+def summary_rows(records: Sequence[CellRecord]) -> list[tuple[CellRecord, stats.CellStats | None, list[str]]]:
+    """Per cell: the record, its statistics (None unless ok) and its status marks."""
     rows = []
     for record in records:
-        row = {key: record[key] for key in ("executor", "workers", "workload", "size", "params", "status")}
-        row["chunksize"] = record["chunksize"] if record["chunksize_spec"] != NO_CHUNKS else None
-        row["auto"] = record["chunksize_spec"] == "auto"
-        row["oversubscribed"] = record.get("oversubscribed", False)
-        row["stats"] = record_stats(record)
-        row["marks"] = _marks(record, row["stats"]) if row["stats"] else []
-        row["error"] = record["error"] or record.get("baseline_error")
-        rows.append(row)
+        cell = record_stats(record)
+        rows.append((record, cell, _marks(record, cell) if cell else []))
     return rows
 
 
-def summary_table(records: list[dict[str, Any]]) -> Table:
+def summary_table(records: Sequence[CellRecord]) -> Table:
+    """Median time, paired speedup and efficiency of each cell, each with its 95% interval; fits 80 columns."""
     rows = summary_rows(records)
-    cases = {(row["workload"], row["size"], str(row["params"])) for row in rows}
+    several_cases = len({record.case for record in records}) > 1
     table = Table(
         title="Median time; speedup over the paired serial baseline, with 95% intervals",
         box=box.SIMPLE_HEAD,  # one space between columns: a row fits in 80 columns
@@ -158,34 +186,45 @@ def summary_table(records: list[dict[str, Any]]) -> Table:
         padding=(0, 0),
         pad_edge=False,
     )
-    table.add_column("executor")
+    table.add_column("executor", no_wrap=True)
     table.add_column("chunk", justify="right")
-    if len(cases) > 1:
+    if several_cases:
         table.add_column("workload")
     table.add_column("median s", justify="right")
     table.add_column("speedup", justify="right")
     table.add_column("efficiency", justify="right")
     table.add_column("status")
-    for row in rows:
-        chunk = "-" if row["chunksize"] is None else f"{row['chunksize']}{' auto' if row['auto'] else ''}"
-        cells = [f"{row['executor']} x{row['workers']}{'*' if row['oversubscribed'] else ''}", chunk]
-        if len(cases) > 1:
-            params = "".join(f" {key}={value}" for key, value in row["params"].items())
-            cells.append(f"{row['workload']}[{row['size']}]{params}")
-        cell = row["stats"]
+    for record, cell, marks in rows:
+        chunk = record.chunk_label().replace("auto->", "") + (" auto" if record.chunksize_spec == "auto" else "")
+        cells = [f"{record.executor} x{record.workers}{'*' if record.oversubscribed else ''}", chunk or "-"]
+        if several_cases:
+            cells.append(record.case_label())
         if cell is None:
             cells += ["", "", ""]
         else:
-            speedup = "baseline" if row["executor"] == "serial" else speedup_text(cell.speedup)
+            speedup = "baseline" if record.executor == "serial" else speedup_text(cell.speedup)
             cells += [time_text(cell.time), speedup, efficiency_text(cell.efficiency)]
-        cells.append(" ".join([row["status"], *row["marks"]]))
+        cells.append(" ".join([record.status, *marks]))
         table.add_row(*map(escape, cells))
-    used = {mark for row in rows for mark in row["marks"]}
-    notes = [f"{mark} {text}" for mark, text in MARKS.items() if mark in used]
-    notes += sorted(
-        {f"{row['status']}: {row['executor']} x{row['workers']}: {row['error']}" for row in rows if row["error"]}
-    )
-    if notes:
-        table.caption = escape("\n".join(notes))
-        table.caption_justify = "left"
     return table
+
+
+def summary_notes(records: Sequence[CellRecord]) -> list[str]:
+    """What the table's marks mean, and why each cell that is not ok (or unpaired) is so."""
+    used = {mark for _, _, marks in summary_rows(records) for mark in marks}
+    notes = [f"{mark} {text}" for mark, text in MARKS.items() if mark in used]
+    reasons = {
+        f"{record.status}: {record.executor} x{record.workers}: {record.error or record.baseline_error}"
+        for record in records
+        if record.error or record.baseline_error
+    }
+    return notes + sorted(reasons)
+
+
+def print_summary(console: Console, records: Sequence[CellRecord]) -> None:
+    """The table, then its notes, each note one unwrapped line (commands in it stay whole)."""
+    if not records:
+        return
+    console.print(summary_table(records))
+    for note in summary_notes(records):
+        console.print(note, soft_wrap=True, markup=False)

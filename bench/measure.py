@@ -316,7 +316,8 @@ class _Group:
             )
         except TimeoutError:
             timeout = self.rounds.cell_timeout
-            result.fail("timeout", f"exceeded --cell-timeout {timeout:g} s after {len(result.times_s)} timed run(s)")
+            runs = len(result.times_s)
+            result.fail("timeout", f"exceeded the cell timeout of {timeout:g} s after {runs} timed run(s)")
             self._replace()
             return None
         except Exception as exc:

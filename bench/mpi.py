@@ -17,15 +17,17 @@ suite relies on that (see README, "MPI").
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import time
 from typing import Any
 
 __all__ = [
     "INSTALL_HINT",
-    "LAUNCH_HINT",
     "describe",
     "launch",
+    "launch_command",
+    "launcher_rank",
     "launched",
     "rank",
     "serve",
@@ -37,8 +39,44 @@ __all__ = [
 INSTALL_HINT = "pip install -e '.[mpi]' (mpi4py with the mpich wheel)"
 CONTROL_TAG = 0x6265  # "be"
 POLL_S = 0.01
-LAUNCH_HINT = "mpiexec -n {n} python -m mpi4py bench/run.py"
 _LAUNCHER_VARIABLES = ("PMI_SIZE", "PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
+#: Where launchers put a process's rank (MPICH/hydra and PMI-2 under srun, PMIx, Open MPI).
+_RANK_VARIABLES = ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK")
+
+
+def launcher_rank() -> int:
+    """This process's rank as its launcher set it (0 when not launched), without initialising MPI."""
+    for name in _RANK_VARIABLES:
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 0
+
+
+def _shown_path(path: str) -> str:
+    """``path`` relative to the working folder when it lies below it, else absolute."""
+    relative = os.path.relpath(path)
+    return os.path.abspath(path) if relative.startswith("..") else relative
+
+
+def launch_command(processes: int) -> str:
+    """The command that runs this program again under ``mpiexec -n processes python -m mpi4py``.
+
+    It keeps the program's own arguments, so a suggestion can be copied as it
+    is; for an interactive session it names a script to write.
+    """
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    script = getattr(main, "__file__", None)
+    if spec is not None and spec.name.endswith(".__main__"):  # python -m package
+        target = ["-m", spec.name[: -len(".__main__")]]
+    elif spec is not None and spec.name == "mpi4py.__main__":  # already under -m mpi4py
+        target = [_shown_path(sys.argv[0])] if sys.argv and sys.argv[0] else ["your_script.py"]
+    elif script and script.endswith(".py") and "ipykernel" not in script:
+        target = [_shown_path(script)]
+    else:
+        return f"mpiexec -n {processes} python -m mpi4py your_script.py"
+    return shlex.join(["mpiexec", "-n", str(processes), "python", "-m", "mpi4py", *target, *sys.argv[1:]])
 
 
 def launched() -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Sequence
@@ -12,10 +13,12 @@ import bench.executors
 import workloads
 from bench import stats
 from bench.metadata import available_cores
+from bench.records import AUTO, NO_CHUNKS, CellIdentity, CellKey
 
 __all__ = [
     "AUTO",
     "AUTO_MIN_ROUNDS",
+    "NO_CHUNKS",
     "PRESETS",
     "Cell",
     "Group",
@@ -24,11 +27,10 @@ __all__ = [
     "auto_chunksize",
     "build",
     "from_preset",
+    "validate",
+    "without",
 ]
 
-AUTO = "auto"
-#: The chunk spec of back-ends that do not chunk (one cell, chunksize 1).
-NO_CHUNKS = "n/a"
 #: Items per task under ``auto``: multiprocessing's rule, ceil(n / (4 x workers)).
 AUTO_TASKS_PER_WORKER = 4
 #: Local workers per available core beyond which a matrix is refused unless
@@ -42,7 +44,17 @@ AUTO_MIN_ROUNDS = max(3, stats.min_samples())
 
 
 class PlanError(ValueError):
-    """A matrix that cannot be run: a bad name, value or combination."""
+    """A matrix that cannot be run: a bad name, value or combination.
+
+    ``allowed_by`` names the Matrix field that, set to True, would allow it.
+    """
+
+    def __init__(self, reason: str, *, allowed_by: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.allowed_by = reason, allowed_by
+
+    def __str__(self) -> str:
+        return self.reason + (f"; {self.allowed_by}=True allows it" if self.allowed_by else "")
 
 
 def auto_chunksize(n_items: int, workers: int) -> int:
@@ -56,8 +68,13 @@ def max_local_workers() -> int:
 
 
 def _unique(values: Any) -> Any:
-    """A tuple option without repeats (first occurrence kept); other values as they are."""
-    return tuple(dict.fromkeys(values)) if isinstance(values, tuple) else values
+    """A list option as a tuple without repeats (first occurrence kept); other values as they are."""
+    return tuple(dict.fromkeys(values)) if isinstance(values, (tuple, list)) else values
+
+
+def _chunk_text(spec: Any) -> Any:
+    """Chunk sizes may be given as numbers in Python; the matrix keeps their text (``"16"``, ``"auto"``)."""
+    return str(spec) if isinstance(spec, int) and not isinstance(spec, bool) else spec
 
 
 @dataclass(frozen=True)
@@ -69,12 +86,12 @@ class Matrix:
     it (at most ``max_repeats``). Repeated values in a list make one cell.
     """
 
-    executors: tuple[str, ...] | None = None
-    workloads: tuple[str, ...] = ("fibprimes",)
-    workers: tuple[int, ...] = (1, 2)
-    chunksizes: tuple[str, ...] = ("1", "16", AUTO)
-    sizes: tuple[int, ...] | None = None
-    params: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    executors: Sequence[str] | None = None
+    workloads: Sequence[str] = ("fibprimes",)
+    workers: Sequence[int] = (1, 2)
+    chunksizes: Sequence[str | int] = ("1", "16", AUTO)
+    sizes: Sequence[int] | None = None
+    params: dict[str, Sequence[str]] = field(default_factory=dict)
     repeats: int | str = 3
     cell_timeout: float | None = None
     precision: float = 0.03
@@ -84,21 +101,75 @@ class Matrix:
 
     def __post_init__(self) -> None:
         for name in ("executors", "workloads", "workers", "chunksizes", "sizes"):
-            object.__setattr__(self, name, _unique(getattr(self, name)))
-        object.__setattr__(self, "params", {key: _unique(tuple(values)) for key, values in self.params.items()})
+            value = getattr(self, name)
+            if isinstance(value, (str, int)) and not isinstance(value, bool):
+                value = (value,)  # one value for a list option
+            object.__setattr__(self, name, _unique(value))
+        if isinstance(self.chunksizes, tuple):
+            object.__setattr__(self, "chunksizes", _unique(tuple(map(_chunk_text, self.chunksizes))))
+        params = {
+            key: _unique(tuple(map(str, [values] if isinstance(values, (str, int, float)) else values)))
+            for key, values in dict(self.params).items()
+        }
+        object.__setattr__(self, "params", params)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        data["params"] = {key: list(values) for key, values in self.params.items()}
         return {key: list(value) if isinstance(value, tuple) else value for key, value in data.items()}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Matrix:
+    def from_json(cls, data: Any) -> Matrix:
+        """The matrix of a journal's run record; PlanError names a key or value it cannot take."""
+        if not isinstance(data, dict):
+            raise PlanError(f"matrix must be an object, not {data!r}")
+        known = {spec.name: spec for spec in dataclasses.fields(cls)}
+        for key, value in data.items():
+            if key not in known:
+                raise PlanError(f"matrix has an unknown key {key!r} (known: {', '.join(known)})")
+            test, wanted = _JSON_TYPES[key]
+            if not test(value):
+                raise PlanError(f"matrix {key!r} must be {wanted}, not {value!r}")
+
         def tup(value: Any) -> Any:
             return tuple(value) if isinstance(value, list) else value
 
         fields = {key: tup(value) for key, value in data.items() if key != "params"}
         fields.setdefault("warmup", "full")  # journals from before short warm-ups ran whole cases
         return cls(**fields, params={key: tuple(values) for key, values in data.get("params", {}).items()})
+
+
+def _list_of(kind: type, *, nullable: bool = False) -> Any:
+    def test(value: Any) -> bool:
+        if value is None:
+            return nullable
+        return isinstance(value, list) and all(isinstance(v, kind) and not isinstance(v, bool) for v in value)
+
+    return test
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+#: What each matrix key of a journal may hold (checked on load; values are validated by ``build``).
+_JSON_TYPES: dict[str, tuple[Any, str]] = {
+    "executors": (_list_of(str, nullable=True), "a list of names or null"),
+    "workloads": (_list_of(str), "a list of names"),
+    "workers": (_list_of(int), "a list of integers"),
+    "chunksizes": (_list_of(str), "a list of strings"),
+    "sizes": (_list_of(int, nullable=True), "a list of integers or null"),
+    "params": (
+        lambda v: isinstance(v, dict) and all(_list_of(str)(values) for values in v.values()),
+        "an object of lists of strings",
+    ),
+    "repeats": (lambda v: v == AUTO or (isinstance(v, int) and not isinstance(v, bool)), "an integer or 'auto'"),
+    "cell_timeout": (lambda v: v is None or _number(v), "a number or null"),
+    "precision": (_number, "a number"),
+    "max_repeats": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "warmup": (lambda v: isinstance(v, str), "a string"),
+    "oversubscribe": (lambda v: isinstance(v, bool), "true or false"),
+}
 
 
 def _quick_workers() -> tuple[int, ...]:
@@ -137,7 +208,7 @@ def from_preset(name: str, **overrides: Any) -> Matrix:
 
 
 @dataclass(frozen=True)
-class Cell:
+class Cell(CellIdentity):
     """One point of the matrix."""
 
     executor: str
@@ -150,40 +221,15 @@ class Cell:
     skip_reason: str | None = None
     oversubscribed: bool = False
     items: int = 0
+    method: str = "map"
+
+    @property
+    def param_items(self) -> tuple[tuple[str, Any], ...]:
+        return self.params
 
     @property
     def param_dict(self) -> dict[str, Any]:
         return dict(self.params)
-
-    @property
-    def key(self) -> tuple[Any, ...]:
-        """Identity of the cell within a run (used by ``--resume``)."""
-        return (self.executor, self.workers, self.workload, self.size, self.chunksize_spec, self.params)
-
-    @property
-    def case(self) -> tuple[Any, ...]:
-        """What is computed, whoever computes it: cells of one case share a serial baseline."""
-        return (self.workload, self.size, self.params)
-
-    def case_label(self) -> str:
-        """E.g. ``fibprimes[2000] order=ascending``."""
-        params = "".join(f" {key}={value}" for key, value in self.params)
-        return f"{self.workload}[{self.size}]{params}"
-
-    def label(self) -> str:
-        """Short human name, e.g. ``process-pool x2 fibprimes[2000] order=ascending chunk=auto->250``."""
-        chunk = ""
-        if self.chunksize_spec == AUTO:
-            chunk = f" chunk=auto->{self.chunksize}"
-        elif self.chunksize_spec != NO_CHUNKS:
-            chunk = f" chunk={self.chunksize}"
-        return f"{self.executor} x{self.workers} {self.case_label()}{chunk}"
-
-
-def record_key(record: dict[str, Any]) -> tuple[Any, ...]:
-    """The ``Cell.key`` of a journal's cell record."""
-    params = tuple(sorted(record.get("params", {}).items()))
-    return (record["executor"], record["workers"], record["workload"], record["size"], record["chunksize_spec"], params)
 
 
 @dataclass(frozen=True)
@@ -233,7 +279,7 @@ def validate(matrix: Matrix) -> None:
         if any(not isinstance(v, int) or v < 1 for v in values):
             raise PlanError(f"{label} must be positive integers")
     for spec in matrix.chunksizes:
-        if spec != AUTO and not (spec.isdigit() and int(spec) >= 1):
+        if spec != AUTO and not (isinstance(spec, str) and spec.isdigit() and int(spec) >= 1):
             raise PlanError(f"chunk size {spec!r} is not a positive integer or 'auto'")
     _check_rounds(matrix)
     if matrix.cell_timeout is not None and matrix.cell_timeout <= 0:
@@ -279,7 +325,8 @@ def _check_local_workers(matrix: Matrix) -> None:
         if too_many:
             raise PlanError(
                 f"{name} with {max(too_many)} workers exceeds the limit of {limit} local workers here "
-                f"({MAX_WORKERS_PER_CORE} per available core); --oversubscribe allows it"
+                f"({MAX_WORKERS_PER_CORE} per available core)",
+                allowed_by="oversubscribe",
             )
 
 
@@ -320,7 +367,7 @@ def build(matrix: Matrix) -> list[Group]:
     return groups
 
 
-def without(groups: list[Group], done: set[tuple[Any, ...]]) -> list[Group]:
+def without(groups: list[Group], done: set[CellKey]) -> list[Group]:
     """The groups with the cells whose keys are in ``done`` removed."""
     remaining = []
     for group in groups:

@@ -1,20 +1,10 @@
-"""Results journals: record schema, writer, loader, DataFrame export.
+"""Journals (JSON Lines files of records), their loader, and ``Results``.
 
-A journal is JSON Lines: a ``run`` record, then one ``cell`` record per
-measured cell, each appended and flushed as soon as it exists, so a killed run
-keeps everything it finished. Journals are never overwritten or truncated.
-
-Schema history (the ``schema`` field of every record):
-
-1. A ``run`` record (``run_id``, ``started``, ``argv``, ``env``, ``matrix``),
-   ``cell`` records (fields in ``CELL_FIELDS``), and ``resume`` records
-   (``started``, ``argv``, ``env``) appended when ``--resume`` continues a run.
-   Added since, without changing a meaning (older journals lack them):
-   ``baseline_s`` (paired serial samples, one per round, aligned with
-   ``times_s``; null for serial cells), ``baseline_error``, ``warmup``
-   (``short`` or ``full``), ``warmup_items``, ``rounds``, ``precision`` and
-   ``precision_reached`` (``repeats auto``); the matrix gained ``precision``,
-   ``max_repeats``, ``warmup`` and ``oversubscribe``.
+A journal is a ``run`` record, then one ``cell`` record per measured cell,
+each appended and flushed as soon as it exists, so a killed run keeps
+everything it finished; ``resume`` records mark where a resumed run went on.
+Journals are never overwritten or truncated. The records and the schema
+history are in :mod:`bench.records`.
 """
 
 from __future__ import annotations
@@ -25,57 +15,28 @@ import os
 import secrets
 import warnings
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from bench.records import CELL_FIELDS, CellKey, CellRecord, Record, RecordError, ResumeRecord, RunRecord, parse
+
 if TYPE_CHECKING:
+    import pandas
+
     from bench.stats import CellStats
 
 __all__ = [
-    "SCHEMA",
     "Journal",
     "JournalError",
-    "cells",
+    "JournalWarning",
+    "Results",
     "load",
     "new_run_id",
+    "read",
     "record_stats",
-    "to_dataframe",
     "utc_now",
 ]
-
-SCHEMA = 1
-SUPPORTED_SCHEMAS = (1,)
-KINDS = ("run", "cell", "resume")
-CELL_FIELDS = (
-    "executor",
-    "workers",
-    "workload",
-    "size",
-    "chunksize",
-    "chunksize_spec",
-    "params",
-    "method",
-    "startup_s",
-    "warmup",
-    "warmup_items",
-    "warmup_s",
-    "times_s",
-    "baseline_s",
-    "baseline_error",
-    "rounds",
-    "precision",
-    "precision_reached",
-    "teardown_s",
-    "status",
-    "error",
-    "answer",
-    "verified",
-    "items",
-    "instance",
-    "oversubscribed",
-    "finished",
-)
-STATUSES = ("ok", "error", "timeout", "skipped")
 
 
 class JournalError(ValueError):
@@ -86,9 +47,9 @@ def utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def new_run_id() -> str:
-    """Sortable by start time, unique across ranks and hosts."""
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+def new_run_id(now: _dt.datetime | None = None) -> str:
+    """Sortable by start time (``now``, UTC), unique across ranks and hosts."""
+    stamp = (now or _dt.datetime.now(_dt.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{secrets.token_hex(3)}"
 
 
@@ -112,6 +73,18 @@ class Journal:
         except OSError as exc:
             raise JournalError(f"cannot write results to {directory}: {exc.strerror or exc}") from None
 
+    @staticmethod
+    def check(out_dir: str | os.PathLike[str]) -> None:
+        """Raise JournalError unless a journal could be created in ``out_dir``; creates nothing."""
+        directory = Path(out_dir)
+        existing = directory
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise JournalError(f"cannot write results to {directory}: {existing} is not a folder")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise JournalError(f"cannot write results to {directory}: {existing} is not writable")
+
     @classmethod
     def reopen(cls, path: str | os.PathLike[str]) -> Journal:
         """Append to an existing journal (``--resume``), never truncating it."""
@@ -129,8 +102,8 @@ class Journal:
             stream.write("\n")
         return cls(path, stream)
 
-    def write(self, record: dict[str, Any]) -> None:
-        self._stream.write(json.dumps(record, separators=(",", ":")) + "\n")
+    def write(self, record: Record) -> None:
+        self._stream.write(json.dumps(record.to_json(), separators=(",", ":")) + "\n")
         self._stream.flush()
         os.fsync(self._stream.fileno())
 
@@ -144,88 +117,141 @@ class Journal:
         self.close()
 
 
-def load(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+class JournalWarning(UserWarning):
+    """A journal line that was skipped (a write cut short by a kill)."""
+
+
+def read(path: str | os.PathLike[str]) -> list[Record]:
     """The records of one journal, in file order.
 
-    A line that is not valid JSON (a write cut short by a kill) is skipped with
-    a warning; a record of an unknown schema is refused with JournalError.
+    A line that is not JSON (a write cut short by a kill) is skipped with a
+    JournalWarning; anything else that is not a record of a known schema, or a
+    file that does not start with a run record, is a JournalError naming the
+    file and line.
     """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise JournalError(f"cannot read {path}: {exc.strerror or exc}") from None
-    records = []
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a text file"
+        raise JournalError(f"cannot read {path}: {reason}") from None
+    records: list[Record] = []
+    torn: list[int] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            data = json.loads(line)
         except json.JSONDecodeError:
-            warnings.warn(f"{path}:{number}: skipped a torn or invalid line", stacklevel=2)
+            torn.append(number)
             continue
-        if not isinstance(record, dict):
-            raise JournalError(f"{path}:{number}: not a journal record")
-        schema = record.get("schema")
-        if schema not in SUPPORTED_SCHEMAS:
-            known = ", ".join(map(str, SUPPORTED_SCHEMAS))
-            raise JournalError(
-                f"{path}:{number}: schema {schema!r} is not supported (this version reads schema {known})"
-            )
-        if record.get("kind") not in KINDS:
-            raise JournalError(f"{path}:{number}: unknown record kind {record.get('kind')!r}")
-        records.append(record)
-    if not records or records[0]["kind"] != "run":
+        try:
+            records.append(parse(data))
+        except RecordError as exc:
+            raise JournalError(f"{path}:{number}: {exc}") from None
+    if not records or not isinstance(records[0], RunRecord):
         raise JournalError(f"{path}: not a journal (no run record first)")
+    for number in torn:  # only once the file is known to be a journal
+        warnings.warn(f"{path}:{number}: skipped a torn or invalid line", JournalWarning, stacklevel=2)
     return records
 
 
-def cells(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [record for record in records if record["kind"] == "cell"]
+def newest(cells: Iterable[CellRecord]) -> list[CellRecord]:
+    """The newest record of each cell (a resumed run may record one again), in first-seen order."""
+    found: dict[tuple[str, CellKey], CellRecord] = {}
+    for cell in cells:
+        found[cell.run_id, cell.key] = cell
+    return list(found.values())
 
 
-def record_stats(record: dict[str, Any]) -> CellStats | None:
-    """Median time, paired speedup and efficiency of an ok cell record (None for the others)."""
+@dataclass
+class Results:
+    """The records of one or more journals (or of a sweep kept in memory).
+
+    ``cells`` holds the newest record of every cell, in the order the runs
+    measured them; ``runs`` and ``resumes`` describe the runs (environment,
+    matrix, command line).
+    """
+
+    runs: list[RunRecord]
+    cells: list[CellRecord]
+    resumes: list[ResumeRecord] = field(default_factory=list)
+    #: The journals these results were read from or written to.
+    paths: tuple[Path, ...] = ()
+
+    @property
+    def path(self) -> Path | None:
+        """The journal, when there is exactly one (None for a sweep kept in memory)."""
+        return self.paths[0] if len(self.paths) == 1 else None
+
+    @property
+    def failed(self) -> list[CellRecord]:
+        """Cells that raised, timed out or answered wrongly."""
+        return [cell for cell in self.cells if cell.failed]
+
+    def run_of(self, cell: CellRecord) -> RunRecord | None:
+        """The run record of the run that measured ``cell``."""
+        return next((run for run in self.runs if run.run_id == cell.run_id), None)
+
+    def to_dataframe(self) -> pandas.DataFrame:
+        """One row per cell, with statistics from the raw samples and the run's host and CPU.
+
+        ``times_s`` and ``baseline_s`` stay lists per row. Added from them:
+        ``median_s`` (with ``median_low_s``/``median_high_s``), the paired
+        ``speedup`` and ``efficiency``, each with ``_low``/``_high`` bounds,
+        ``confidence`` (what the speedup's interval covers, else the
+        median's: 0.95 or more once there are enough rounds), ``n_times``
+        and ``suspicious`` (the whole efficiency interval above 100%).
+        Needs pandas (``pip install -e '.[report]'``).
+        """
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("to_dataframe needs pandas: pip install -e '.[report]'") from None
+
+        envs = {run.run_id: run.env for run in self.runs}
+        rows = []
+        for cell in self.cells:
+            env = envs.get(cell.run_id, {})
+            rows.append(
+                {
+                    "run_id": cell.run_id,
+                    **{name: getattr(cell, name) for name in CELL_FIELDS},
+                    **_stat_columns(record_stats(cell)),
+                    "n_times": len(cell.times_s),
+                    "hostname": env.get("hostname"),
+                    "cpu": env.get("cpu"),
+                }
+            )
+        columns = ["run_id", *CELL_FIELDS, *_stat_columns(None), "n_times", "hostname", "cpu"]
+        return pd.DataFrame(rows, columns=columns)
+
+
+def load(*paths: str | os.PathLike[str]) -> Results:
+    """The results of one or more journals; JournalError names a file that cannot be read."""
+    if not paths:
+        raise JournalError("no journal given")
+    runs: list[RunRecord] = []
+    resumes: list[ResumeRecord] = []
+    cells: list[CellRecord] = []
+    for path in paths:
+        for record in read(path):
+            if isinstance(record, RunRecord):
+                runs.append(record)
+            elif isinstance(record, ResumeRecord):
+                resumes.append(record)
+            else:
+                cells.append(record)
+    return Results(runs, newest(cells), resumes, tuple(Path(path) for path in paths))
+
+
+def record_stats(cell: CellRecord) -> CellStats | None:
+    """Median time, paired speedup and efficiency of an ok cell (None for the others)."""
     from bench.stats import cell_stats
 
-    if record["status"] != "ok" or not record.get("times_s"):
+    if not cell.ok or not cell.times_s:
         return None
-    return cell_stats(record["times_s"], record.get("baseline_s"), record["workers"])
-
-
-def to_dataframe(sources: Iterable[str | os.PathLike[str] | dict[str, Any]]) -> Any:
-    """One row per cell, with the run's host and CPU, from journals or records.
-
-    ``times_s`` and ``baseline_s`` stay lists per row. Added from them:
-    ``median_s`` (with ``median_low_s``/``median_high_s``), the paired
-    ``speedup`` and ``efficiency`` each with ``_low``/``_high`` bounds,
-    ``confidence`` (what the speedup's interval covers, else the median's:
-    0.95 or more once there are enough rounds), ``n_times`` and
-    ``suspicious`` (the whole efficiency interval above 100%).
-    Needs pandas (``pip install -e '.[report]'``).
-    """
-    try:
-        import pandas as pd
-    except ImportError:
-        raise ImportError("to_dataframe needs pandas: pip install -e '.[report]'") from None
-
-    rows = []
-    env: dict[str, Any] = {}
-    for source in sources:
-        for record in load(source) if not isinstance(source, dict) else [source]:
-            if record["kind"] == "run":
-                env = record.get("env", {})
-            elif record["kind"] == "cell":
-                rows.append(
-                    {
-                        **{key: record.get(key) for key in ("run_id", *CELL_FIELDS)},
-                        **_stat_columns(record_stats(record)),
-                        "n_times": len(record.get("times_s") or []),
-                        "hostname": env.get("hostname"),
-                        "cpu": env.get("cpu"),
-                    }
-                )
-    return pd.DataFrame(rows)
+    return cell_stats(cell.times_s, cell.baseline_s, cell.workers)
 
 
 def _stat_columns(cell: CellStats | None) -> dict[str, Any]:

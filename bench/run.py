@@ -9,6 +9,6 @@ import sys
 if __name__ == "__main__":
     # Run as a script, Python puts bench/ first on sys.path; put the project there instead.
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    from bench.cli import main
+    from bench.cli import run_main
 
-    sys.exit(main(["run", *sys.argv[1:]]))
+    sys.exit(run_main(sys.argv[1:]))

@@ -19,33 +19,30 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench import plan, stats, sweep  # noqa: E402
-from bench.measure import NullReporter  # noqa: E402
-from bench.results import new_run_id  # noqa: E402
+import bench  # noqa: E402
+from bench import stats  # noqa: E402
 
 TOLERANCE = 0.05
 
 
 def measure_once(size: int, repeats: int) -> dict[str, float | bool | list[float]]:
-    matrix = plan.Matrix(
-        executors=("process-pool",), workers=(1,), chunksizes=(plan.AUTO,), sizes=(size,), repeats=repeats
+    matrix = bench.Matrix(
+        executors=("process-pool",), workers=(1,), chunksizes=("auto",), sizes=(size,), repeats=repeats
     )
-    [record] = sweep.run_groups(
-        plan.build(matrix), None, new_run_id(), sweep.rounds_of(matrix), reporter=NullReporter()
-    )
-    if record["status"] != "ok":
-        raise RuntimeError(f"the cell failed: {record['error']}")
-    speedup = stats.paired_speedup(record["baseline_s"], record["times_s"])
-    half = len(record["times_s"]) // 2
+    [record] = bench.sweep(matrix).cells
+    if not record.ok or record.baseline_s is None:
+        raise RuntimeError(f"the cell failed: {record.error or record.baseline_error}")
+    speedup = stats.paired_speedup(record.baseline_s, record.times_s)
+    half = len(record.times_s) // 2
     return {
         "speedup": speedup.value,
         "low": speedup.low,
         "high": speedup.high,
         "confidence": speedup.confidence,
         "honest": speedup.low <= 1 + TOLERANCE and speedup.high >= 1 - TOLERANCE,
-        "unpaired": stats.median(record["baseline_s"][:1]) / stats.median(record["times_s"][half:]),
-        "baseline_s": record["baseline_s"],
-        "times_s": record["times_s"],
+        "unpaired": stats.median(record.baseline_s[:1]) / stats.median(record.times_s[half:]),
+        "baseline_s": record.baseline_s,
+        "times_s": record.times_s,
     }
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import results, stats  # noqa: E402
+import bench  # noqa: E402
+from bench import stats  # noqa: E402
 
 BACKENDS = {"mpi-pool": "mpi", "process-pool": "process"}
 
@@ -51,8 +52,8 @@ def suite_tasks_per_s(tasks: int, repeats: int) -> dict[str, float]:
             timeout=600,
             check=True,
         )
-        cells = results.cells(results.load(done.stdout.strip()))
-    return {cell["executor"]: tasks / stats.median(cell["times_s"]) for cell in cells}
+        cells = bench.load(done.stdout.strip()).cells
+    return {cell.executor: tasks / stats.median(cell.times_s) for cell in cells}
 
 
 def mpi4py_bench_tasks_per_s(executor: str, tasks: int) -> float:

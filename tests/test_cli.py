@@ -1,11 +1,14 @@
 """The command line, run as a user runs it: a fresh process per call."""
 
 import json
+import re
 
 import pytest
 
-from bench import results
+import bench
+from bench.results import JournalWarning
 
+RUN = {"schema": 1, "kind": "run", "run_id": "x", "started": "2026-01-01T00:00:00+00:00"}
 SMALL = ["--executors", "serial,process-pool", "--workers", "1,2", "--size", "300", "--repeats", "2"]
 
 
@@ -67,15 +70,15 @@ def test_quiet_run_prints_only_the_journal_path(run_bench, tmp_path, fib_oracle)
     assert done.returncode == 0, done.stderr
     [path] = journals(tmp_path / "out")
     assert done.stdout == f"out/{path.name}\n"
-    records = results.load(path)
-    run, cells = records[0], records[1:]
-    assert run["kind"] == "run" and run["schema"] == 1 and run["run_id"] == path.stem
+    loaded = bench.load(path)
+    [run], cells = loaded.runs, loaded.cells
+    assert run.run_id == path.stem and json.loads(path.read_text().splitlines()[0])["schema"] == 1
     for key in ("python", "python_implementation", "platform", "cpu", "cores", "hostname", "packages", "git_commit"):
-        assert key in run["env"], key
-    assert run["env"]["packages"]["numpy"]
-    assert set(run["env"]["executors"]) == {"serial", "process-pool"}
-    assert run["env"]["executors"]["process-pool"]["start_method"] == "forkserver"
-    assert [(c["executor"], c["workers"], c["chunksize_spec"]) for c in cells] == [
+        assert key in run.env, key
+    assert run.env["packages"]["numpy"]
+    assert set(run.env["executors"]) == {"serial", "process-pool"}
+    assert run.env["executors"]["process-pool"]["start_method"] == "forkserver"
+    assert [(c.executor, c.workers, c.chunksize_spec) for c in cells] == [
         ("serial", 1, "n/a"),
         ("serial", 2, "n/a"),
         ("process-pool", 1, "1"),
@@ -86,20 +89,19 @@ def test_quiet_run_prints_only_the_journal_path(run_bench, tmp_path, fib_oracle)
         ("process-pool", 2, "auto"),
     ]
     skipped = cells[1]
-    assert skipped["status"] == "skipped" and "baseline" in skipped["error"] and skipped["times_s"] == []
+    assert skipped.status == "skipped" and "baseline" in skipped.error and skipped.times_s == []
     for cell in cells[:1] + cells[2:]:
-        assert cell["status"] == "ok" and cell["verified"] is True and cell["error"] is None
-        assert cell["answer"] == fib_oracle(300) and len(cell["times_s"]) == 2 and cell["rounds"] == 2
-        assert cell["startup_s"] > 0 and cell["teardown_s"] >= 0 and cell["warmup_s"] > 0
-        assert cell["warmup"] == "short" and cell["warmup_items"] == min(300, cell["workers"] * cell["chunksize"])
-        assert cell["run_id"] == run["run_id"] and cell["method"] == "map" and cell["params"] == {"order": "ascending"}
-        assert cell["precision"] is None and cell["precision_reached"] is None
-    assert cells[0]["baseline_s"] is None  # serial is the baseline
+        assert cell.status == "ok" and cell.verified is True and cell.error is None
+        assert cell.answer == fib_oracle(300) and len(cell.times_s) == 2 and cell.rounds == 2
+        assert cell.startup_s > 0 and cell.teardown_s >= 0 and cell.warmup_s > 0
+        assert cell.warmup == "short" and cell.warmup_items == min(300, cell.workers * cell.chunksize)
+        assert cell.run_id == run.run_id and cell.method == "map" and cell.params == {"order": "ascending"}
+        assert cell.precision is None and cell.precision_reached is None
+    assert cells[0].baseline_s is None  # serial is the baseline
     for cell in cells[2:]:  # one paired serial sample per round, beside the cell's own
-        assert len(cell["baseline_s"]) == len(cell["times_s"]) and all(b > 0 for b in cell["baseline_s"])
-        assert cell["baseline_error"] is None
-    assert [c["instance"] for c in cells] == [1, None, 2, 2, 2, 3, 3, 3]
-    assert [c["chunksize"] for c in cells if c["chunksize_spec"] == "auto"] == [75, 38]  # ceil(300 / (4 x w))
+        assert cell.paired and all(b > 0 for b in cell.baseline_s) and cell.baseline_error is None
+    assert [c.instance for c in cells] == [1, None, 2, 2, 2, 3, 3, 3]
+    assert [c.chunksize for c in cells if c.chunksize_spec == "auto"] == [75, 38]  # ceil(300 / (4 x w))
 
 
 def test_plain_output_has_cell_lines_table_and_path(run_bench, tmp_path):
@@ -108,8 +110,11 @@ def test_plain_output_has_cell_lines_table_and_path(run_bench, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("ok       serial x1 fibprimes[200]")
-    assert any("speedup" in line for line in lines) and any("thread-pool" in line and "x" in line for line in lines)
+    assert lines[0].startswith("ok       serial x1 fibprimes[200] order=ascending: median ")
+    pool_lines = [line for line in lines if line.startswith("ok       thread-pool x1")]
+    assert len(pool_lines) == 3  # chunk sizes 1, 16, auto
+    for line in pool_lines:  # a paired speedup with its interval, marked: 1 round covers less than 95%
+        assert re.search(r"speedup \d+\.\d\dx \[\d+\.\d\d, \d+\.\d\d\] \[~\]$", line), line
     assert lines[-1].startswith("out/") and lines[-1].endswith(".jsonl")
     assert "\x1b[" not in done.stdout  # no progress bar or colour when piped
 
@@ -139,7 +144,7 @@ def test_repeated_values_make_one_cell(run_bench, tmp_path):
     done = run_bench(*args.split())
     assert done.returncode == 0, done.stderr
     [path] = journals(tmp_path / "out")
-    assert [(c["executor"], c["workers"]) for c in results.cells(results.load(path))] == [("serial", 1)]
+    assert [(c.executor, c.workers) for c in bench.load(path).cells] == [("serial", 1)]
 
 
 def test_auto_repeats_record_their_rounds_and_precision(run_bench, tmp_path):
@@ -147,10 +152,10 @@ def test_auto_repeats_record_their_rounds_and_precision(run_bench, tmp_path):
     done = run_bench(*args.split(), "--precision", "90%", "--out", "out")
     assert done.returncode == 0, done.stderr
     [path] = journals(tmp_path / "out")
-    [cell] = results.cells(results.load(path))
+    [cell] = bench.load(path).cells
     # +-90% is reached as soon as a 95% interval exists (6 rounds), or a few rounds later on a busy machine.
-    assert 6 <= cell["rounds"] < 12 and cell["rounds"] == len(cell["times_s"]) == len(cell["baseline_s"])
-    assert cell["precision"] == 0.9 and cell["precision_reached"] is True
+    assert 6 <= cell.rounds < 12 and cell.rounds == len(cell.times_s) == len(cell.baseline_s)
+    assert cell.precision == 0.9 and cell.precision_reached is True
     assert "[" in done.stdout and "fewer than 6 rounds" not in done.stdout
 
 
@@ -174,9 +179,9 @@ def test_failed_cells_exit_1_and_are_journaled(run_bench, tmp_path):
     assert "timeout: serial x1" in done.stderr and "timeout: multiprocessing x1" in done.stderr
     [path] = journals(tmp_path / "out")
     assert done.stdout == f"out/{path.name}\n"
-    cells = results.cells(results.load(path))
-    assert [c["status"] for c in cells] == ["timeout", "timeout"]
-    assert all("exceeded --cell-timeout 0.05 s" in c["error"] for c in cells)
+    cells = bench.load(path).cells
+    assert [c.status for c in cells] == ["timeout", "timeout"]
+    assert all("exceeded the cell timeout of 0.05 s" in c.error for c in cells)
 
 
 def test_resume_runs_only_the_missing_cells(run_bench, tmp_path):
@@ -203,13 +208,14 @@ def test_resume_runs_only_the_missing_cells(run_bench, tmp_path):
     assert done.stdout == f"{killed}\n"
     text = killed.read_text()
     assert text.startswith("\n".join(lines[:3]) + "\n" + lines[3][:25] + "\n")  # nothing lost
-    with pytest.warns(UserWarning, match="torn"):
-        records = results.load(killed)
-    assert [r["kind"] for r in records] == ["run", "cell", "cell", "resume", "cell", "cell"]
-    keys = sorted((r["executor"], r["chunksize_spec"]) for r in results.cells(records))
+    with pytest.warns(JournalWarning, match="torn"):
+        loaded = bench.load(killed)
+    kinds = [json.loads(line)["kind"] for line in killed.read_text().splitlines() if line.endswith("}")]
+    assert kinds == ["run", "cell", "cell", "resume", "cell", "cell"] and len(loaded.resumes) == 1
+    keys = sorted((c.executor, c.chunksize_spec) for c in loaded.cells)
     assert keys == [("serial", "n/a"), ("thread-pool", "1"), ("thread-pool", "16"), ("thread-pool", "auto")]
     # The resumed group is a new instance, numbered after the journal's.
-    assert [c["instance"] for c in results.cells(records)] == [1, 2, 3, 3]
+    assert [c.instance for c in loaded.cells] == [1, 2, 3, 3]
     again = run_bench("--resume", str(killed))
     assert again.returncode == 0 and len(killed.read_text().splitlines()) == len(text.splitlines()) + 1
     # Nothing was left to run, yet the summary covers the whole journal.
@@ -218,20 +224,27 @@ def test_resume_runs_only_the_missing_cells(run_bench, tmp_path):
 
 
 def test_resume_refuses_matrix_options(run_bench, tmp_path):
-    (tmp_path / "j.jsonl").write_text(json.dumps({"schema": 1, "kind": "run", "run_id": "x"}) + "\n")
+    (tmp_path / "j.jsonl").write_text(
+        json.dumps({"schema": 1, "kind": "run", "run_id": "x", "started": "2026-01-01T00:00:00+00:00"}) + "\n"
+    )
     done = run_bench("--resume", "j.jsonl", "--workers", "2")
     assert done.returncode == 2 and "drop --workers" in done.stderr
 
 
 def test_resume_beyond_the_worker_limit_needs_oversubscribe(run_bench, tmp_path):
     matrix = {"executors": ["thread-pool"], "workers": [64], "chunksizes": ["auto"], "sizes": [20], "repeats": 1}
-    (tmp_path / "j.jsonl").write_text(json.dumps({"schema": 1, "kind": "run", "run_id": "x", "matrix": matrix}) + "\n")
+    (tmp_path / "j.jsonl").write_text(
+        json.dumps(
+            {"schema": 1, "kind": "run", "run_id": "x", "started": "2026-01-01T00:00:00+00:00", "matrix": matrix}
+        )
+        + "\n"
+    )
     refused = run_bench("--resume", "j.jsonl", "--quiet")
     assert refused.returncode == 2 and "--oversubscribe allows it" in refused.stderr
     done = run_bench("--resume", "j.jsonl", "--oversubscribe", "--quiet")
     assert done.returncode == 0, done.stderr
-    [cell] = results.cells(results.load(tmp_path / "j.jsonl"))
-    assert cell["workers"] == 64 and cell["status"] == "ok" and cell["warmup"] == "full"  # as the journal's run did
+    [cell] = bench.load(tmp_path / "j.jsonl").cells
+    assert cell.workers == 64 and cell.status == "ok" and cell.warmup == "full"  # as the journal's run did
 
 
 def test_resume_refuses_unknown_schema(run_bench, tmp_path):
@@ -268,8 +281,8 @@ def test_a_raising_task_fails_its_cell_and_the_sweep_goes_on(tmp_path, run_bench
     done = run_bench(*args.split(), "--repeats", "2", "--out", "out", "--quiet")
     assert done.returncode == 1
     [path] = journals(tmp_path / "out")
-    cells = {(c["executor"], c["workload"]): c for c in results.cells(results.load(path))}
+    cells = {(c.executor, c.workload): c for c in bench.load(path).cells}
     for executor in ("process-pool", "serial"):
-        assert cells[executor, "raising"]["status"] == "error"
-        assert cells[executor, "raising"]["error"] == "ValueError: task 7 refuses to run"
-        assert cells[executor, "noop"]["status"] == "ok" and len(cells[executor, "noop"]["times_s"]) == 2
+        assert cells[executor, "raising"].status == "error"
+        assert cells[executor, "raising"].error == "ValueError: task 7 refuses to run"
+        assert cells[executor, "noop"].status == "ok" and len(cells[executor, "noop"].times_s) == 2

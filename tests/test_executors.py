@@ -21,8 +21,18 @@ CASES = [
 ]
 
 
-def test_every_registered_executor_is_covered():
-    assert set(bench.executors.names()) - set(EXECUTORS) == {"mpi-comm"}
+#: The registry names of the contract (../DESIGN.md), in their documented order.
+CONTRACT = ("serial", "thread-pool", "multiprocessing", "process-pool", "mpi-comm", "mpi-pool", "dask-local")
+
+
+def test_the_contract_names_are_registered_in_order():
+    assert bench.executors.names()[: len(CONTRACT)] == list(CONTRACT)
+
+
+def test_every_executor_but_mpi_comm_is_tested_here_with_each_worker_count_it_takes():
+    # mpi-comm needs an mpiexec launch (tests/test_mpi.py); serial is the one-worker baseline.
+    expected = [(name, workers) for name in CONTRACT if name != "mpi-comm" for workers in (1, 2)]
+    assert [case for case in expected if case != ("serial", 2)] == CASES
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[f"{name}-{workers}" for name, workers in CASES])
@@ -90,10 +100,19 @@ def test_timeout_then_abort_stops_quickly(name):
 
 
 @pytest.mark.parametrize("name", EXECUTORS)
-def test_metadata_is_json_ready(name):
+def test_metadata_names_the_installed_versions(name):
     import json
+    from importlib.metadata import version
 
-    json.dumps(bench.executors.get(name).metadata())
+    backend = bench.executors.get(name)
+    metadata = json.loads(json.dumps(backend.metadata()))  # survives a journal line unchanged
+    assert set(metadata["packages"]) == set(backend.packages)
+    for package in backend.packages:
+        assert metadata["packages"][package] == version(package)
+    if name in ("multiprocessing", "process-pool"):
+        assert metadata["start_method"] == "forkserver"
+    if name == "mpi-pool":
+        assert metadata["mpi_library"].startswith("MPICH") and metadata["mpi_launch"] == "singleton"
 
 
 def test_workers_must_be_positive():

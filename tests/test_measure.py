@@ -13,7 +13,7 @@ import itertools
 import pytest
 
 import workloads
-from bench import measure, sweep
+from bench import measure, runner
 from bench.executors import base
 from bench.executors.base import Executor
 from bench.executors.local import Serial
@@ -138,7 +138,7 @@ def cell(size, chunksize, workers=1):
 def measure_cells(script, cells, *, first_instance=1, workers=1, backends=None, **rounds):
     pool, baseline = backends or script.backends()
     protocol = measure.Rounds(**rounds)
-    reporter = Reporter(sweep.total_runs([Group("serial-free", workers, tuple(cells))], protocol))
+    reporter = Reporter(runner.total_runs([Group("serial-free", workers, tuple(cells))], protocol))
     results = measure.measure_group(
         pool,
         workers,
@@ -156,9 +156,9 @@ def measure_cells(script, cells, *, first_instance=1, workers=1, backends=None, 
 
 @pytest.fixture(autouse=True)
 def paired_total(monkeypatch):
-    """``sweep.total_runs`` looks the group's executor up by name: make it the paired fake."""
-    real = sweep.bench.executors.get
-    monkeypatch.setattr(sweep.bench.executors, "get", lambda name: Executor if name == "serial-free" else real(name))
+    """``runner.total_runs`` looks the group's executor up by name: make it the paired fake."""
+    real = runner.bench.executors.get
+    monkeypatch.setattr(runner.bench.executors, "get", lambda name: Executor if name == "serial-free" else real(name))
 
 
 def test_each_round_times_every_case_baseline_beside_its_cells_alternating_direction():
@@ -224,7 +224,7 @@ def test_a_timeout_from_any_library_is_a_timeout(monkeypatch, error):
     monkeypatch.setattr(base, "TIMEOUT_ERRORS", (*base.TIMEOUT_ERRORS, LibraryTimeout))
     script = Script(fail={2: error})
     [result] = measure_cells(script, [cell(10, 2)], repeats=2, cell_timeout=5.0)
-    assert result.status == "timeout" and "exceeded --cell-timeout 5 s after 0 timed run(s)" in result.error
+    assert result.status == "timeout" and "exceeded the cell timeout of 5 s after 0 timed run(s)" in result.error
 
 
 def test_a_verify_that_raises_fails_its_cells_only():
@@ -280,7 +280,7 @@ def test_the_baseline_executor_is_not_paired_with_itself(monkeypatch):
     script = Script()
     pool, baseline = script.backends()
     pool.paired = False
-    monkeypatch.setattr(sweep.bench.executors, "get", lambda name: pool)  # the progress total knows it too
+    monkeypatch.setattr(runner.bench.executors, "get", lambda name: pool)  # the progress total knows it too
     [result] = measure_cells(script, [cell(10, 1)], repeats=2, backends=(pool, baseline))
     assert result.baseline_s is None and not any(entry[0] == "serial" for entry in script.log)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bench import results
+import bench
 from conftest import ROOT
 
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
@@ -44,7 +44,7 @@ def mpiexec(n, *args, cwd, timeout=240, env=None, runner=RUN, watch=None):
 
 def journal_of(done, cwd):
     assert done.stdout.strip().endswith(".jsonl"), (done.stdout, done.stderr)
-    return results.load(cwd / done.stdout.strip().splitlines()[-1])
+    return bench.load(cwd / done.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("n", [1, 3, 5])
@@ -65,19 +65,24 @@ def test_mpi_executors_know_the_answer_under_mpiexec(n, tmp_path, fib_oracle):
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
-    run, *cells = journal_of(done, tmp_path)
-    env = run["env"]
+    loaded = journal_of(done, tmp_path)
+    [run], cells = loaded.runs, loaded.cells
+    env = run.env
     assert env["mpi_library"].startswith("MPICH Version:") and env["mpi_version"] in ("4.0", "4.1", "5.0")
     assert env["mpi_world_size"] == n and env["mpi_launch"] == "mpiexec -m mpi4py"
     for cell in cells:
-        comm_fits = cell["workers"] <= n - 1
-        if cell["executor"] == "mpi-comm" and not comm_fits:
-            assert cell["status"] == "skipped"
-            assert f"mpiexec -n {cell['workers'] + 1} python -m mpi4py bench/run.py" in cell["error"]
+        comm_fits = cell.workers <= n - 1
+        if cell.executor == "mpi-comm" and not comm_fits:
+            assert cell.status == "skipped"
+            # The command to copy keeps the user's options.
+            relaunch = (
+                f"mpiexec -n {cell.workers + 1} python -m mpi4py {ROOT}/bench/run.py --executors mpi-comm,mpi-pool"
+            )
+            assert relaunch in cell.error and cell.error.endswith("--repeats 1 --quiet")
         else:
-            assert cell["status"] == "ok", cell["error"]
-            assert cell["answer"] == fib_oracle(1500) and cell["verified"] is True
-            assert cell["startup_s"] > 0
+            assert cell.status == "ok", cell.error
+            assert cell.answer == fib_oracle(1500) and cell.verified is True
+            assert cell.startup_s > 0
     assert len(cells) == 12
 
 
@@ -100,9 +105,9 @@ def test_a_raising_task_ends_the_run_with_the_error_journaled(tmp_path, raising_
         env={"PYTHONPATH": raising_plugin},
     )
     assert done.returncode == 1  # rank 0 exits 1; under -m mpi4py that aborts every rank
-    cells = results.cells(journal_of(done, tmp_path))
-    assert [(c["executor"], c["status"]) for c in cells] == [("mpi-comm", "error"), ("mpi-pool", "error")]
-    assert all(c["error"] == "ValueError: task 7 refuses to run" for c in cells)
+    cells = journal_of(done, tmp_path).cells
+    assert [(c.executor, c.status) for c in cells] == [("mpi-comm", "error"), ("mpi-pool", "error")]
+    assert all(c.error == "ValueError: task 7 refuses to run" for c in cells)
 
 
 def _cpu_watch(samples):
@@ -166,11 +171,15 @@ def test_mpi_pool_runs_as_a_singleton_and_mpi_comm_says_how_to_launch(run_bench,
         "--quiet",
     )
     assert done.returncode == 0, done.stderr
-    run, comm, pool = journal_of(done, tmp_path)
-    assert comm["status"] == "skipped"
-    assert comm["error"] == "mpi-comm needs an MPI launch; run: mpiexec -n 3 python -m mpi4py bench/run.py"
-    assert pool["status"] == "ok" and pool["answer"] == fib_oracle(600)
-    assert run["env"]["mpi_launch"] == "singleton" and run["env"]["mpi_world_size"] == 1
+    loaded = journal_of(done, tmp_path)
+    [run], [comm, pool] = loaded.runs, loaded.cells
+    assert comm.status == "skipped"
+    assert comm.error == (
+        f"mpi-comm needs an MPI launch; run: mpiexec -n 3 python -m mpi4py {ROOT}/bench/run.py "
+        "--executors mpi-comm,mpi-pool --workers 2 --size 600 --repeats 1 --chunksizes auto --out out --quiet"
+    )
+    assert pool.status == "ok" and pool.answer == fib_oracle(600)
+    assert run.env["mpi_launch"] == "singleton" and run.env["mpi_world_size"] == 1
 
 
 def test_mpiexec_without_dash_m_mpi4py_is_refused_for_mpi_comm(tmp_path):
@@ -192,9 +201,9 @@ def test_mpiexec_without_dash_m_mpi4py_is_refused_for_mpi_comm(tmp_path):
         runner=[sys.executable, str(ROOT / "bench" / "run.py")],
     )
     assert done.returncode == 0, done.stderr
-    comm, serial = results.cells(journal_of(done, tmp_path))
-    assert comm["status"] == "skipped" and "launch through -m mpi4py" in comm["error"]
-    assert serial["status"] == "ok"
+    comm, serial = journal_of(done, tmp_path).cells
+    assert comm.status == "skipped" and "launch through -m mpi4py" in comm.error
+    assert serial.status == "ok"
 
 
 def test_missing_mpi4py_says_what_to_install(monkeypatch):
@@ -207,8 +216,16 @@ def test_missing_mpi4py_says_what_to_install(monkeypatch):
     assert reason == "mpi4py is not installed: pip install -e '.[mpi]' (mpi4py with the mpich wheel)"
 
 
-def test_bad_usage_under_mpiexec_exits_2_without_hanging(tmp_path):
-    done = mpiexec(3, "--executors", "mpi-warp", cwd=tmp_path, timeout=60)
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--executors", "mpi-warp"], "python bench/run.py: error: unknown executor 'mpi-warp'; known: serial"),
+        (["--workers", "0"], "python bench/run.py: error: argument --workers: '0' is not a positive integer"),
+        (["--precision", "5%"], "python bench/run.py: error: --precision apply only with --repeats auto"),
+    ],
+)
+def test_bad_usage_under_mpiexec_is_said_once_and_exits_2_without_hanging(tmp_path, args, message):
+    done = mpiexec(3, *args, cwd=tmp_path, timeout=60)
     assert done.returncode == 2
-    assert "unknown executor 'mpi-warp'" in done.stderr
+    assert done.stderr.startswith(message) and done.stderr.count("\n") == 1, done.stderr  # not once per rank
     assert not list(tmp_path.glob("results/*.jsonl"))

@@ -67,7 +67,7 @@ class MpiComm(_MpiBase):
 
     @classmethod
     def unsupported(cls, workers: int) -> str | None:
-        hint = mpi.LAUNCH_HINT.format(n=workers + 1)
+        hint = mpi.launch_command(workers + 1)
         if not mpi.launched():
             return f"mpi-comm needs an MPI launch; run: {hint}"
         if not mpi.via_mpi4py_run():

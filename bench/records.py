@@ -1,0 +1,311 @@
+"""The record schema of journals, in one place: typed records and their JSON form.
+
+A journal line is one record: a ``run`` record first, then ``cell`` records
+and ``resume`` markers. Each is a frozen dataclass here; ``to_json()`` gives
+the line's object and :func:`parse` reads one back, checking it, after
+bringing an older schema up to date through :data:`MIGRATIONS`.
+
+Schema history (the ``schema`` field of every record):
+
+1. ``run`` (``run_id``, ``started``, ``argv``, ``matrix``, ``env``), ``cell``
+   and ``resume`` (``run_id``, ``started``, ``argv``, ``env``) records.
+   Fields added since, without changing any meaning (older journals lack
+   them and load with their defaults): ``baseline_s`` (paired serial samples,
+   one per round, aligned with ``times_s``; null for serial cells),
+   ``baseline_error``, ``warmup`` (``short``/``full``; a matrix without it ran
+   whole warm-ups), ``warmup_items``, ``rounds``, ``precision`` and
+   ``precision_reached``, ``options``; the matrix gained ``precision``,
+   ``max_repeats``, ``warmup`` and ``oversubscribe``.
+
+Golden journals of every schema live in ``tests/data/`` and must keep loading.
+A new schema adds an entry to :data:`MIGRATIONS` that turns a record of the
+previous schema into one of the new.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from bench.plan import Matrix
+
+__all__ = [
+    "FAILED",
+    "KINDS",
+    "MIGRATIONS",
+    "NO_CHUNKS",
+    "SCHEMA",
+    "STATUSES",
+    "CellIdentity",
+    "CellKey",
+    "CellRecord",
+    "Record",
+    "RecordError",
+    "ResumeRecord",
+    "RunRecord",
+    "parse",
+]
+
+#: The schema this version writes.
+SCHEMA = 1
+#: schema N -> a function turning a record of schema N into one of schema N + 1.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+KINDS = ("run", "cell", "resume")
+#: Every status a cell can have; ``error`` says why for all but ``ok``.
+STATUSES = ("ok", "error", "timeout", "skipped")
+#: The statuses of a cell that failed (the run then exits 1).
+FAILED = frozenset({"error", "timeout"})
+#: The chunk spec of back-ends that do not chunk (one cell, chunk size 1).
+NO_CHUNKS = "n/a"
+AUTO = "auto"
+
+#: Identity of a cell within a run: executor, workers, workload, size, chunk
+#: spec, params (sorted pairs) and map method.
+CellKey = tuple[str, int, str, int, str, tuple[tuple[str, Any], ...], str]
+
+
+class RecordError(ValueError):
+    """A record that is not one of this schema: foreign, malformed or of an unknown version."""
+
+
+class CellIdentity:
+    """What names a cell, shared by planned cells and cell records: one key, one label."""
+
+    executor: str
+    workers: int
+    workload: str
+    size: int
+    chunksize: int
+    chunksize_spec: str
+    method: str
+
+    @property
+    def param_items(self) -> tuple[tuple[str, Any], ...]:
+        raise NotImplementedError
+
+    @property
+    def key(self) -> CellKey:
+        """The cell's identity within a run (resume, comparisons, reports)."""
+        return (
+            self.executor,
+            self.workers,
+            self.workload,
+            self.size,
+            self.chunksize_spec,
+            self.param_items,
+            self.method,
+        )
+
+    @property
+    def case(self) -> tuple[str, int, tuple[tuple[str, Any], ...]]:
+        """What is computed, whoever computes it: cells of one case share a serial baseline."""
+        return (self.workload, self.size, self.param_items)
+
+    def case_label(self) -> str:
+        """E.g. ``fibprimes[2000] order=ascending``."""
+        params = "".join(f" {key}={value}" for key, value in self.param_items)
+        return f"{self.workload}[{self.size}]{params}"
+
+    def chunk_label(self) -> str:
+        """``16``, ``auto->250``, or empty for back-ends that do not chunk."""
+        if self.chunksize_spec == NO_CHUNKS:
+            return ""
+        return f"auto->{self.chunksize}" if self.chunksize_spec == AUTO else str(self.chunksize)
+
+    def label(self) -> str:
+        """Short human name, e.g. ``process-pool x2 fibprimes[2000] order=ascending chunk=auto->250``."""
+        chunk = self.chunk_label()
+        method = "" if self.method == "map" else f" {self.method}"
+        return f"{self.executor} x{self.workers} {self.case_label()}{' chunk=' + chunk if chunk else ''}{method}"
+
+
+# -- checking ---------------------------------------------------------------
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def _samples(value: Any) -> bool:
+    return isinstance(value, list) and all(_is_number(v) and v >= 0 for v in value)
+
+
+_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "str?": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "pos": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
+    "int?": (lambda v: v is None or (_is_int(v) and v >= 0), "a non-negative integer or null"),
+    "num?": (lambda v: v is None or (_is_number(v) and v >= 0), "a non-negative number or null"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "bool?": (lambda v: v is None or isinstance(v, bool), "true, false or null"),
+    "dict": (lambda v: isinstance(v, dict), "an object"),
+    "argv": (lambda v: isinstance(v, list) and all(isinstance(a, str) for a in v), "a list of strings"),
+    "samples": (_samples, "a list of non-negative numbers"),
+    "samples?": (lambda v: v is None or _samples(v), "a list of non-negative numbers or null"),
+    "status": (lambda v: v in STATUSES, f"one of {', '.join(STATUSES)}"),
+    "any": (lambda v: True, ""),
+}
+
+
+def _meta(check: str) -> dict[str, str]:
+    return {"check": check}
+
+
+def _check_fields(cls: type, data: Mapping[str, Any]) -> None:
+    kind = cls.kind  # type: ignore[attr-defined]
+    for spec in fields(cls):
+        if spec.name not in data:
+            if spec.default is spec.default_factory:  # both MISSING: a required field
+                raise RecordError(f"{kind} record lacks {spec.name!r}")
+            continue
+        test, wanted = _CHECKS[spec.metadata.get("check", "any")]
+        if not test(data[spec.name]):
+            raise RecordError(f"{kind} record: {spec.name!r} must be {wanted}, not {data[spec.name]!r}")
+
+
+class _Record:
+    kind: ClassVar[str]
+
+    def to_json(self) -> dict[str, Any]:
+        """The journal line's object: schema and kind first, then the fields, then unknown extras."""
+        data: dict[str, Any] = {"schema": SCHEMA, "kind": self.kind}
+        for spec in fields(self):  # type: ignore[arg-type]
+            if spec.name == "extra":
+                continue
+            value = getattr(self, spec.name)
+            data[spec.name] = value.to_json() if spec.name == "matrix" and value is not None else value
+        data.update(getattr(self, "extra", {}))
+        return data
+
+
+@dataclass(frozen=True)
+class RunRecord(_Record):
+    """The first line of a journal: what was asked for, and where it ran."""
+
+    kind: ClassVar[str] = "run"
+    run_id: str = field(metadata=_meta("str"))
+    started: str = field(metadata=_meta("str"))
+    argv: list[str] = field(default_factory=list, metadata=_meta("argv"))
+    matrix: Matrix | None = None
+    env: dict[str, Any] = field(default_factory=dict, metadata=_meta("dict"))
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class ResumeRecord(_Record):
+    """Marks where a resumed run appended its cells, with the environment it resumed in."""
+
+    kind: ClassVar[str] = "resume"
+    run_id: str = field(metadata=_meta("str"))
+    started: str = field(metadata=_meta("str"))
+    argv: list[str] = field(default_factory=list, metadata=_meta("argv"))
+    env: dict[str, Any] = field(default_factory=dict, metadata=_meta("dict"))
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class CellRecord(_Record, CellIdentity):
+    """One measured (or skipped) cell: raw samples, answer and provenance."""
+
+    kind: ClassVar[str] = "cell"
+    run_id: str = field(metadata=_meta("str"))
+    executor: str = field(metadata=_meta("str"))
+    workers: int = field(metadata=_meta("pos"))
+    workload: str = field(metadata=_meta("str"))
+    size: int = field(metadata=_meta("pos"))
+    chunksize: int = field(metadata=_meta("pos"))
+    chunksize_spec: str = field(metadata=_meta("str"))
+    status: str = field(metadata=_meta("status"))
+    params: dict[str, Any] = field(default_factory=dict, metadata=_meta("dict"))
+    method: str = field(default="map", metadata=_meta("str"))
+    options: dict[str, Any] = field(default_factory=dict, metadata=_meta("dict"))
+    startup_s: float | None = field(default=None, metadata=_meta("num?"))
+    warmup: str | None = field(default=None, metadata=_meta("str?"))
+    warmup_items: int | None = field(default=None, metadata=_meta("int?"))
+    warmup_s: float | None = field(default=None, metadata=_meta("num?"))
+    times_s: list[float] = field(default_factory=list, metadata=_meta("samples"))
+    #: Serial runs of the same case, one per round, paired with ``times_s``; None when unpaired.
+    baseline_s: list[float] | None = field(default=None, metadata=_meta("samples?"))
+    baseline_error: str | None = field(default=None, metadata=_meta("str?"))
+    rounds: int | None = field(default=None, metadata=_meta("int?"))
+    precision: float | None = field(default=None, metadata=_meta("num?"))
+    precision_reached: bool | None = field(default=None, metadata=_meta("bool?"))
+    teardown_s: float | None = field(default=None, metadata=_meta("num?"))
+    error: str | None = field(default=None, metadata=_meta("str?"))
+    answer: Any = None
+    verified: bool | None = field(default=None, metadata=_meta("bool?"))
+    items: int | None = field(default=None, metadata=_meta("int?"))
+    instance: int | None = field(default=None, metadata=_meta("int?"))
+    oversubscribed: bool = field(default=False, metadata=_meta("bool"))
+    finished: str | None = field(default=None, metadata=_meta("str?"))
+    #: Fields this version does not know (written by a later version of the schema), kept as they are.
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def param_items(self) -> tuple[tuple[str, Any], ...]:
+        return tuple(sorted(self.params.items()))
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILED
+
+    @property
+    def paired(self) -> bool:
+        """Every timed sample has its serial baseline sample."""
+        return self.baseline_s is not None and len(self.baseline_s) == len(self.times_s) > 0
+
+
+Record = RunRecord | CellRecord | ResumeRecord
+_CLASSES: dict[str, type[Any]] = {"run": RunRecord, "cell": CellRecord, "resume": ResumeRecord}
+CELL_FIELDS = tuple(spec.name for spec in fields(CellRecord) if spec.name not in ("run_id", "extra"))
+
+
+def _migrate(data: dict[str, Any]) -> dict[str, Any]:
+    schema = data.get("schema")
+    if not _is_int(schema):
+        raise RecordError(f"not a journal record (schema {schema!r})")
+    while schema in MIGRATIONS and schema != SCHEMA:
+        data = MIGRATIONS[schema](data)
+        schema = data["schema"]
+    if schema != SCHEMA:
+        readable = ", ".join(map(str, sorted({*MIGRATIONS, SCHEMA})))
+        raise RecordError(f"schema {schema!r} is not supported (this version reads schema {readable})")
+    return data
+
+
+def parse(data: Any) -> Record:
+    """The typed record of one journal line's object; RecordError says what is wrong with it."""
+    if not isinstance(data, dict):
+        raise RecordError("not a journal record (not a JSON object)")
+    data = _migrate(data)
+    kind = data.get("kind")
+    if kind not in _CLASSES:
+        raise RecordError(f"unknown record kind {kind!r} (known: {', '.join(KINDS)})")
+    cls = _CLASSES[kind]
+    _check_fields(cls, data)
+    known = {spec.name for spec in fields(cls)} - {"extra"}
+    values = {key: value for key, value in data.items() if key in known}
+    if kind == "run" and values.get("matrix") is not None:
+        from bench.plan import Matrix, PlanError
+
+        try:
+            values["matrix"] = Matrix.from_json(values["matrix"])
+        except PlanError as exc:
+            raise RecordError(f"run record: {exc}") from None
+    if kind == "cell":
+        baseline, times = values.get("baseline_s"), values.get("times_s", [])
+        if baseline is not None and len(baseline) != len(times):
+            raise RecordError(f"cell record: {len(baseline)} baseline samples for {len(times)} timed samples")
+    extra = {key: value for key, value in data.items() if key not in known and key not in ("schema", "kind")}
+    return cls(**values, extra=extra)  # type: ignore[no-any-return]

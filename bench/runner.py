@@ -1,0 +1,317 @@
+"""Sweeps: plan a matrix, measure it group by group, keep every cell as a record.
+
+:func:`sweep` and :func:`resume` are the entry points of the Python API
+(``bench.sweep``, ``bench.resume``) and of the command line. Under an MPI
+launcher the same call works on every rank: rank 0 runs the sweep while the
+other ranks serve it (``mpi-comm`` workers) until it is done.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import bench.executors
+from bench import mpi
+from bench.measure import CellResult, NullReporter, Reporter, Rounds, Verifier, measure_group
+from bench.plan import Cell, Group, Matrix, PlanError, build, validate, without
+from bench.records import CellRecord, ResumeRecord, RunRecord
+from bench.results import Journal, JournalError, Results, load, new_run_id, newest, utc_now
+
+__all__ = [
+    "Progress",
+    "ProgressCallback",
+    "cell_record",
+    "resume",
+    "rounds_of",
+    "run_groups",
+    "sweep",
+    "total_runs",
+]
+
+
+class Progress(NullReporter):
+    """Receives the progress of a sweep; override what you need (each method here does nothing).
+
+    ``sweep_started`` gets the planned cells and the number of runs expected;
+    ``run_started``/``run_finished`` bracket every warm-up, timed and baseline
+    run; ``expect`` corrects the number still to come (cells that stop early
+    or fail); ``cell_finished`` gets each cell's record as soon as it is kept.
+    """
+
+    def sweep_started(self, cells: Sequence[Cell], runs: int) -> None:
+        pass
+
+    def cell_finished(self, record: CellRecord) -> None:
+        pass
+
+
+#: A plain callback, ``progress(done_runs, expected_runs, label)``, called after every run.
+ProgressCallback = Callable[[int, int, str], None]
+
+
+class _Callback(Progress):
+    def __init__(self, callback: ProgressCallback) -> None:
+        self._callback, self._done, self._total, self._label = callback, 0, 0, ""
+
+    def sweep_started(self, cells: Sequence[Cell], runs: int) -> None:
+        self._total = runs
+
+    def run_started(self, label: str, phase: str) -> None:
+        self._label = f"{label} {phase}"
+
+    def run_finished(self) -> None:
+        self._done += 1
+        self._callback(self._done, self._total, self._label)
+
+    def expect(self, runs: int) -> None:
+        self._total += runs
+
+
+def _progress(progress: Progress | ProgressCallback | None) -> Progress:
+    if progress is None:
+        return Progress()
+    if isinstance(progress, Progress):
+        return progress
+    if all(hasattr(progress, name) for name in ("run_started", "run_finished", "expect")):
+        return progress  # type: ignore[return-value] # a duck-typed Progress
+    if callable(progress):
+        return _Callback(progress)
+    raise TypeError(f"progress must be a bench.Progress or a callable, not {type(progress).__name__}")
+
+
+def rounds_of(matrix: Matrix) -> Rounds:
+    """The measurement protocol a matrix asks for."""
+    return Rounds(
+        repeats=matrix.repeats,
+        precision=matrix.precision,
+        max_repeats=matrix.max_repeats,
+        warmup=matrix.warmup,
+        cell_timeout=matrix.cell_timeout,
+    )
+
+
+def cell_record(run_id: str, result: CellResult, rounds: Rounds) -> CellRecord:
+    """The record of one measured or skipped cell."""
+    cell = result.cell
+    return CellRecord(
+        run_id=run_id,
+        executor=cell.executor,
+        workers=cell.workers,
+        workload=cell.workload,
+        size=cell.size,
+        chunksize=cell.chunksize,
+        chunksize_spec=cell.chunksize_spec,
+        status=result.status,
+        params=cell.param_dict,
+        method=cell.method,
+        startup_s=result.startup_s,
+        warmup=result.warmup,
+        warmup_items=result.warmup_items,
+        warmup_s=result.warmup_s,
+        times_s=result.times_s,
+        baseline_s=result.baseline_s,
+        baseline_error=result.baseline_error,
+        rounds=len(result.times_s),
+        precision=rounds.precision if rounds.adaptive else None,
+        precision_reached=result.precision_reached,
+        teardown_s=result.teardown_s,
+        error=result.error,
+        answer=result.answer,
+        verified=result.verified,
+        items=cell.items,
+        instance=result.instance,
+        oversubscribed=cell.oversubscribed,
+        finished=utc_now(),
+    )
+
+
+def total_runs(groups: list[Group], rounds: Rounds) -> int:
+    """Warm-up and timed runs, paired baselines included, if no cell stops early (for progress)."""
+    total = 0
+    for group in groups:
+        runnable = [cell for cell in group.cells if not cell.skip_reason]
+        if not runnable:
+            continue
+        baselines = len({cell.case for cell in runnable}) if bench.executors.get(group.executor).paired else 0
+        total += (1 + rounds.most) * (len(runnable) + baselines)
+    return total
+
+
+def run_groups(
+    groups: list[Group],
+    journal: Journal | None,
+    run_id: str,
+    rounds: Rounds,
+    *,
+    reporter: Reporter,
+    first_instance: int = 1,
+    on_record: Callable[[CellRecord], None] = lambda record: None,
+) -> list[CellRecord]:
+    """Measure every group; returns the cell records, also written to ``journal`` when there is one.
+
+    Executor instances are numbered from ``first_instance`` on, restarts included.
+    """
+    verifier = Verifier()
+    instances = itertools.count(first_instance)
+    records = []
+    for group in groups:
+        runnable = [cell for cell in group.cells if not cell.skip_reason]
+        measured = {}
+        if runnable:
+            backend = bench.executors.get(group.executor)
+            results = measure_group(
+                backend, group.workers, runnable, rounds, verifier=verifier, reporter=reporter, instances=instances
+            )
+            measured = {result.cell: result for result in results}
+        for cell in group.cells:
+            result = measured.get(cell) or CellResult(cell, status="skipped", error=cell.skip_reason)
+            record = cell_record(run_id, result, rounds)
+            if journal is not None:
+                journal.write(record)
+            records.append(record)
+            on_record(record)
+    return records
+
+
+def run_env(groups: list[Group]) -> dict[str, Any]:
+    """Provenance of the run, with the metadata of each executor that will run."""
+    from bench.metadata import collect_env
+
+    running = dict.fromkeys(g.executor for g in groups if not g.skipped)
+    return {**collect_env(), "executors": {name: bench.executors.get(name).metadata() for name in running}}
+
+
+def _on_rank_zero(work: Callable[[], Results]) -> Results:
+    """Run ``work`` on rank 0 of an MPI launch while the other ranks serve it; alone otherwise."""
+    if not mpi.launched():
+        return work()
+    try:
+        size, rank = mpi.world_size(), mpi.rank()
+    except ImportError:
+        raise PlanError(f"launched by MPI but mpi4py is missing: {mpi.INSTALL_HINT}") from None
+    if size == 1:
+        return work()
+    if rank != 0:
+        mpi.serve()
+        return Results([], [])
+    try:
+        return work()
+    finally:
+        mpi.stop_servers()
+
+
+def _measure(
+    groups: list[Group],
+    journal: Journal | None,
+    run_id: str,
+    matrix: Matrix,
+    progress: Progress,
+    first_instance: int,
+) -> list[CellRecord]:
+    rounds = rounds_of(matrix)
+    progress.sweep_started([cell for group in groups for cell in group.cells], total_runs(groups, rounds))
+    return run_groups(
+        groups,
+        journal,
+        run_id,
+        rounds,
+        reporter=progress,
+        first_instance=first_instance,
+        on_record=progress.cell_finished,
+    )
+
+
+@contextmanager
+def _maybe(journal: Journal | None) -> Iterator[Journal | None]:
+    try:
+        yield journal
+    finally:
+        if journal is not None:
+            journal.close()
+
+
+def sweep(
+    matrix: Matrix,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    progress: Progress | ProgressCallback | None = None,
+    argv: Sequence[str] | None = None,
+) -> Results:
+    """Measure every cell of ``matrix``; returns its results.
+
+    With ``out`` (a folder), every record is also appended to the new journal
+    ``out/<run_id>.jsonl`` as soon as it exists (``results.path``); without,
+    the results stay in memory. ``progress`` is a :class:`Progress` or a
+    callable ``progress(done_runs, expected_runs, label)``. ``argv`` is the
+    command line recorded in the run record (default ``sys.argv``).
+
+    Raises PlanError for a matrix that cannot run and JournalError for an
+    output folder that cannot be written, before anything is measured or
+    written. Under an MPI launcher, call it on every rank: rank 0 measures
+    and returns the results, the other ranks serve it and return empty ones.
+    """
+    # Every rank checks what it can before MPI starts, so that bad input ends them all alike.
+    validate(matrix)
+    if out is not None:
+        Journal.check(out)
+    return _on_rank_zero(lambda: _sweep(matrix, out, _progress(progress), argv))
+
+
+def _sweep(
+    matrix: Matrix, out: str | os.PathLike[str] | None, progress: Progress, argv: Sequence[str] | None
+) -> Results:
+    groups = build(matrix)
+    run_id = new_run_id()
+    run = RunRecord(run_id, utc_now(), list(sys.argv if argv is None else argv), matrix, run_env(groups))
+    journal = Journal.create(out, run_id) if out is not None else None
+    with _maybe(journal):
+        if journal is not None:
+            journal.write(run)
+        cells = _measure(groups, journal, run_id, matrix, progress, first_instance=1)
+    return Results([run], cells, [], (journal.path,) if journal else ())
+
+
+def resume(
+    path: str | os.PathLike[str],
+    *,
+    progress: Progress | ProgressCallback | None = None,
+    oversubscribe: bool = False,
+    argv: Sequence[str] | None = None,
+) -> Results:
+    """Go on with the run of the journal at ``path``: measure the cells it lacks and append them.
+
+    The matrix comes from the journal. A ``resume`` record marks where the
+    new cells begin; nothing already in the file changes. Returns the results
+    of the whole journal. ``oversubscribe`` lets a journal from a bigger
+    machine go on here (it changes no cell). Errors as for :func:`sweep`.
+    """
+    path = Path(path)
+    old = load(path)
+    if len(old.runs) != 1:
+        raise JournalError(f"{path} holds {len(old.runs)} runs; only a journal of one run can be resumed")
+    matrix = old.runs[0].matrix
+    if matrix is None:
+        raise JournalError(f"{path} has no matrix to resume")
+    if oversubscribe:  # it changes no cell, only lets a journal from a bigger machine go on here
+        matrix = replace(matrix, oversubscribe=True)
+    validate(matrix)
+    return _on_rank_zero(lambda: _resume(path, old, matrix, _progress(progress), argv))
+
+
+def _resume(path: Path, old: Results, matrix: Matrix, progress: Progress, argv: Sequence[str] | None) -> Results:
+    [run] = old.runs
+    groups = without(build(matrix), {cell.key for cell in old.cells})
+    marker = ResumeRecord(run.run_id, utc_now(), list(sys.argv if argv is None else argv), run_env(groups))
+    # Instance numbers stay unique across resumed runs.
+    first_instance = 1 + max((cell.instance or 0 for cell in old.cells), default=0)
+    with Journal.reopen(path) as journal:
+        journal.write(marker)
+        cells = _measure(groups, journal, run.run_id, matrix, progress, first_instance)
+    return Results(old.runs, newest(old.cells + cells), [*old.resumes, marker], (path,))
