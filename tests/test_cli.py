@@ -45,8 +45,35 @@ def test_bad_input_is_one_line_and_exit_2_with_nothing_written(run_bench, tmp_pa
     done = run_bench(*args, "--out", "out")
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+    assert done.stderr.startswith("python bench/run.py: error: ")  # the program the user ran
     assert done.stdout == ""
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("module", [False, True])
+def test_usage_and_errors_name_the_program_that_was_run(run_bench, module):
+    prog = "python -m bench run" if module else "python bench/run.py"
+    command = ["run"] if module else []
+    assert run_bench(*command, "--help", module=module).stdout.startswith(f"usage: {prog} [-h]")
+    for bad in (["--workers", "0"], ["--executors", "warp"]):
+        done = run_bench(*command, *bad, module=module)
+        assert done.returncode == 2 and done.stderr.startswith(f"{prog}: error: "), done.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x00garbage\nmore garbage\n", "garbage.jsonl: not a journal (no run record first)"),
+        (b"\x89PNG\r\n\x1a\n\xff\xff", "cannot read garbage.jsonl: not a text file"),
+        (b'{"schema": 1, "kind": "run"}\n', "garbage.jsonl:1: run record lacks 'run_id'"),
+    ],
+)
+def test_a_garbage_resume_file_is_one_line_and_exit_2(run_bench, tmp_path, content, message):
+    (tmp_path / "garbage.jsonl").write_bytes(content)
+    done = run_bench("--resume", "garbage.jsonl")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == f"python bench/run.py: error: {message}\n"  # no warning, no traceback
+    assert (tmp_path / "garbage.jsonl").read_bytes() == content
 
 
 @pytest.mark.parametrize("module", [False, True])
@@ -208,6 +235,7 @@ def test_resume_runs_only_the_missing_cells(run_bench, tmp_path):
     assert done.stdout == f"{killed}\n"
     text = killed.read_text()
     assert text.startswith("\n".join(lines[:3]) + "\n" + lines[3][:25] + "\n")  # nothing lost
+    assert done.stderr == f"warning: {killed}:4: skipped a torn or invalid line\n"  # one line, no source
     with pytest.warns(JournalWarning, match="torn"):
         loaded = bench.load(killed)
     kinds = [json.loads(line)["kind"] for line in killed.read_text().splitlines() if line.endswith("}")]

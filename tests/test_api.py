@@ -1,0 +1,207 @@
+"""The Python API as a notebook uses it: bench.sweep, bench.resume, bench.load, Results."""
+
+import io
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from rich.console import Console
+
+import bench
+from bench.console import ConsoleProgress, print_summary, summary_table
+from bench.records import CellRecord
+from conftest import ROOT
+from tests.test_mpi import MPIEXEC
+
+SMALL = bench.Matrix(
+    executors=("serial", "thread-pool"), workers=(1,), chunksizes=(16, "auto"), sizes=(200,), repeats=2
+)
+#: What differs between two sweeps of the same matrix: timings, instances, times of day.
+VARYING = {"run_id", "startup_s", "warmup_s", "times_s", "baseline_s", "teardown_s", "finished", "instance"}
+
+
+def same_cells(a, b):
+    return [{k: v for k, v in c.to_json().items() if k not in VARYING} for c in a] == [
+        {k: v for k, v in c.to_json().items() if k not in VARYING} for c in b
+    ]
+
+
+def test_in_memory_and_journal_sweeps_give_the_same_records(tmp_path, fib_oracle):
+    memory = bench.sweep(SMALL)
+    assert memory.path is None and memory.paths == () and not list(tmp_path.iterdir())
+    written = bench.sweep(SMALL, out=tmp_path / "out")
+    assert written.path.parent == tmp_path / "out" and written.path.name == f"{written.runs[0].run_id}.jsonl"
+    assert bench.load(written.path).cells == written.cells  # the journal holds exactly what was returned
+    assert same_cells(memory.cells, written.cells)
+    assert [(c.executor, c.chunksize_spec) for c in memory.cells] == [
+        ("serial", "n/a"),
+        ("thread-pool", "16"),
+        ("thread-pool", "auto"),
+    ]
+    assert all(isinstance(c, CellRecord) and c.ok and c.answer == fib_oracle(200) for c in memory.cells)
+    assert memory.runs[0].matrix == SMALL and memory.runs[0].env["executors"].keys() == {"serial", "thread-pool"}
+
+
+def test_a_progress_callback_sees_every_run(tmp_path):
+    calls = []
+    results = bench.sweep(SMALL, progress=lambda done, total, label: calls.append((done, total, label)))
+    assert [done for done, _, _ in calls] == list(range(1, len(calls) + 1))
+    assert calls[-1][0] == calls[-1][1]  # ends full
+    # serial: warm-up + 2 rounds; thread-pool: (warm-up + 2 rounds) x (2 cells + 1 paired baseline)
+    assert len(calls) == 3 + 9 and len(results.cells) == 3
+    assert any(label.startswith("serial baseline fibprimes[200]") for _, _, label in calls)
+
+
+def test_a_progress_object_gets_the_plan_and_each_record():
+    class Recorder(bench.Progress):
+        def __init__(self):
+            self.planned, self.finished = [], []
+
+        def sweep_started(self, cells, runs):
+            self.planned = [cell.label() for cell in cells]
+
+        def cell_finished(self, record):
+            self.finished.append(record.label())
+
+    recorder = Recorder()
+    results = bench.sweep(SMALL, progress=recorder)
+    assert recorder.planned == recorder.finished == [cell.label() for cell in results.cells]
+
+
+def test_bad_input_raises_before_anything_is_written(tmp_path):
+    with pytest.raises(bench.PlanError, match="unknown executor 'warp'"):
+        bench.sweep(bench.Matrix(executors=("warp",)), out=tmp_path / "out")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(bench.JournalError, match="file is not a folder"):
+        bench.sweep(SMALL, out=tmp_path / "file" / "out")
+    with pytest.raises(TypeError, match="progress must be"):
+        bench.sweep(SMALL, progress=42)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_resume_appends_only_the_missing_cells(tmp_path):
+    first = bench.sweep(SMALL, out=tmp_path)
+    lines = first.path.read_text().splitlines()
+    first.path.write_text("\n".join(lines[:2]) + "\n")  # killed after the serial cell
+    resumed = bench.resume(first.path)
+    assert same_cells(resumed.cells, first.cells) and len(resumed.resumes) == 1
+    assert bench.load(first.path).cells == resumed.cells
+    assert first.path.read_text().startswith("\n".join(lines[:2]) + "\n")
+
+
+def test_the_sweep_api_under_mpiexec_measures_mpi_comm_on_rank_0(tmp_path, fib_oracle):
+    script = tmp_path / "sweep.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import bench
+            matrix = bench.Matrix(executors=("mpi-comm",), workers=(1, 2), chunksizes=("auto",), sizes=(300,),
+                                  repeats=1)
+            results = bench.sweep(matrix)
+            print("cells", len(results.cells), [(c.workers, c.status, c.answer) for c in results.cells])
+            """
+        )
+    )
+    done = subprocess.run(
+        [str(MPIEXEC), "-n", "3", sys.executable, "-m", "mpi4py", str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    lines = sorted(done.stdout.splitlines())
+    answer = fib_oracle(300)
+    assert lines == ["cells 0 []", "cells 0 []", f"cells 2 [(1, 'ok', {answer}), (2, 'ok', {answer})]"]
+
+
+def readme_python_example():
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## From Python") :]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_the_readme_python_example_runs_as_written(tmp_path):
+    (tmp_path / "example.py").write_text(readme_python_example())
+    done = subprocess.run(
+        [sys.executable, "example.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"},
+    )
+    assert done.returncode == 0, done.stderr
+    [journal] = (tmp_path / "results").glob("*.jsonl")
+    frame = bench.load(journal).to_dataframe()
+    statuses = {
+        (executor, workers): set(group)
+        for (executor, workers), group in frame.groupby(["executor", "workers"])["status"]
+    }
+    assert statuses == {
+        ("serial", 1): {"ok"},
+        ("serial", 2): {"skipped"},
+        ("process-pool", 1): {"ok"},
+        ("process-pool", 2): {"ok"},
+    }
+    assert done.stdout.startswith(f"results/{journal.name} [('serial x1 fibprimes[1500] order=ascending', 'ok', [")
+    assert (tmp_path / "speedup.png").stat().st_size > 10_000
+
+
+# -- what a person sees at 80 columns -------------------------------------------
+
+
+def terminal(width=80):
+    return Console(file=io.StringIO(), width=width, force_terminal=True, color_system=None, legacy_windows=False)
+
+
+def test_the_progress_bar_keeps_its_counter_and_time_at_80_columns():
+    console = terminal()
+    progress = ConsoleProgress(console)
+    assert progress.live
+    progress.sweep_started([], 345)
+    progress.run_started("multiprocessing x16 fibprimes[5000] order=alternating chunk=auto->79", "run 12")
+    progress._progress.advance(progress._task, 12)
+    console.print(progress._progress.get_renderable())
+    [line] = [line for line in console.file.getvalue().splitlines() if line.strip()]
+    assert len(line) <= 80 and "12/345" in line and re.search(r"\d:\d\d:\d\d", line), line
+    assert line.startswith("multiprocessing x16 fibprimes[5000]") and "run 12" in line
+
+
+def widest_cells():
+    for name in ("serial", "thread-pool", "multiprocessing", "process-pool", "mpi-comm", "mpi-pool", "dask-local"):
+        yield CellRecord(
+            run_id="r",
+            executor=name,
+            workers=1 if name == "serial" else 16,
+            workload="fibprimes",
+            size=5000,
+            chunksize=1 if name == "serial" else 1250,
+            chunksize_spec="n/a" if name == "serial" else "auto",
+            status="ok",
+            times_s=[1.5, 1.4, 1.6],
+            baseline_s=None if name == "serial" else [20.5, 19.0, 22.0],
+            oversubscribed=name != "serial",
+        )
+
+
+def test_the_summary_table_keeps_executor_names_whole_at_80_columns():
+    console = terminal()
+    cells = list(widest_cells())
+    console.print(summary_table(cells))
+    text = console.file.getvalue()
+    assert max(map(len, text.splitlines())) <= 80
+    for cell in cells:
+        assert f"{cell.executor} x{cell.workers}" in text, cell.executor
+
+
+def test_piped_notes_keep_a_suggested_command_on_one_line():
+    command = "mpiexec -n 3 python -m mpi4py bench/run.py --executors mpi-comm --size 100 --out somewhere/far/away"
+    skipped = CellRecord("r", "mpi-comm", 2, "fibprimes", 100, 13, "auto", "skipped", error=f"needs: {command}")
+    console = Console(file=io.StringIO(), width=40)  # a narrow pipe
+    print_summary(console, [skipped])
+    assert f"skipped: mpi-comm x2: needs: {command}\n" in console.file.getvalue()
