@@ -264,8 +264,9 @@ def _measure(args: argparse.Namespace, progress: ConsoleProgress) -> Results:
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.console import ConsoleProgress, make_console, print_summary
 
-    console = make_console(quiet=args.quiet)
-    progress = ConsoleProgress(console, quiet=args.quiet)
+    quiet = args.quiet or not _speaks()  # under MPI, only rank 0 shows progress
+    console = make_console(quiet=quiet)
+    progress = ConsoleProgress(console, quiet=quiet)
     try:
         with progress.shown():
             results = _measure(args, progress)

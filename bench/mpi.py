@@ -132,7 +132,8 @@ def rank() -> int:
 def _wait_for_command(comm: Any) -> tuple[str, Any]:
     while not comm.Iprobe(source=0, tag=CONTROL_TAG):
         time.sleep(POLL_S)
-    return comm.recv(source=0, tag=CONTROL_TAG)
+    command: tuple[str, Any] = comm.recv(source=0, tag=CONTROL_TAG)
+    return command
 
 
 def _sub_communicator(comm: Any, workers: int) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -251,7 +251,7 @@ def _check_names(kind: str, asked: Sequence[str], known: Sequence[str]) -> None:
             raise PlanError(f"unknown {kind} {name!r}; known: {', '.join(known)}")
 
 
-def _param_grid(workload: workloads.Workload, asked: dict[str, tuple[str, ...]]) -> list[tuple[tuple[str, Any], ...]]:
+def _param_grid(workload: workloads.Workload, asked: Mapping[str, Sequence[str]]) -> list[tuple[tuple[str, Any], ...]]:
     axes = []
     for key, param in sorted(workload.params.items()):
         values = asked.get(key)
@@ -260,9 +260,9 @@ def _param_grid(workload: workloads.Workload, asked: dict[str, tuple[str, ...]])
     return [tuple(combo) for combo in itertools.product(*axes)]
 
 
-def _chunk_specs(executor: type[bench.executors.Executor], specs: tuple[str, ...]) -> tuple[str, ...]:
+def _chunk_specs(executor: type[bench.executors.Executor], specs: Sequence[str | int]) -> tuple[str, ...]:
     # A chunk size means nothing to a back-end that does not chunk: one cell.
-    return specs if executor.chunked else (NO_CHUNKS,)
+    return tuple(map(str, specs)) if executor.chunked else (NO_CHUNKS,)
 
 
 def _resolve_chunksize(spec: str, n_items: int, workers: int) -> int:

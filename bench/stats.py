@@ -113,7 +113,7 @@ def _coverage(n: int, ks: np.ndarray) -> np.ndarray:
     """Confidence that ``[x_(k), x_(n-k+1)]`` (1-based) contains the true median, for each k."""
     from scipy.stats import binom  # imported when needed: it costs every MPI rank a second of CPU
 
-    return np.maximum(1.0 - 2.0 * binom.cdf(ks - 1, n, 0.5), 0.0)
+    return np.asarray(np.maximum(1.0 - 2.0 * binom.cdf(ks - 1, n, 0.5), 0.0), dtype=float)
 
 
 def min_samples(level: float = LEVEL) -> int:
@@ -152,12 +152,12 @@ def paired_ratios(baseline: Sequence[float], samples: Sequence[float]) -> np.nda
         raise ValueError(f"{base.size} baseline samples cannot pair with {times.size} samples")
     if (times <= 0).any() or (base <= 0).any():
         raise ValueError("samples must be positive durations")
-    return base / times
+    return np.asarray(base / times, dtype=float)
 
 
 def paired_speedup(baseline: Sequence[float], samples: Sequence[float], level: float = LEVEL) -> Estimate:
     """How many times faster ``samples`` are than their paired ``baseline``: the median per-round ratio."""
-    return median_ci(paired_ratios(baseline, samples), level)
+    return median_ci(paired_ratios(baseline, samples).tolist(), level)
 
 
 def efficiency(speedup: Estimate, workers: int) -> Estimate:

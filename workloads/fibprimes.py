@@ -174,7 +174,7 @@ class FibPrimes(Workload):
     }
     task = staticmethod(task)
 
-    def items(self, size: int, order: str = "ascending") -> Iterable[tuple[int, int]]:
+    def items(self, size: int, order: str = "ascending", **params: Any) -> Iterable[tuple[int, int]]:
         if order == "ascending":
             return fibonacci_pairs(size)
         pairs = list(fibonacci_pairs(size))

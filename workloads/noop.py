@@ -23,11 +23,11 @@ class Noop(Workload):
     default_size = 10000
     task = staticmethod(task)
 
-    def items(self, size: int) -> Iterable[int]:
+    def items(self, size: int, **params: Any) -> Iterable[int]:
         return range(size)
 
     def reduce(self, results: Iterable[Any]) -> int:
         return sum(1 for _ in results)
 
     def verify(self, answer: Any, size: int, **params: Any) -> bool:
-        return answer == size
+        return bool(answer == size)

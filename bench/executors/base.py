@@ -7,10 +7,12 @@ import concurrent.futures
 import itertools
 import multiprocessing
 import os
+import signal
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ClassVar
 
@@ -19,6 +21,8 @@ __all__ = [
     "Executor",
     "apply_chunk",
     "batched",
+    "ignore_interrupts",
+    "ignoring_interrupts",
     "mp_context",
     "package_versions",
     "worker_identity",
@@ -57,6 +61,32 @@ def mp_context() -> multiprocessing.context.BaseContext:
     """
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def ignore_interrupts() -> None:
+    """Initializer of worker processes: Ctrl-C is for the driver, which then stops the workers.
+
+    A terminal's Ctrl-C reaches every process of its foreground group; a
+    worker that took it would die mid-task with a traceback of its own.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
+def ignoring_interrupts() -> Iterator[None]:
+    """SIGINT ignored while worker processes start, so that they inherit the ignoring.
+
+    For libraries that take no worker initializer (see ``ignore_interrupts``).
+    Outside the main thread (where signals cannot be set) it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def package_versions(*names: str) -> dict[str, str | None]:
@@ -193,8 +223,9 @@ class Executor:
         """Results of ``futures`` in order; the first failure raises at once."""
         done, pending = concurrent.futures.wait(futures, timeout, return_when=concurrent.futures.FIRST_EXCEPTION)
         for future in futures:
-            if future in done and future.exception() is not None:
-                raise future.exception()  # type: ignore[misc]
+            error = future.exception() if future in done else None
+            if error is not None:
+                raise error
         if pending:
             raise TimeoutError(f"{len(pending)} of {len(futures)} tasks unfinished after {timeout} s")
         return [future.result() for future in futures]

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from bench.executors.base import Executor, mp_context
+from bench.executors.base import Executor, ignore_interrupts, mp_context
 
 __all__ = ["MultiprocessingPool", "NativeChunksPool", "ProcessPool", "Serial", "ThreadPool"]
 
@@ -35,8 +35,8 @@ class Serial(Executor):
     def shutdown(self) -> None:
         pass
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future:
-        future: concurrent.futures.Future = concurrent.futures.Future()
+    def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         try:
             future.set_result(fn(*args))
         except BaseException as exc:
@@ -76,7 +76,7 @@ class _FuturesPool(Executor):
     def start(self) -> None:
         self.pool = self.make_pool()
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future:
+    def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
         return self.pool.submit(fn, *args)
 
     def shutdown(self) -> None:
@@ -116,7 +116,9 @@ class ProcessPool(_ProcessWorkers, NativeChunksPool):
     description = "concurrent.futures.ProcessPoolExecutor"
 
     def make_pool(self) -> concurrent.futures.Executor:
-        return concurrent.futures.ProcessPoolExecutor(max_workers=self.workers, mp_context=mp_context())
+        return concurrent.futures.ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=mp_context(), initializer=ignore_interrupts
+        )
 
     def abort(self) -> None:
         # The public API cannot stop running tasks: kill the workers; the pool
@@ -139,10 +141,10 @@ class MultiprocessingPool(_ProcessWorkers):
     pool: multiprocessing.pool.Pool
 
     def start(self) -> None:
-        self.pool = mp_context().Pool(self.workers)
+        self.pool = mp_context().Pool(self.workers, initializer=ignore_interrupts)
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future:
-        future: concurrent.futures.Future = concurrent.futures.Future()
+    def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self.pool.apply_async(fn, args, callback=future.set_result, error_callback=future.set_exception)
         return future
 
