@@ -131,7 +131,7 @@ class Verifier:
         self._checked: dict[tuple[Any, ...], bool] = {}
 
     def check(self, cell: Cell, answer: Any) -> bool:
-        key = (cell.workload, cell.size, cell.params, json.dumps(answer, sort_keys=True, default=repr))
+        key = (*cell.case, json.dumps(answer, sort_keys=True, default=repr))
         if key not in self._checked:
             workload = workloads.get(cell.workload)
             self._checked[key] = bool(workload.verify(answer, cell.size, **cell.param_dict))
@@ -466,7 +466,7 @@ def measure_group(
 
 
 class NullReporter:
-    """Shows nothing (``--quiet``, plain output, tests)."""
+    """Shows nothing (quiet or plain output, tests)."""
 
     def run_started(self, label: str, phase: str) -> None:
         pass

@@ -87,7 +87,7 @@ class Journal:
 
     @classmethod
     def reopen(cls, path: str | os.PathLike[str]) -> Journal:
-        """Append to an existing journal (``--resume``), never truncating it."""
+        """Append to an existing journal (a resumed run), never truncating it."""
         path = Path(path)
         try:
             with open(path, "rb") as existing:

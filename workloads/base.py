@@ -11,7 +11,7 @@ __all__ = ["Param", "Workload"]
 
 @dataclass(frozen=True)
 class Param:
-    """A workload's own sweepable parameter (``--param KEY=V1,V2``)."""
+    """A workload's own sweepable parameter (a matrix's ``params``)."""
 
     default: Any
     help: str
