@@ -14,12 +14,13 @@ rank: rank 0 measures (``mpi-comm`` included) while the others serve it.
 from bench.plan import Matrix, PlanError
 from bench.records import CellRecord, ResumeRecord, RunRecord
 from bench.results import JournalError, Results, load
-from bench.runner import Progress, resume, sweep
+from bench.runner import Interrupted, Progress, resume, sweep
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CellRecord",
+    "Interrupted",
     "JournalError",
     "Matrix",
     "PlanError",

@@ -1,8 +1,7 @@
 """``python -m bench``: see ``python -m bench --help``."""
 
-import sys
-
+from bench import mpi
 from bench.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    mpi.exit(main())

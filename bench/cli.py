@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from bench.plan import Matrix, PlanError
 from bench.results import JournalError, Results
+from bench.runner import Interrupted
 
 if TYPE_CHECKING:
     from bench.console import ConsoleProgress
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["main", "run_main"]
 
 USAGE_ERROR = 2
+INTERRUPTED = 130
 
 
 class UsageError(Exception):
@@ -178,12 +180,18 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 RUN_DESCRIPTION = "Run a sweep; prints the path of the journal it wrote."
+EXIT_STATUS = (
+    "exit status: 0 every cell ok or skipped; 1 some cell failed (the journal is written); "
+    "2 bad usage (nothing is written); 130 interrupted (finished cells are kept)"
+)
 
 
 def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
     parser = _Parser(prog=prog, description="Benchmark Python parallel back-ends.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    run = commands.add_parser("run", help="run a sweep and write a journal", description=RUN_DESCRIPTION)
+    run = commands.add_parser(
+        "run", help="run a sweep and write a journal", description=RUN_DESCRIPTION, epilog=EXIT_STATUS
+    )
     add_run_arguments(run)
     run.set_defaults(handler=cmd_run, command="run")
     listing = commands.add_parser("list", help="executors and workloads, with availability")
@@ -193,7 +201,7 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
 
 def build_run_parser(prog: str) -> argparse.ArgumentParser:
     """The parser of the sweep script, which is ``run`` without a subcommand."""
-    parser = _Parser(prog=prog, description=RUN_DESCRIPTION)
+    parser = _Parser(prog=prog, description=RUN_DESCRIPTION, epilog=EXIT_STATUS)
     add_run_arguments(parser)
     parser.set_defaults(handler=cmd_run, command=None)
     return parser
@@ -239,7 +247,9 @@ def matrix_from_args(args: argparse.Namespace) -> Matrix:
             flag for flag, value in (("--precision", args.precision), ("--max-repeats", args.max_repeats)) if value
         ]
         if ignored:
-            raise UsageError(f"{' and '.join(ignored)} apply only with --repeats auto")
+            raise UsageError(
+                f"{' and '.join(ignored)} {'apply' if len(ignored) > 1 else 'applies'} only with --repeats auto"
+            )
     return matrix
 
 
@@ -270,6 +280,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         with progress.shown():
             results = _measure(args, progress)
+    except Interrupted as stop:
+        if _speaks():
+            kept = f"{len(stop.results.cells)} finished cell(s) kept in {stop.results.path}"
+            print(f"interrupted; {kept}; --resume {stop.results.path} goes on", file=sys.stderr)
+        return INTERRUPTED
     except PlanError as exc:
         raise UsageError(_plan_error(exc)) from None
     except JournalError as exc:
@@ -360,7 +375,7 @@ def _dispatch(args: argparse.Namespace, prog: str) -> int:
     except KeyboardInterrupt:
         if _speaks():
             print("interrupted; the journal keeps every finished cell", file=sys.stderr)
-        return 130
+        return INTERRUPTED
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m bench") -> int:

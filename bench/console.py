@@ -110,18 +110,27 @@ class ConsoleProgress(SweepProgress):
             self._console.print(cell_line(record), soft_wrap=True, markup=False)
 
 
+def _bound(value: float, decimals: int, scale: float = 1.0) -> str:
+    """A bound rounded for display, with more decimals where rounding would put it on the other side of 1."""
+    text = f"{value * scale:.{decimals}f}"
+    while value != 1.0 and text == f"{scale:.{decimals}f}" and decimals < 4:
+        decimals += 1
+        text = f"{value * scale:.{decimals}f}"
+    return text
+
+
 def speedup_text(estimate: stats.Estimate | None) -> str:
-    """E.g. ``1.92x [1.88, 1.95]``."""
+    """E.g. ``1.92x [1.88, 1.95]``; a bound just off 1 keeps the side it lies on (``[1.003, 1.09]``)."""
     if estimate is None:
         return ""
-    return f"{estimate.value:.2f}x [{estimate.low:.2f}, {estimate.high:.2f}]"
+    return f"{estimate.value:.2f}x [{_bound(estimate.low, 2)}, {_bound(estimate.high, 2)}]"
 
 
 def efficiency_text(estimate: stats.Estimate | None) -> str:
-    """E.g. ``96% [94, 98]``."""
+    """E.g. ``96% [94, 98]``; a bound just off 100% keeps the side it lies on (``[100.3, 109]``)."""
     if estimate is None:
         return ""
-    return f"{estimate.value:.0%} [{estimate.low * 100:.0f}, {estimate.high * 100:.0f}]"
+    return f"{estimate.value:.0%} [{_bound(estimate.low, 0, 100)}, {_bound(estimate.high, 0, 100)}]"
 
 
 def time_text(estimate: stats.Estimate) -> str:

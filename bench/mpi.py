@@ -20,11 +20,12 @@ import os
 import shlex
 import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = [
     "INSTALL_HINT",
     "describe",
+    "exit",
     "launch",
     "launch_command",
     "launcher_rank",
@@ -147,9 +148,16 @@ def _sub_communicator(comm: Any, workers: int) -> Any:
 
 
 def serve() -> None:
-    """Ranks other than 0: obey rank 0 until it says stop, without spinning."""
+    """Ranks other than 0: obey rank 0 until it says stop, without spinning.
+
+    A launcher forwards Ctrl-C to every rank; the serving ranks leave it to
+    rank 0, which stops the sweep and then releases them.
+    """
     from mpi4py.futures import MPICommExecutor
 
+    from bench.executors.base import ignore_interrupts
+
+    ignore_interrupts()
     comm = _world()
     while True:
         command, workers = _wait_for_command(comm)
@@ -172,6 +180,24 @@ def start_comm_executor(workers: int) -> tuple[Any, Any, Any]:
     sub = _sub_communicator(comm, workers)
     context = MPICommExecutor(sub, root=0)
     return context, context.__enter__(), sub
+
+
+def exit(status: int) -> NoReturn:
+    """End this process with ``status``; under ``-m mpi4py`` a non-zero status does not abort the launch.
+
+    mpi4py turns any non-zero exit into ``MPI_Abort``, which prints an abort
+    notice and kills the other ranks. Once a sweep has released them, a
+    failed cell (1), bad usage (2) or an interrupt (130) is an ordinary end:
+    finalize MPI first and leave with the status. An unhandled exception
+    never comes here, and still aborts every rank.
+    """
+    lib = sys.modules.get("mpi4py.MPI")
+    if status and via_mpi4py_run() and lib is not None and lib.Is_initialized() and not lib.Is_finalized():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        lib.Finalize()
+        os._exit(status)
+    sys.exit(status)
 
 
 def stop_servers() -> None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from bench.records import CellRecord, ResumeRecord, RunRecord
 from bench.results import Journal, JournalError, Results, load, new_run_id, newest, utc_now
 
 __all__ = [
+    "Interrupted",
     "Progress",
     "ProgressCallback",
     "cell_record",
@@ -34,6 +37,17 @@ __all__ = [
     "sweep",
     "total_runs",
 ]
+
+
+class Interrupted(KeyboardInterrupt):
+    """A sweep stopped by an interrupt: ``results`` holds every cell finished before it.
+
+    ``results.path`` is the journal (when there is one), which keeps them too.
+    """
+
+    def __init__(self, results: Results) -> None:
+        super().__init__("interrupted")
+        self.results = results
 
 
 class Progress(NullReporter):
@@ -84,6 +98,65 @@ def _progress(progress: Progress | ProgressCallback | None) -> Progress:
     if callable(progress):
         return _Callback(progress)
     raise TypeError(f"progress must be a bench.Progress or a callable, not {type(progress).__name__}")
+
+
+class _Interrupts(Progress):
+    """Ctrl-C that cannot be lost: remembered, and raised again at the next run.
+
+    Python ignores an exception raised in a finalizer (``__del__``), and a
+    library's finalizer (Dask's futures release themselves that way) may be
+    running when SIGINT arrives: the KeyboardInterrupt would vanish and the
+    sweep go on (after a report on stderr). The handler raises it as usual
+    and also remembers it, every run checks, and the report is dropped.
+    """
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self.pending = False
+
+    def _handler(self, signum: int, frame: object) -> None:
+        self.pending = True
+        raise KeyboardInterrupt
+
+    @contextmanager
+    def installed(self) -> Iterator[Progress]:
+        """Handle SIGINT this way while the sweep runs (in the main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous, hook = signal.signal(signal.SIGINT, self._handler), sys.unraisablehook
+
+        def unraisable(report: Any) -> None:
+            if not isinstance(report.exc_value, KeyboardInterrupt):  # that one is remembered
+                hook(report)
+
+        sys.unraisablehook = unraisable
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            sys.unraisablehook = hook
+
+    def _check(self) -> None:
+        if self.pending:
+            raise KeyboardInterrupt
+
+    def sweep_started(self, cells: Sequence[Cell], runs: int) -> None:
+        self._progress.sweep_started(cells, runs)
+
+    def run_started(self, label: str, phase: str) -> None:
+        self._check()
+        self._progress.run_started(label, phase)
+
+    def run_finished(self) -> None:
+        self._progress.run_finished()
+        self._check()
+
+    def expect(self, runs: int) -> None:
+        self._progress.expect(runs)
+
+    def cell_finished(self, record: CellRecord) -> None:
+        self._progress.cell_finished(record)
 
 
 def rounds_of(matrix: Matrix) -> Rounds:
@@ -214,27 +287,20 @@ def _measure(
     matrix: Matrix,
     progress: Progress,
     first_instance: int,
+    kept: list[CellRecord],
 ) -> list[CellRecord]:
+    """Measure the groups; ``kept`` holds every finished cell, also when an interrupt ends it early."""
     rounds = rounds_of(matrix)
-    progress.sweep_started([cell for group in groups for cell in group.cells], total_runs(groups, rounds))
-    return run_groups(
-        groups,
-        journal,
-        run_id,
-        rounds,
-        reporter=progress,
-        first_instance=first_instance,
-        on_record=progress.cell_finished,
-    )
+    with _Interrupts(progress).installed() as reporter:
+        reporter.sweep_started([cell for group in groups for cell in group.cells], total_runs(groups, rounds))
 
+        def finished(record: CellRecord) -> None:
+            kept.append(record)
+            reporter.cell_finished(record)
 
-@contextmanager
-def _maybe(journal: Journal | None) -> Iterator[Journal | None]:
-    try:
-        yield journal
-    finally:
-        if journal is not None:
-            journal.close()
+        return run_groups(
+            groups, journal, run_id, rounds, reporter=reporter, first_instance=first_instance, on_record=finished
+        )
 
 
 def sweep(
@@ -261,7 +327,8 @@ def sweep(
     validate(matrix)
     if out is not None:
         Journal.check(out)
-    return _on_rank_zero(lambda: _sweep(matrix, out, _progress(progress), argv))
+    reporter = _progress(progress)
+    return _on_rank_zero(lambda: _sweep(matrix, out, reporter, argv))
 
 
 def _sweep(
@@ -271,11 +338,16 @@ def _sweep(
     run_id = new_run_id()
     run = RunRecord(run_id, utc_now(), list(sys.argv if argv is None else argv), matrix, run_env(groups))
     journal = Journal.create(out, run_id) if out is not None else None
-    with _maybe(journal):
+    paths = (journal.path,) if journal else ()
+    kept: list[CellRecord] = []
+    with journal or nullcontext():
         if journal is not None:
             journal.write(run)
-        cells = _measure(groups, journal, run_id, matrix, progress, first_instance=1)
-    return Results([run], cells, [], (journal.path,) if journal else ())
+        try:
+            cells = _measure(groups, journal, run_id, matrix, progress, 1, kept)
+        except KeyboardInterrupt:
+            raise Interrupted(Results([run], kept, [], paths)) from None
+    return Results([run], cells, [], paths)
 
 
 def resume(
@@ -302,7 +374,8 @@ def resume(
     if oversubscribe:  # it changes no cell, only lets a journal from a bigger machine go on here
         matrix = replace(matrix, oversubscribe=True)
     validate(matrix)
-    return _on_rank_zero(lambda: _resume(path, old, matrix, _progress(progress), argv))
+    reporter = _progress(progress)
+    return _on_rank_zero(lambda: _resume(path, old, matrix, reporter, argv))
 
 
 def _resume(path: Path, old: Results, matrix: Matrix, progress: Progress, argv: Sequence[str] | None) -> Results:
@@ -311,7 +384,11 @@ def _resume(path: Path, old: Results, matrix: Matrix, progress: Progress, argv: 
     marker = ResumeRecord(run.run_id, utc_now(), list(sys.argv if argv is None else argv), run_env(groups))
     # Instance numbers stay unique across resumed runs.
     first_instance = 1 + max((cell.instance or 0 for cell in old.cells), default=0)
+    kept: list[CellRecord] = []
     with Journal.reopen(path) as journal:
         journal.write(marker)
-        cells = _measure(groups, journal, run.run_id, matrix, progress, first_instance)
-    return Results(old.runs, newest(old.cells + cells), [*old.resumes, marker], (path,))
+        try:
+            _measure(groups, journal, run.run_id, matrix, progress, first_instance, kept)
+        except KeyboardInterrupt:
+            raise Interrupted(Results(old.runs, newest(old.cells + kept), [*old.resumes, marker], (path,))) from None
+    return Results(old.runs, newest(old.cells + kept), [*old.resumes, marker], (path,))

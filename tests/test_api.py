@@ -205,3 +205,31 @@ def test_piped_notes_keep_a_suggested_command_on_one_line():
     console = Console(file=io.StringIO(), width=40)  # a narrow pipe
     print_summary(console, [skipped])
     assert f"skipped: mpi-comm x2: needs: {command}\n" in console.file.getvalue()
+
+
+def test_a_bound_just_off_1_keeps_its_side_when_shown():
+    from bench.console import efficiency_text, speedup_text
+    from bench.stats import Estimate
+
+    above = Estimate(1.03, 1.0026, 1.09, 0.95, 6)  # marked "!": the whole interval lies above 100%
+    assert speedup_text(above) == "1.03x [1.003, 1.09]" and efficiency_text(above) == "103% [100.3, 109]"
+    below = Estimate(0.97, 0.9, 0.9996, 0.95, 6)
+    assert speedup_text(below) == "0.97x [0.90, 0.9996]" and efficiency_text(below) == "97% [90, 99.96]"
+
+
+def test_an_interrupt_swallowed_by_a_finalizer_still_stops_the_sweep():
+    import signal
+
+    from bench.runner import _Interrupts
+
+    class Finalized:
+        def __del__(self):  # Python ignores what a finalizer raises, KeyboardInterrupt included
+            signal.raise_signal(signal.SIGINT)
+
+    before = signal.getsignal(signal.SIGINT)
+    with _Interrupts(bench.Progress()).installed() as reporter:
+        reporter.run_started("cell", "run 1")  # nothing pending
+        Finalized()  # SIGINT arrives inside __del__ and its KeyboardInterrupt is swallowed there
+        with pytest.raises(KeyboardInterrupt):
+            reporter.run_finished()
+    assert signal.getsignal(signal.SIGINT) is before

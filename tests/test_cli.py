@@ -37,7 +37,7 @@ def journals(folder):
         (["--precision", "3"], "'3' is not a percentage between 0% and 100%"),
         (["--repeats", "auto", "--max-repeats", "5"], "max repeats must be >= 6 with repeats auto"),
         (["--warmup", "long"], "invalid choice: 'long'"),
-        (["--precision", "5%"], "--precision apply only with --repeats auto"),
+        (["--precision", "5%"], "--precision applies only with --repeats auto"),
         (["--executors", "thread-pool", "--workers", "100000"], "thread-pool with 100000 workers exceeds the limit"),
     ],
 )
@@ -352,9 +352,10 @@ def test_ctrl_c_during_a_dask_local_cell_exits_130_with_one_line(tmp_path):
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
-    assert process.returncode == 130
-    assert stderr == "interrupted; the journal keeps every finished cell\n"
+    assert process.returncode == 130, stderr
     [journal] = (tmp_path / "out").glob("*.jsonl")
+    path = f"out/{journal.name}"
+    assert stderr == f"interrupted; 1 finished cell(s) kept in {path}; --resume {path} goes on\n"
     assert [cell.workers for cell in bench.load(journal).cells] == [1]
     deadline = time.monotonic() + 10
     while group_members(process.pid) and time.monotonic() < deadline:

@@ -221,7 +221,7 @@ def test_missing_mpi4py_says_what_to_install(monkeypatch):
     [
         (["--executors", "mpi-warp"], "python bench/run.py: error: unknown executor 'mpi-warp'; known: serial"),
         (["--workers", "0"], "python bench/run.py: error: argument --workers: '0' is not a positive integer"),
-        (["--precision", "5%"], "python bench/run.py: error: --precision apply only with --repeats auto"),
+        (["--precision", "5%"], "python bench/run.py: error: --precision applies only with --repeats auto"),
     ],
 )
 def test_bad_usage_under_mpiexec_is_said_once_and_exits_2_without_hanging(tmp_path, args, message):

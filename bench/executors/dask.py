@@ -94,5 +94,7 @@ class DaskLocal(_DaskBase):
                 # The scheduler serves health routes even without a dashboard:
                 # keep them on loopback, on a free port rather than 8787.
                 scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                silence_logs=logging.ERROR,
+                # Failures reach the driver through the futures; what the cluster logs on its
+                # own (a heartbeat that finds the scheduler gone at teardown) is noise.
+                silence_logs=logging.CRITICAL,
             )
