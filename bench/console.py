@@ -175,7 +175,11 @@ def _marks(record: CellRecord, cell: stats.CellStats) -> list[str]:
     return marks
 
 
-def summary_rows(records: Sequence[CellRecord]) -> list[tuple[CellRecord, stats.CellStats | None, list[str]]]:
+#: Per cell: the record, its statistics (None unless ok) and its status marks.
+Rows = list[tuple[CellRecord, stats.CellStats | None, list[str]]]
+
+
+def summary_rows(records: Sequence[CellRecord]) -> Rows:
     """Per cell: the record, its statistics (None unless ok) and its status marks."""
     rows = []
     for record in records:
@@ -184,9 +188,12 @@ def summary_rows(records: Sequence[CellRecord]) -> list[tuple[CellRecord, stats.
     return rows
 
 
-def summary_table(records: Sequence[CellRecord]) -> Table:
-    """Median time, paired speedup and efficiency of each cell, each with its 95% interval; fits 80 columns."""
-    rows = summary_rows(records)
+def summary_table(records: Sequence[CellRecord], rows: Rows | None = None) -> Table:
+    """Median time, paired speedup and efficiency of each cell, each with its 95% interval; fits 80 columns.
+
+    ``rows`` are the records' ``summary_rows``, when already at hand.
+    """
+    rows = summary_rows(records) if rows is None else rows
     several_cases = len({record.case for record in records}) > 1
     table = Table(
         title="Median time; speedup over the paired serial baseline, with 95% intervals",
@@ -218,9 +225,10 @@ def summary_table(records: Sequence[CellRecord]) -> Table:
     return table
 
 
-def summary_notes(records: Sequence[CellRecord]) -> list[str]:
+def summary_notes(records: Sequence[CellRecord], rows: Rows | None = None) -> list[str]:
     """What the table's marks mean, and why each cell that is not ok (or unpaired) is so."""
-    used = {mark for _, _, marks in summary_rows(records) for mark in marks}
+    rows = summary_rows(records) if rows is None else rows
+    used = {mark for _, _, marks in rows for mark in marks}
     notes = [f"{mark} {text}" for mark, text in MARKS.items() if mark in used]
     reasons = {
         f"{record.status}: {record.executor} x{record.workers}: {record.error or record.baseline_error}"
@@ -234,6 +242,7 @@ def print_summary(console: Console, records: Sequence[CellRecord]) -> None:
     """The table, then its notes, each note one unwrapped line (commands in it stay whole)."""
     if not records:
         return
-    console.print(summary_table(records))
-    for note in summary_notes(records):
+    rows = summary_rows(records)
+    console.print(summary_table(records, rows))
+    for note in summary_notes(records, rows):
         console.print(note, soft_wrap=True, markup=False)

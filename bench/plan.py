@@ -13,7 +13,7 @@ import bench.executors
 import workloads
 from bench import stats
 from bench.metadata import available_cores
-from bench.records import AUTO, NO_CHUNKS, CellIdentity, CellKey
+from bench.records import AUTO, NO_CHUNKS, CellIdentity, CellKey, is_int
 
 __all__ = [
     "AUTO",
@@ -74,7 +74,7 @@ def _unique(values: Any) -> Any:
 
 def _chunk_text(spec: Any) -> Any:
     """Chunk sizes may be given as numbers in Python; the matrix keeps their text (``"16"``, ``"auto"``)."""
-    return str(spec) if isinstance(spec, int) and not isinstance(spec, bool) else spec
+    return str(spec) if is_int(spec) else spec
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ def _list_of(kind: type, *, nullable: bool = False) -> Any:
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return is_int(value) or isinstance(value, float)
 
 
 #: What each matrix key of a journal may hold (checked on load; values are validated by ``build``).
@@ -163,10 +163,10 @@ _JSON_TYPES: dict[str, tuple[Any, str]] = {
         lambda v: isinstance(v, dict) and all(_list_of(str)(values) for values in v.values()),
         "an object of lists of strings",
     ),
-    "repeats": (lambda v: v == AUTO or (isinstance(v, int) and not isinstance(v, bool)), "an integer or 'auto'"),
+    "repeats": (lambda v: v == AUTO or is_int(v), "an integer or 'auto'"),
     "cell_timeout": (lambda v: v is None or _number(v), "a number or null"),
     "precision": (_number, "a number"),
-    "max_repeats": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "max_repeats": (is_int, "an integer"),
     "warmup": (lambda v: isinstance(v, str), "a string"),
     "oversubscribe": (lambda v: isinstance(v, bool), "true or false"),
 }

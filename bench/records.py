@@ -42,6 +42,7 @@ __all__ = [
     "CellIdentity",
     "CellKey",
     "CellRecord",
+    "is_int",
     "Record",
     "RecordError",
     "ResumeRecord",
@@ -125,12 +126,13 @@ class CellIdentity:
 # -- checking ---------------------------------------------------------------
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
+    """An integer of JSON (``true`` and ``false`` are not)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_number(value: Any) -> bool:
-    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+    return (is_int(value) or isinstance(value, float)) and math.isfinite(value)
 
 
 def _samples(value: Any) -> bool:
@@ -140,8 +142,8 @@ def _samples(value: Any) -> bool:
 _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "str": (lambda v: isinstance(v, str), "a string"),
     "str?": (lambda v: v is None or isinstance(v, str), "a string or null"),
-    "pos": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
-    "int?": (lambda v: v is None or (_is_int(v) and v >= 0), "a non-negative integer or null"),
+    "pos": (lambda v: is_int(v) and v >= 1, "a positive integer"),
+    "int?": (lambda v: v is None or (is_int(v) and v >= 0), "a non-negative integer or null"),
     "num?": (lambda v: v is None or (_is_number(v) and v >= 0), "a non-negative number or null"),
     "bool": (lambda v: isinstance(v, bool), "true or false"),
     "bool?": (lambda v: v is None or isinstance(v, bool), "true, false or null"),
@@ -273,7 +275,7 @@ CELL_FIELDS = tuple(spec.name for spec in fields(CellRecord) if spec.name not in
 
 def _migrate(data: dict[str, Any]) -> dict[str, Any]:
     schema = data.get("schema")
-    if not _is_int(schema):
+    if not is_int(schema):
         raise RecordError(f"not a journal record (schema {schema!r})")
     while schema in MIGRATIONS and schema != SCHEMA:
         data = MIGRATIONS[schema](data)
