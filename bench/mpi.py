@@ -183,20 +183,20 @@ def start_comm_executor(workers: int) -> tuple[Any, Any, Any]:
 
 
 def exit(status: int) -> NoReturn:
-    """End this process with ``status``; under ``-m mpi4py`` a non-zero status does not abort the launch.
+    """End this process with ``status``, without an abort notice for an ordinary non-zero end.
 
-    mpi4py turns any non-zero exit into ``MPI_Abort``, which prints an abort
-    notice and kills the other ranks. Once a sweep has released them, a
-    failed cell (1), bad usage (2) or an interrupt (130) is an ordinary end:
-    finalize MPI first and leave with the status. An unhandled exception
-    never comes here, and still aborts every rank.
+    Under ``-m mpi4py`` any non-zero exit becomes ``MPI_Abort(status)``,
+    which makes the launch end with that status (the other ranks, released by
+    then, are stopped) and prints MPICH's abort notice. A failed cell (1),
+    bad usage (2) or an interrupt (130) has already been reported in one
+    line, so the notice goes to /dev/null. An unhandled exception never comes
+    here: its traceback and the notice are shown.
     """
     lib = sys.modules.get("mpi4py.MPI")
     if status and via_mpi4py_run() and lib is not None and lib.Is_initialized() and not lib.Is_finalized():
         sys.stdout.flush()
         sys.stderr.flush()
-        lib.Finalize()
-        os._exit(status)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     sys.exit(status)
 
 

@@ -104,7 +104,7 @@ def test_a_raising_task_ends_the_run_with_the_error_journaled(tmp_path, raising_
         timeout=120,
         env={"PYTHONPATH": raising_plugin},
     )
-    assert done.returncode == 1  # rank 0 exits 1; under -m mpi4py that aborts every rank
+    assert done.returncode == 1, done.stderr  # rank 0 exits 1; under -m mpi4py that aborts every rank
     cells = journal_of(done, tmp_path).cells
     assert [(c.executor, c.status) for c in cells] == [("mpi-comm", "error"), ("mpi-pool", "error")]
     assert all(c.error == "ValueError: task 7 refuses to run" for c in cells)
