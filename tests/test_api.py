@@ -159,7 +159,8 @@ def terminal(width=80):
     return Console(file=io.StringIO(), width=width, force_terminal=True, color_system=None, legacy_windows=False)
 
 
-def test_the_progress_bar_keeps_its_counter_and_time_at_80_columns():
+def test_the_progress_bar_keeps_its_counter_and_time_at_80_columns(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)  # CI services set it, which turns the bar off
     console = terminal()
     progress = ConsoleProgress(console)
     assert progress.live
@@ -233,3 +234,8 @@ def test_an_interrupt_swallowed_by_a_finalizer_still_stops_the_sweep():
         with pytest.raises(KeyboardInterrupt):
             reporter.run_finished()
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_ci_services_get_plain_cell_lines_not_a_bar(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    assert not ConsoleProgress(terminal()).live
