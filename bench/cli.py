@@ -1,7 +1,7 @@
 """``python -m bench`` and ``python bench/run.py``: parse, call the Python API, print.
 
 Exit status: 0 every cell ok (or skipped), 1 some cell failed (results still
-written), 2 bad usage (nothing written), 130 interrupted.
+written), 2 bad usage (nothing written), 130 interrupted (143 on SIGTERM).
 Under an MPI launcher every rank parses the same command line; only rank 0
 prints, so an error is shown once.
 """
@@ -114,6 +114,13 @@ def param_assignment(text: str) -> tuple[str, tuple[str, ...]]:
     return key.strip(), _list_of(str, "values")(values)
 
 
+def option_assignment(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key.strip(), value
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     from bench.plan import PRESETS, WARMUPS
 
@@ -166,6 +173,16 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=V1,V2",
         help="sweep a workload's own parameter (repeatable)",
     )
+    matrix.add_argument(
+        "--executor-option",
+        dest="executor_option",
+        action="append",
+        type=option_assignment,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of the back-ends that take it, e.g. partition=debug or walltime=01:00:00 for dask-slurm "
+        "(repeatable; `list` shows every option; also BENCH_<EXECUTOR>_<KEY> and dask's jobqueue config)",
+    )
     presets = "; ".join(f"{name}: {preset['help']}" for name, preset in PRESETS.items()).replace("%", "%%")
     matrix.add_argument("--preset", choices=list(PRESETS), help=f"default {DEFAULT_PRESET}. {presets}")
     parser.add_argument("--out", metavar="DIR", help=f"folder for the journal (default: {DEFAULT_OUT})")
@@ -182,7 +199,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 RUN_DESCRIPTION = "Run a sweep; prints the path of the journal it wrote."
 EXIT_STATUS = (
     "exit status: 0 every cell ok or skipped; 1 some cell failed (the journal is written); "
-    "2 bad usage (nothing is written); 130 interrupted (finished cells are kept)"
+    "2 bad usage (nothing is written); 130 interrupted, 143 terminated (finished cells are kept)"
 )
 
 
@@ -196,7 +213,46 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
     run.set_defaults(handler=cmd_run, command="run")
     listing = commands.add_parser("list", help="executors and workloads, with availability")
     listing.set_defaults(handler=cmd_list, command="list")
+    add_slurm_parser(commands)
     return parser
+
+
+SLURM_DESCRIPTION = (
+    "Sweeps as Slurm batch jobs. A job runs the sweep under srun --mpi=pmi2 (or mpiexec) with one "
+    "rank per task: rank 0 measures, with the local executors on the first node's cores, and the "
+    "other ranks are mpi-comm's workers across the allocated nodes. RUN_OPTIONS (after --) are the "
+    "sweep's options, as for `run`."
+)
+
+
+def add_slurm_parser(commands: Any) -> None:
+    from bench.slurm import LAUNCHERS
+
+    slurm = commands.add_parser("slurm", help="sweeps as Slurm batch jobs", description=SLURM_DESCRIPTION)
+    actions = slurm.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    for action, text in (
+        ("script", "print the batch script of one job"),
+        ("submit", "submit one job per --nodes value; --wait waits and prints the journals"),
+    ):
+        parser = actions.add_parser(action, help=text, description=f"{text[0].upper()}{text[1:]}. {SLURM_DESCRIPTION}")
+        parser.add_argument(
+            "--nodes", type=worker_list, default=(1,), metavar="N,M", help="nodes of the allocation (default 1)"
+        )
+        parser.add_argument("--ntasks", type=positive_int, metavar="N", help="MPI ranks in all (default: one per node)")
+        parser.add_argument("--time", default="00:30:00", metavar="T", help="time limit of the job (00:30:00)")
+        parser.add_argument("--partition", metavar="P", help="Slurm partition")
+        parser.add_argument("--account", metavar="A", help="Slurm account to charge")
+        parser.add_argument(
+            "--launcher", choices=LAUNCHERS, default="srun", help="how the job starts its ranks (srun --mpi=pmi2)"
+        )
+        parser.add_argument("--out", metavar="DIR", help=f"folder of the journals and job output ({DEFAULT_OUT})")
+        if action == "submit":
+            parser.add_argument("--wait", action="store_true", help="wait for the jobs, then print their journals")
+            parser.add_argument(
+                "--wait-timeout", type=positive_float, metavar="S", help="give up waiting after S seconds"
+            )
+        parser.add_argument("run_options", nargs=argparse.REMAINDER, metavar="-- RUN_OPTIONS")
+        parser.set_defaults(handler=cmd_slurm, command=f"slurm {action}")
 
 
 def build_run_parser(prog: str) -> argparse.ArgumentParser:
@@ -223,6 +279,7 @@ RESUME_CONFLICTS = {
     **{name: "--" + name.replace("_", "-") for name in MATRIX_OPTIONS if name not in ("sizes", "oversubscribe")},
     "sizes": "--size",
     "param": "--param",
+    "executor_option": "--executor-option",
     "preset": "--preset",
     "cell_timeout": "--cell-timeout",
     "out": "--out",
@@ -240,7 +297,11 @@ def matrix_from_args(args: argparse.Namespace) -> Matrix:
         params[key] = params.get(key, ()) + values
     overrides = {name: getattr(args, name) for name in MATRIX_OPTIONS}
     matrix = from_preset(
-        args.preset or DEFAULT_PRESET, **overrides, params=params or None, cell_timeout=args.cell_timeout
+        args.preset or DEFAULT_PRESET,
+        **overrides,
+        params=params or None,
+        cell_timeout=args.cell_timeout,
+        executor_options=dict(args.executor_option) or None,
     )
     if matrix.repeats != "auto":
         ignored = [
@@ -282,9 +343,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             results = _measure(args, progress)
     except Interrupted as stop:
         if _speaks():
+            how = "interrupted" if stop.status == INTERRUPTED else f"stopped by {stop}"
             kept = f"{len(stop.results.cells)} finished cell(s) kept in {stop.results.path}"
-            print(f"interrupted; {kept}; --resume {stop.results.path} goes on", file=sys.stderr)
-        return INTERRUPTED
+            print(f"{how}; {kept}; --resume {stop.results.path} goes on", file=sys.stderr)
+        return stop.status
     except PlanError as exc:
         raise UsageError(_plan_error(exc)) from None
     except JournalError as exc:
@@ -297,6 +359,98 @@ def cmd_run(args: argparse.Namespace) -> int:
         for cell in results.failed:
             print(f"{cell.status}: {cell.label()}: {cell.error}", file=sys.stderr)
     return 1 if results.failed else 0
+
+
+def _batch_specs(args: argparse.Namespace) -> list[Any]:
+    """One BatchSpec per node count; UsageError for anything a job could not run."""
+    from bench.slurm import BatchSpec
+
+    run_options = list(args.run_options)
+    if run_options[:1] == ["--"]:
+        run_options = run_options[1:]
+    from dataclasses import replace
+
+    from bench.plan import validate
+
+    try:  # the sweep's options are checked here, not after the job waited in the queue
+        matrix = matrix_from_args(build_run_parser("RUN_OPTIONS").parse_args(run_options))
+        validate(replace(matrix, oversubscribe=True))  # the job's nodes, not this machine, bound its workers
+    except SystemExit:
+        raise UsageError("RUN_OPTIONS (after --) are not valid sweep options; see above") from None
+    except PlanError as exc:
+        raise UsageError(_plan_error(exc)) from None
+    if args.action == "script" and len(args.nodes) > 1:
+        raise UsageError("script prints one job: give one --nodes value (submit takes a list)")
+    specs = []
+    for nodes in args.nodes:
+        spec = BatchSpec(
+            run_options=tuple(run_options),
+            nodes=nodes,
+            ntasks=args.ntasks,
+            time=args.time,
+            partition=args.partition,
+            account=args.account,
+            out=args.out or DEFAULT_OUT,
+            launcher=args.launcher,
+        )
+        try:
+            spec.check()
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        specs.append(spec)
+    return specs
+
+
+def cmd_slurm(args: argparse.Namespace) -> int:
+    from bench import slurm
+
+    specs = _batch_specs(args)
+    if args.action == "script":
+        print(slurm.script(specs[0]), end="")
+        return 0
+    jobs: list[tuple[str, Any]] = []
+    for spec in specs:
+        try:
+            job_id = slurm.submit(spec)
+        except slurm.SlurmError as exc:
+            print(f"{args.prog}: {exc}", file=sys.stderr)
+            if jobs:
+                print(f"already submitted: job(s) {', '.join(job for job, _ in jobs)}", file=sys.stderr)
+            return 1
+        jobs.append((job_id, spec))
+        print(f"submitted job {job_id}: {spec.nodes} node(s), {spec.tasks} task(s), output in {spec.out}")
+    if not args.wait:
+        return 0
+    ids = [job for job, _ in jobs]
+    try:
+        slurm.wait(ids, timeout=args.wait_timeout)
+    except TimeoutError as exc:
+        print(f"{args.prog}: {exc}; they go on (scancel {' '.join(ids)} stops them)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"interrupted; job(s) {', '.join(ids)} go on (scancel {' '.join(ids)} stops them)", file=sys.stderr)
+        return INTERRUPTED
+    return _report_jobs(args.prog, jobs)
+
+
+def _report_jobs(prog: str, jobs: list[tuple[str, Any]]) -> int:
+    """Print the journal of every finished job; 1 when a job wrote none or a cell failed."""
+    from bench import slurm
+    from bench.results import load
+
+    status = 0
+    for job_id, spec in jobs:
+        journals = slurm.journals_of(spec.out, job_id)
+        if not journals:
+            output = f"{spec.out}/slurm-{job_id}.out"
+            print(f"{prog}: job {job_id} wrote no journal; see {output}", file=sys.stderr)
+            status = 1
+            continue
+        for path in journals:
+            print(path)
+            if load(path).failed:
+                status = 1
+    return status
 
 
 def availability() -> dict[str, list[dict[str, Any]]]:
@@ -366,6 +520,7 @@ def _report_warning(message: Warning | str, category: type[Warning], *args: Any,
 
 def _dispatch(args: argparse.Namespace, prog: str) -> int:
     warnings.showwarning = _report_warning
+    args.prog = prog
     try:
         return int(args.handler(args))
     except UsageError as exc:

@@ -108,6 +108,10 @@ class CellResult:
     answer: Any = None
     verified: bool | None = None
     instance: int | None = None
+    #: Every option of the executor instance, as used.
+    options: dict[str, Any] = field(default_factory=dict)
+    #: Where the instance's workers ran (``Executor.placement``).
+    placement: dict[str, Any] = field(default_factory=dict)
     precision_reached: bool | None = None
     spent_s: float = 0.0
     done: bool = False
@@ -172,19 +176,23 @@ def short_warmup_items(cell: Cell) -> int:
 class _Instance:
     """One running executor instance and the bookkeeping of the cells it serves."""
 
-    def __init__(self, backend: type[Executor], workers: int, number: int, clock: Clock) -> None:
+    def __init__(
+        self, backend: type[Executor], workers: int, number: int, clock: Clock, options: dict[str, Any]
+    ) -> None:
         self.number = number
         #: The cells warmed up on this instance (a replacement starts cold).
         self.warmed: set[int] = set()
         self._clock = clock
         self._stack = ExitStack()
         start = clock()
-        self.pool = self._stack.enter_context(backend(workers))
+        self.pool = self._stack.enter_context(backend(workers, **options))
         self.startup_s = clock() - start
+        self.placement = self.pool.placement()
 
     def serve(self, results: list[CellResult]) -> None:
         for result in results:
             result.instance, result.startup_s = self.number, self.startup_s
+            result.options, result.placement = self.pool.settings, self.placement
 
     def _stop(self, stop: Callable[[], object], results: list[CellResult]) -> None:
         start = self._clock()
@@ -246,8 +254,9 @@ class _Group:
         instances: Iterator[int],
         baseline: type[Executor],
         clock: Clock,
+        options: dict[str, Any],
     ) -> None:
-        self.backend, self.workers, self.rounds = backend, workers, rounds
+        self.backend, self.workers, self.rounds, self.options = backend, workers, rounds, options
         self.verifier, self.reporter, self.instances, self.clock = verifier, reporter, instances, clock
         self.results = [CellResult(cell, warmup=rounds.warmup) for cell in cells]
         cases: dict[tuple[Any, ...], _Case] = {}
@@ -267,7 +276,7 @@ class _Group:
         running = [result for result in self.results if result.running]
         number = next(self.instances)
         try:
-            self.active = _Instance(self.backend, self.workers, number, self.clock)
+            self.active = _Instance(self.backend, self.workers, number, self.clock, self.options)
         except Exception as exc:
             self.active = None
             first = all(result.instance is None for result in self.results)
@@ -455,13 +464,15 @@ def measure_group(
     instances: Iterator[int],
     baseline: type[Executor] = Serial,
     clock: Clock = time.perf_counter,
+    options: dict[str, Any] | None = None,
 ) -> list[CellResult]:
     """Measure the runnable cells of one (executor, workers) group.
 
     ``instances`` numbers every executor instance started, restarts included;
-    ``baseline`` runs the paired serial baselines in the driver.
+    ``baseline`` runs the paired serial baselines in the driver; ``options``
+    go to the executor (``Executor(workers, **options)``).
     """
-    group = _Group(backend, workers, cells, rounds, verifier, reporter, instances, baseline, clock)
+    group = _Group(backend, workers, cells, rounds, verifier, reporter, instances, baseline, clock, options or {})
     return group.measure()
 
 

@@ -76,9 +76,15 @@ def collect_mpi() -> dict[str, Any]:
 
 
 def collect_slurm() -> dict[str, Any]:
-    keys = ("SLURM_JOB_ID", "SLURM_JOB_NODELIST", "SLURM_CPUS_ON_NODE", "SLURM_NTASKS")
+    """The Slurm job this run is part of: id, node list, tasks, and the node of this process."""
+    keys = ("SLURM_JOB_ID", "SLURM_JOB_NODELIST", "SLURM_JOB_NUM_NODES", "SLURM_CPUS_ON_NODE", "SLURM_NTASKS")
     slurm = {key.lower(): os.environ[key] for key in keys if key in os.environ}
-    return {"slurm_job_id": slurm.pop("slurm_job_id", None), "slurm": slurm or None}
+    return {
+        "slurm_job_id": slurm.get("slurm_job_id"),
+        "slurm_nodes": slurm.get("slurm_job_nodelist"),
+        "slurm_node": os.environ.get("SLURMD_NODENAME"),
+        "slurm": slurm or None,
+    }
 
 
 def _git(*args: str) -> str | None:

@@ -155,7 +155,7 @@ def serve() -> None:
     """
     from mpi4py.futures import MPICommExecutor
 
-    from bench.executors.base import ignore_interrupts
+    from bench.executors.base import ignore_interrupts, node_name
 
     ignore_interrupts()
     comm = _world()
@@ -165,21 +165,25 @@ def serve() -> None:
             return
         if command == "comm-executor":
             sub = _sub_communicator(comm, workers)
+            sub.gather(node_name(), root=0)
             with MPICommExecutor(sub, root=0) as executor:
                 assert executor is None  # non-root ranks serve inside __enter__
             sub.Free()
 
 
-def start_comm_executor(workers: int) -> tuple[Any, Any, Any]:
-    """Rank 0: (context, executor, sub-communicator) over ranks 0..workers."""
+def start_comm_executor(workers: int) -> tuple[Any, Any, Any, list[str]]:
+    """Rank 0: (context, executor, sub-communicator, node of each rank) over ranks 0..workers."""
     from mpi4py.futures import MPICommExecutor
+
+    from bench.executors.base import node_name
 
     comm = _world()
     for worker in range(1, workers + 1):
         comm.send(("comm-executor", workers), dest=worker, tag=CONTROL_TAG)
     sub = _sub_communicator(comm, workers)
+    rank_nodes: list[str] = sub.gather(node_name(), root=0)
     context = MPICommExecutor(sub, root=0)
-    return context, context.__enter__(), sub
+    return context, context.__enter__(), sub, rank_nodes
 
 
 def exit(status: int) -> NoReturn:

@@ -98,6 +98,8 @@ class Matrix:
     max_repeats: int = 20
     warmup: str = "short"
     oversubscribe: bool = False
+    #: Settings of the back-ends (``KEY: VALUE`` text); each goes to the executors that take it.
+    executor_options: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("executors", "workloads", "workers", "chunksizes", "sizes"):
@@ -112,6 +114,7 @@ class Matrix:
             for key, values in dict(self.params).items()
         }
         object.__setattr__(self, "params", params)
+        object.__setattr__(self, "executor_options", {str(k): str(v) for k, v in dict(self.executor_options).items()})
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -169,6 +172,10 @@ _JSON_TYPES: dict[str, tuple[Any, str]] = {
     "max_repeats": (is_int, "an integer"),
     "warmup": (lambda v: isinstance(v, str), "a string"),
     "oversubscribe": (lambda v: isinstance(v, bool), "true or false"),
+    "executor_options": (
+        lambda v: isinstance(v, dict) and all(isinstance(value, str) for value in v.values()),
+        "an object of strings",
+    ),
 }
 
 
@@ -239,6 +246,8 @@ class Group:
     executor: str
     workers: int
     cells: tuple[Cell, ...]
+    #: The executor options this back-end takes, as given (text).
+    options: tuple[tuple[str, str], ...] = ()
 
     @property
     def skipped(self) -> bool:
@@ -287,6 +296,7 @@ def validate(matrix: Matrix) -> None:
     if matrix.warmup not in WARMUPS:
         raise PlanError(f"warm-up {matrix.warmup!r} is not one of {', '.join(WARMUPS)}")
     _check_local_workers(matrix)
+    _check_executor_options(matrix)
     declared = {key for name in matrix.workloads for key in workloads.get(name).params}
     for key in matrix.params:
         if key not in declared:
@@ -311,6 +321,27 @@ def _check_rounds(matrix: Matrix) -> None:
             )
     elif not isinstance(matrix.repeats, int) or matrix.repeats < 1:
         raise PlanError(f"repeats must be >= 1 or {AUTO!r}")
+
+
+def options_for(backend: type[bench.executors.Executor], options: Mapping[str, str]) -> dict[str, str]:
+    """The options among ``options`` that ``backend`` takes."""
+    return {key: value for key, value in options.items() if key in backend.options}
+
+
+def _check_executor_options(matrix: Matrix) -> None:
+    if not matrix.executor_options:
+        return
+    backends = [bench.executors.get(name) for name in matrix.executors or tuple(bench.executors.names())]
+    for key in matrix.executor_options:
+        if not any(key in backend.options for backend in backends):
+            takes = [f"{b.name}: {', '.join(b.options)}" for b in backends if b.options]
+            known = "; ".join(takes) if takes else f"{', '.join(b.name for b in backends)} take no options"
+            raise PlanError(f"no executor takes option {key!r} ({known})")
+    for backend in backends:
+        try:
+            backend.check_options(options_for(backend, matrix.executor_options))
+        except bench.executors.OptionError as exc:
+            raise PlanError(str(exc)) from None
 
 
 def _check_local_workers(matrix: Matrix) -> None:
@@ -338,6 +369,8 @@ def build(matrix: Matrix) -> list[Group]:
     for executor_name in matrix.executors or tuple(bench.executors.names()):
         backend = bench.executors.get(executor_name)
         unavailable = backend.available()
+        capacity = (None if unavailable else backend.capacity()) or cores
+        options = tuple(sorted(options_for(backend, matrix.executor_options).items()))
         for workers in matrix.workers:
             reason = unavailable or backend.unsupported(workers)
             cells = []
@@ -359,11 +392,11 @@ def build(matrix: Matrix) -> list[Group]:
                                 chunksize_spec=spec,
                                 params=params,
                                 skip_reason=reason or workload.available(),
-                                oversubscribed=workers > cores,
+                                oversubscribed=workers > capacity,
                                 items=n_items,
                             )
                         )
-            groups.append(Group(executor_name, workers, tuple(cells)))
+            groups.append(Group(executor_name, workers, tuple(cells), options))
     return groups
 
 

@@ -14,8 +14,11 @@ Schema history (the ``schema`` field of every record):
    one per round, aligned with ``times_s``; null for serial cells),
    ``baseline_error``, ``warmup`` (``short``/``full``; a matrix without it ran
    whole warm-ups), ``warmup_items``, ``rounds``, ``precision`` and
-   ``precision_reached``, ``options``; the matrix gained ``precision``,
-   ``max_repeats``, ``warmup`` and ``oversubscribe``.
+   ``precision_reached``, ``options`` (every executor option as used),
+   ``nodes``, ``rank_nodes``, ``slurm_jobs`` and ``queue_wait_s``; the matrix
+   gained ``precision``, ``max_repeats``, ``warmup``, ``oversubscribe`` and
+   ``executor_options``; the run's ``env`` gained ``slurm_node`` and
+   ``slurm_nodes``.
 
 Golden journals of every schema live in ``tests/data/`` and must keep loading.
 A new schema adds an entry to :data:`MIGRATIONS` that turns a record of the
@@ -148,6 +151,14 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "bool": (lambda v: isinstance(v, bool), "true or false"),
     "bool?": (lambda v: v is None or isinstance(v, bool), "true, false or null"),
     "dict": (lambda v: isinstance(v, dict), "an object"),
+    "strs?": (
+        lambda v: v is None or (isinstance(v, list) and all(isinstance(a, str) for a in v)),
+        "a list of strings or null",
+    ),
+    "dicts?": (
+        lambda v: v is None or (isinstance(v, list) and all(isinstance(a, dict) for a in v)),
+        "a list of objects or null",
+    ),
     "argv": (lambda v: isinstance(v, list) and all(isinstance(a, str) for a in v), "a list of strings"),
     "samples": (_samples, "a list of non-negative numbers"),
     "samples?": (lambda v: v is None or _samples(v), "a list of non-negative numbers or null"),
@@ -247,6 +258,14 @@ class CellRecord(_Record, CellIdentity):
     instance: int | None = field(default=None, metadata=_meta("int?"))
     oversubscribed: bool = field(default=False, metadata=_meta("bool"))
     finished: str | None = field(default=None, metadata=_meta("str?"))
+    #: The node each worker ran on (Slurm's node name inside a job, else the host name), sorted.
+    nodes: list[str] | None = field(default=None, metadata=_meta("strs?"))
+    #: mpi-comm: the node of each rank of its communicator, rank 0 (the driver) first.
+    rank_nodes: list[str] | None = field(default=None, metadata=_meta("strs?"))
+    #: dask-slurm: one object per worker job (``job_id``, ``node``, ``submitted``, ``started``, ``queue_wait_s``).
+    slurm_jobs: list[dict[str, Any]] | None = field(default=None, metadata=_meta("dicts?"))
+    #: dask-slurm: the longest wait of its jobs from submission to start (part of ``startup_s``).
+    queue_wait_s: float | None = field(default=None, metadata=_meta("num?"))
     #: Fields this version does not know (written by a later version of the schema), kept as they are.
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 

@@ -40,14 +40,31 @@ __all__ = [
 
 
 class Interrupted(KeyboardInterrupt):
-    """A sweep stopped by an interrupt: ``results`` holds every cell finished before it.
+    """A sweep stopped by an interrupt (SIGINT) or SIGTERM: ``results`` holds every cell finished before it.
 
-    ``results.path`` is the journal (when there is one), which keeps them too.
+    ``results.path`` is the journal (when there is one), which keeps them too;
+    ``signum`` is the signal and ``status`` the conventional exit status (130, 143).
     """
 
-    def __init__(self, results: Results) -> None:
-        super().__init__("interrupted")
-        self.results = results
+    def __init__(self, results: Results, signum: int = signal.SIGINT) -> None:
+        super().__init__("interrupted" if signum == signal.SIGINT else signal.Signals(signum).name)
+        self.results, self.signum = results, int(signum)
+
+    @property
+    def status(self) -> int:
+        return 128 + self.signum
+
+
+class _Signalled(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived during a sweep."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _signum(exc: KeyboardInterrupt) -> int:
+    return getattr(exc, "signum", signal.SIGINT)
 
 
 class Progress(NullReporter):
@@ -110,21 +127,28 @@ class _Interrupts(Progress):
     and also remembers it, every run checks, and the report is dropped.
     """
 
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
-        self.pending = False
+        self.pending: int | None = None
 
     def _handler(self, signum: int, frame: object) -> None:
-        self.pending = True
-        raise KeyboardInterrupt
+        self.pending = signum
+        raise _Signalled(signum)
 
     @contextmanager
     def installed(self) -> Iterator[Progress]:
-        """Handle SIGINT this way while the sweep runs (in the main thread only)."""
+        """Handle SIGINT and SIGTERM this way while the sweep runs (in the main thread only).
+
+        SIGTERM (what ``scancel`` and batch systems send) stops the sweep as Ctrl-C does:
+        executors release their workers and jobs, and the journal keeps what finished.
+        """
         if threading.current_thread() is not threading.main_thread():
             yield self
             return
-        previous, hook = signal.signal(signal.SIGINT, self._handler), sys.unraisablehook
+        previous = {signum: signal.signal(signum, self._handler) for signum in self.SIGNALS}
+        hook = sys.unraisablehook
 
         def unraisable(report: Any) -> None:
             if not isinstance(report.exc_value, KeyboardInterrupt):  # that one is remembered
@@ -134,12 +158,13 @@ class _Interrupts(Progress):
         try:
             yield self
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
             sys.unraisablehook = hook
 
     def _check(self) -> None:
-        if self.pending:
-            raise KeyboardInterrupt
+        if self.pending is not None:
+            raise _Signalled(self.pending)
 
     def sweep_started(self, cells: Sequence[Cell], runs: int) -> None:
         self._progress.sweep_started(cells, runs)
@@ -184,6 +209,7 @@ def cell_record(run_id: str, result: CellResult, rounds: Rounds) -> CellRecord:
         status=result.status,
         params=cell.param_dict,
         method=cell.method,
+        options=result.options,
         startup_s=result.startup_s,
         warmup=result.warmup,
         warmup_items=result.warmup_items,
@@ -202,6 +228,7 @@ def cell_record(run_id: str, result: CellResult, rounds: Rounds) -> CellRecord:
         instance=result.instance,
         oversubscribed=cell.oversubscribed,
         finished=utc_now(),
+        **result.placement,
     )
 
 
@@ -240,7 +267,14 @@ def run_groups(
         if runnable:
             backend = bench.executors.get(group.executor)
             results = measure_group(
-                backend, group.workers, runnable, rounds, verifier=verifier, reporter=reporter, instances=instances
+                backend,
+                group.workers,
+                runnable,
+                rounds,
+                verifier=verifier,
+                reporter=reporter,
+                instances=instances,
+                options=dict(group.options),
             )
             measured = {result.cell: result for result in results}
         for cell in group.cells:
@@ -345,8 +379,8 @@ def _sweep(
             journal.write(run)
         try:
             cells = _measure(groups, journal, run_id, matrix, progress, 1, kept)
-        except KeyboardInterrupt:
-            raise Interrupted(Results([run], kept, [], paths)) from None
+        except KeyboardInterrupt as exc:
+            raise Interrupted(Results([run], kept, [], paths), _signum(exc)) from None
     return Results([run], cells, [], paths)
 
 
@@ -389,6 +423,7 @@ def _resume(path: Path, old: Results, matrix: Matrix, progress: Progress, argv: 
         journal.write(marker)
         try:
             _measure(groups, journal, run.run_id, matrix, progress, first_instance, kept)
-        except KeyboardInterrupt:
-            raise Interrupted(Results(old.runs, newest(old.cells + kept), [*old.resumes, marker], (path,))) from None
+        except KeyboardInterrupt as exc:
+            results = Results(old.runs, newest(old.cells + kept), [*old.resumes, marker], (path,))
+            raise Interrupted(results, _signum(exc)) from None
     return Results(old.runs, newest(old.cells + kept), [*old.resumes, marker], (path,))

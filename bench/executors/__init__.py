@@ -11,10 +11,10 @@ subclass through the entry-point group ``bench.executors``.
 
 from __future__ import annotations
 
-from bench.executors.base import Executor
+from bench.executors.base import Executor, Option, OptionError
 from bench.registry import Registry, UnknownName
 
-__all__ = ["Executor", "UnknownName", "get", "names"]
+__all__ = ["Executor", "Option", "OptionError", "UnknownName", "get", "names"]
 
 _registry: Registry[type[Executor]] = Registry(
     "executor",
@@ -27,6 +27,7 @@ _registry: Registry[type[Executor]] = Registry(
         "mpi-comm": "bench.executors.mpi:MpiComm",
         "mpi-pool": "bench.executors.mpi:MpiPool",
         "dask-local": "bench.executors.dask:DaskLocal",
+        "dask-slurm": "bench.executors.dask:DaskSlurm",
     },
 )
 

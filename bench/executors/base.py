@@ -11,19 +11,23 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ClassVar
 
 __all__ = [
     "TIMEOUT_ERRORS",
     "Executor",
+    "Option",
+    "OptionError",
     "apply_chunk",
     "batched",
     "ignore_interrupts",
     "ignoring_interrupts",
     "mp_context",
+    "node_name",
     "package_versions",
     "worker_identity",
 ]
@@ -46,10 +50,38 @@ def apply_chunk(fn: Callable[[Any], Any], chunk: list[Any]) -> list[Any]:
     return [fn(item) for item in chunk]
 
 
+def node_name() -> str:
+    """The node this process runs on: Slurm's name for it inside a job, else the host name."""
+    return os.environ.get("SLURMD_NODENAME") or socket.gethostname()
+
+
 def worker_identity(delay_s: float) -> tuple[str, int, int]:
-    """Who ran this call; the delay keeps one worker from answering for all."""
+    """Who ran this call (node, process, thread); the delay keeps one worker from answering for all."""
     time.sleep(delay_s)
-    return socket.gethostname(), os.getpid(), threading.get_ident()
+    return node_name(), os.getpid(), threading.get_ident()
+
+
+class OptionError(ValueError):
+    """An executor option that does not exist or whose value cannot be used."""
+
+
+def _text(value: str) -> str:
+    return value
+
+
+@dataclass(frozen=True)
+class Option:
+    """A setting of a back-end, resolved in one place (see ``Executor.resolve_options``).
+
+    ``parse`` turns text (from the command line or the environment) into the
+    value; ``config`` is the dask configuration key that supplies it where a
+    user's configuration (``jobqueue.yaml``) already sets it.
+    """
+
+    help: str
+    default: Any = None
+    parse: Callable[[str], Any] = _text
+    config: str | None = None
 
 
 def mp_context() -> multiprocessing.context.BaseContext:
@@ -100,6 +132,17 @@ def package_versions(*names: str) -> dict[str, str | None]:
     return versions
 
 
+def _from_config(key: str | None) -> Any:
+    """A value of dask's configuration (a user's ``~/.config/dask/*.yaml``), or None."""
+    if key is None:
+        return None
+    try:
+        import dask.config
+    except ImportError:
+        return None
+    return dask.config.get(key, default=None)
+
+
 def check_chunksize(chunksize: int) -> None:
     if not isinstance(chunksize, int) or chunksize < 1:
         raise ValueError("chunksize must be >= 1")
@@ -128,17 +171,70 @@ class Executor:
     paired: ClassVar[bool] = True
     #: True where the workers run on this machine (their count is bounded by its cores).
     local: ClassVar[bool] = True
+    #: The settings the back-end takes, by key (``--executor-option KEY=VALUE``).
+    options: ClassVar[dict[str, Option]] = {}
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, **options: Any) -> None:
         if not isinstance(workers, int) or workers < 1:
             raise ValueError("workers must be >= 1")
         if self.max_workers is not None and workers > self.max_workers:
             raise ValueError(f"{self.name} has at most {self.max_workers} worker(s)")
         self.workers = workers
+        #: Every option's value as used, whatever supplied it (recorded in the cell's ``options``).
+        self.settings = self.resolve_options(options)
+        #: Where each worker ran (``node_name``), once the instance is ready.
+        self.nodes: list[str] | None = None
+
+    @classmethod
+    def env_name(cls, key: str) -> str:
+        """The environment variable that sets option ``key``: ``BENCH_DASK_SLURM_WALLTIME``."""
+        return f"BENCH_{cls.name}_{key}".upper().replace("-", "_")
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        """OptionError for a key the back-end does not take or a value it cannot parse."""
+        cls.resolve_options(options, defaults=False)
+
+    @classmethod
+    def resolve_options(cls, options: Mapping[str, Any], *, defaults: bool = True) -> dict[str, Any]:
+        """The value of every option: the explicit one, else the ``BENCH_*`` environment,
+        else dask's config, else the default.
+
+        Text (from a command line or the environment) goes through the option's ``parse``.
+        """
+        unknown = sorted(set(options) - set(cls.options))
+        if unknown:
+            known = ", ".join(cls.options) or "none"
+            raise OptionError(f"{cls.name} has no option {unknown[0]!r}; its options: {known}")
+        values: dict[str, Any] = {}
+        for key, option in cls.options.items():
+            if key in options:
+                value, origin = options[key], f"option {key}"
+            elif cls.env_name(key) in os.environ:
+                value, origin = os.environ[cls.env_name(key)], cls.env_name(key)
+            elif not defaults:
+                continue
+            else:
+                value, origin = _from_config(option.config), f"dask config {option.config}"
+                if value is None:
+                    values[key] = option.default
+                    continue
+            if isinstance(value, str):
+                try:
+                    value = option.parse(value)
+                except ValueError as exc:
+                    raise OptionError(f"{cls.name}: {origin}: {exc}") from None
+            values[key] = value
+        return values
 
     @classmethod
     def available(cls) -> str | None:
         """None when the back-end can run here, else the reason it cannot."""
+        return None
+
+    @classmethod
+    def capacity(cls) -> int | None:
+        """CPUs the workers share, against which oversubscription is judged (None: this machine's cores)."""
         return None
 
     @classmethod
@@ -165,7 +261,7 @@ class Executor:
         self.shutdown()
 
     def wait_ready(self) -> None:
-        """Return once every worker has answered one call."""
+        """Return once every worker has answered one call; records the node of each in ``nodes``."""
         seen: set[tuple[str, int, int]] = set()
         delay_s = 0.005
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -175,13 +271,22 @@ class Executor:
             futures = [self.submit(worker_identity, delay_s) for _ in range(self.workers)]
             seen.update(self._gather(futures, READY_TIMEOUT_S))
             delay_s = min(2 * delay_s, 0.5)
+        self.nodes = sorted(node for node, _, _ in seen)
+
+    def placement(self) -> dict[str, Any]:
+        """Facts about the running instance for its cells' records: ``nodes``, and for batch
+        back-ends ``slurm_jobs`` and ``queue_wait_s``."""
+        return {"nodes": self.nodes}
 
     def __enter__(self) -> Executor:
-        self.start()
         try:
+            self.start()
             self.wait_ready()
-        except BaseException:
-            self.abort()
+        except BaseException:  # an interrupt during start-up too: release what was started
+            try:
+                self.abort()
+            except Exception:  # a half-started instance; the start-up error is the one to report
+                pass
             raise
         return self
 

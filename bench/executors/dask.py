@@ -5,18 +5,29 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import shlex
+import sys
+import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
-from bench.executors.base import TIMEOUT_ERRORS, Executor, ignoring_interrupts
+from bench import slurm
+from bench.executors.base import (
+    READY_TIMEOUT_S,
+    TIMEOUT_ERRORS,
+    Executor,
+    Option,
+    ignoring_interrupts,
+    node_name,
+)
 
-__all__ = ["DaskLocal"]
+__all__ = ["DaskLocal", "DaskSlurm"]
 
 
 class _DaskBase(Executor):
     """Dask has no chunked map: the base class batches items into chunk tasks."""
 
-    packages = ("dask", "distributed")
+    packages: ClassVar[tuple[str, ...]] = ("dask", "distributed")
     cluster: Any
     client: Any
 
@@ -35,9 +46,12 @@ class _DaskBase(Executor):
         self.cluster = self.make_cluster()
         self.client = Client(self.cluster)
 
+    #: Seconds to wait for every worker to connect.
+    ready_timeout_s: float = READY_TIMEOUT_S
+
     def wait_ready(self) -> None:
-        self.client.wait_for_workers(self.workers, timeout=120)
-        self.client.run(os.getpid)  # every worker answers once
+        self.client.wait_for_workers(self.workers, timeout=self.ready_timeout_s)
+        self.nodes = sorted(self.client.run(node_name).values())  # every worker answers once
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
         # pure=False: every call is new work, never a cached result.
@@ -98,3 +112,146 @@ class DaskLocal(_DaskBase):
                 # own (a heartbeat that finds the scheduler gone at teardown) is noise.
                 silence_logs=logging.CRITICAL,
             )
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def _lines(text: str) -> list[str]:
+    """Shell lines separated by ``;`` (``module load python; source env/bin/activate``)."""
+    return [line.strip() for line in text.split(";") if line.strip()]
+
+
+class DaskSlurm(_DaskBase):
+    """dask_jobqueue.SLURMCluster: one batch job per worker, one single-threaded worker process each.
+
+    ``startup_s`` runs from submission until every worker is connected; it
+    includes the queue wait, which is recorded on its own (``queue_wait_s``,
+    from ``scontrol``'s submit and start times), with the job ids and nodes
+    (``slurm_jobs``). Jobs are cancelled at teardown, after errors and on
+    interrupts. The scheduler listens on loopback unless ``interface`` names
+    the network the compute nodes reach the driver on.
+    """
+
+    name = "dask-slurm"
+    description = "Dask dask_jobqueue.SLURMCluster (one Slurm job per worker)"
+    packages = ("dask", "distributed", "dask-jobqueue")
+    local = False
+    options = {
+        "partition": Option("Slurm partition (jobqueue's queue)", config="jobqueue.slurm.queue"),
+        "account": Option("Slurm account to charge", config="jobqueue.slurm.account"),
+        "walltime": Option("time limit of each worker job, HH:MM:SS", "00:30:00", config="jobqueue.slurm.walltime"),
+        "memory": Option("memory of each worker job (also the worker's limit)", "1GiB", config="jobqueue.slurm.memory"),
+        "job_directives": Option(
+            "more #SBATCH options, e.g. '--qos=debug --constraint=cpu'",
+            [],
+            shlex.split,
+            config="jobqueue.slurm.job-extra-directives",
+        ),
+        "prologue": Option(
+            "shell lines run before each worker, separated by ';'",
+            [],
+            _lines,
+            config="jobqueue.slurm.job-script-prologue",
+        ),
+        "interface": Option(
+            "network interface of the scheduler and workers, e.g. ib0 (default: loopback, one machine only)",
+            config="jobqueue.slurm.interface",
+        ),
+        "python": Option("Python that runs the workers (default: this one)", config="jobqueue.slurm.python"),
+        "log_directory": Option(
+            "folder of the worker jobs' output (default: ~/.cache/parallel-bench/dask-slurm)",
+            config="jobqueue.slurm.log-directory",
+        ),
+        "ready_timeout": Option("seconds to wait until every worker job runs and connects", 600.0, _seconds),
+    }
+
+    @classmethod
+    def available(cls) -> str | None:
+        reason = super().available()
+        if reason is None and importlib.util.find_spec("dask_jobqueue") is None:
+            reason = "dask-jobqueue is not installed (pip install -e '.[slurm]')"
+        return reason or slurm.unreachable()
+
+    @classmethod
+    def capacity(cls) -> int | None:
+        try:
+            return sum(slurm.node_cpus().values())
+        except slurm.SlurmError:
+            return None
+
+    @classmethod
+    def unsupported(cls, workers: int) -> str | None:
+        cpus = cls.capacity()
+        if cpus is not None and workers > cpus:
+            return f"{workers} worker jobs need {workers} CPUs at once; this Slurm has {cpus} (sinfo)"
+        return None
+
+    def make_cluster(self) -> Any:
+        from dask_jobqueue.slurm import SLURMCluster
+
+        settings = self.settings
+        self.ready_timeout_s = settings["ready_timeout"]
+        self.job_name = f"bench-dask-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        interface = settings["interface"]
+        if interface:
+            network: dict[str, Any] = {
+                "interface": interface,
+                "scheduler_options": {"interface": interface, "dashboard_address": ":0"},
+            }
+        else:
+            network = {
+                "scheduler_options": {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"},
+                "worker_extra_args": ["--host", "127.0.0.1"],
+            }
+        log_directory = settings["log_directory"] or os.path.expanduser("~/.cache/parallel-bench/dask-slurm")
+        os.makedirs(log_directory, exist_ok=True)
+        with ignoring_interrupts():
+            cluster = SLURMCluster(
+                cores=1,
+                processes=1,
+                memory=settings["memory"],
+                queue=settings["partition"],
+                account=settings["account"],
+                walltime=settings["walltime"],
+                job_extra_directives=list(settings["job_directives"]),
+                job_script_prologue=list(settings["prologue"]),
+                python=settings["python"] or sys.executable,
+                log_directory=log_directory,
+                job_name=self.job_name,
+                **network,
+            )
+        self.cluster = cluster
+        cluster.scale(jobs=self.workers)
+        return cluster
+
+    def job_ids(self) -> list[str]:
+        cluster = getattr(self, "cluster", None)
+        workers = getattr(cluster, "workers", {}) if cluster is not None else {}
+        return sorted(str(job.job_id) for job in list(workers.values()) if getattr(job, "job_id", None))
+
+    def placement(self) -> dict[str, Any]:
+        jobs = []
+        for job_id in self.job_ids():
+            try:
+                facts = slurm.job_facts(job_id)
+            except slurm.SlurmError:
+                facts = {"job_id": job_id}
+            facts.pop("state", None)
+            jobs.append(facts)
+        waits = [job["queue_wait_s"] for job in jobs if job.get("queue_wait_s") is not None]
+        return {**super().placement(), "slurm_jobs": jobs, "queue_wait_s": max(waits) if waits else None}
+
+    def shutdown(self) -> None:
+        job_ids = self.job_ids()
+        try:
+            super().shutdown()  # closing the cluster cancels the jobs it knows
+        finally:
+            name = getattr(self, "job_name", None)
+            if name is not None:  # and a job submitted as the interrupt came, too
+                slurm.cancel(job_ids)
+                slurm.cancel_named(name)

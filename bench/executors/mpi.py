@@ -78,8 +78,11 @@ class MpiComm(_MpiBase):
         return None
 
     def make_pool(self) -> Any:
-        self._context, executor, self._sub = mpi.start_comm_executor(self.workers)
+        self._context, executor, self._sub, self.rank_nodes = mpi.start_comm_executor(self.workers)
         return executor
+
+    def placement(self) -> dict[str, Any]:
+        return {**super().placement(), "rank_nodes": self.rank_nodes}
 
     def shutdown(self) -> None:
         self._context.__exit__(None, None, None)
