@@ -50,6 +50,28 @@ A001605 = [
 ]
 
 
+def unavailable(reason: str) -> None:
+    """Skip a test whose real component is missing here, but fail it under CI (``CI`` set),
+    where a skipped Slurm or MPI test would hide a missing set-up step."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (a skip is a failure under CI)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def slurm_nodes():
+    """The nodes of a running Slurm (``scripts/local-slurm.sh start``; the test command starts it)."""
+    from bench import slurm
+
+    reason = slurm.unreachable()
+    if reason:
+        unavailable(reason)
+    nodes = slurm.node_cpus()
+    if len(nodes) < 2:
+        unavailable(f"these tests need a Slurm with 2 nodes, this one has {len(nodes)}")
+    return sorted(nodes)
+
+
 @pytest.fixture
 def fib_oracle():
     """The known answer of ``fibprimes`` for a size, from OEIS A001605."""
@@ -83,6 +105,12 @@ def run_bench(tmp_path):
         )
 
     return run
+
+
+def squeue(*args: str) -> list[str]:
+    """Job ids Slurm still queues or runs (with ``args`` such as ``--name NAME``)."""
+    done = subprocess.run(["squeue", "-h", "-o", "%i", *args], capture_output=True, text=True, timeout=30, check=True)
+    return done.stdout.split()
 
 
 #: Helpers that live exactly as long as the pytest process: multiprocessing's

@@ -465,7 +465,19 @@ def availability() -> dict[str, list[dict[str, Any]]]:
             reason, description = backend.available() or backend.unsupported(1), backend.description
         except Exception as exc:  # a broken third-party plug-in is listed, not fatal
             reason, description = f"failed to load: {exc}", ""
-        executors.append({"name": name, "available": reason is None, "reason": reason, "description": description})
+        options = {
+            key: {"help": option.help, "default": option.default, "env": backend.env_name(key), "config": option.config}
+            for key, option in getattr(backend, "options", {}).items()
+        }
+        executors.append(
+            {
+                "name": name,
+                "available": reason is None,
+                "reason": reason,
+                "description": description,
+                "options": options,
+            }
+        )
     loads = []
     for name in workloads.names():
         workload = workloads.get(name)
@@ -496,6 +508,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     for entry in data["executors"]:
         table.add_row(entry["name"], "yes" if entry["available"] else "no", entry["reason"] or entry["description"])
     console.print(table)
+    table = Table(title="Executor options (--executor-option KEY=VALUE, else the environment, else dask's config)")
+    for column in ("executor", "option", "default", "what"):
+        table.add_column(column)
+    for entry in data["executors"]:
+        for key, option in entry["options"].items():
+            default = "" if option["default"] in (None, []) else str(option["default"])
+            source = f"{option['env']}" + (f"; {option['config']}" if option["config"] else "")
+            table.add_row(entry["name"], key, default, f"{option['help']} [{source}]")
+    if table.row_count:
+        console.print(table)
     table = Table(title="Workloads")
     for column in ("name", "available", "default size", "params", "what / why not"):
         table.add_column(column)

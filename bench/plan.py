@@ -335,7 +335,8 @@ def _check_executor_options(matrix: Matrix) -> None:
     for key in matrix.executor_options:
         if not any(key in backend.options for backend in backends):
             takes = [f"{b.name}: {', '.join(b.options)}" for b in backends if b.options]
-            known = "; ".join(takes) if takes else f"{', '.join(b.name for b in backends)} take no options"
+            names = ", ".join(b.name for b in backends)
+            known = "; ".join(takes) if takes else f"{names} {'takes' if len(backends) == 1 else 'take'} no options"
             raise PlanError(f"no executor takes option {key!r} ({known})")
     for backend in backends:
         try:

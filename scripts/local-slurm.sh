@@ -22,7 +22,7 @@ logs=$state/log
 nodes=2
 ready_timeout=60
 
-die() { echo "$prog: $*" >&2; exit "${2:-1}"; }
+die() { echo "$prog: $1" >&2; exit "${2:-1}"; }
 usage() { echo "usage: $prog start|stop|status [--nodes N]" >&2; exit 2; }
 
 [ $# -ge 1 ] || usage

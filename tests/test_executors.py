@@ -12,6 +12,7 @@ import workloads
 from bench.executors.base import apply_chunk, batched
 from bench.plan import auto_chunksize
 from bench.registry import Registry
+from conftest import unavailable
 from tests.helpers import fail_on_13, nap, square
 
 # mpi-comm runs only inside an mpiexec launch: tests/test_mpi.py covers it there.
@@ -22,7 +23,16 @@ CASES = [
 
 
 #: The registry names of the contract (../DESIGN.md), in their documented order.
-CONTRACT = ("serial", "thread-pool", "multiprocessing", "process-pool", "mpi-comm", "mpi-pool", "dask-local")
+CONTRACT = (
+    "serial",
+    "thread-pool",
+    "multiprocessing",
+    "process-pool",
+    "mpi-comm",
+    "mpi-pool",
+    "dask-local",
+    "dask-slurm",
+)
 
 
 def test_the_contract_names_are_registered_in_order():
@@ -40,8 +50,11 @@ def pool(request):
     """One running instance per (executor, workers), shared by this module's tests."""
     name, workers = request.param
     backend = bench.executors.get(name)
-    if backend.available():
-        pytest.fail(f"{name} must be available in the test environment: {backend.available()}")
+    reason = backend.available()
+    if reason and name == "dask-slurm":
+        unavailable(reason)  # needs a running Slurm (the test command starts one)
+    elif reason:
+        pytest.fail(f"{name} must be available in the test environment: {reason}")
     with backend(workers) as running:
         yield running
 
@@ -83,7 +96,8 @@ def test_bad_chunksize_is_refused(pool):
         pool.map(square, range(3), chunksize=0)
 
 
-@pytest.mark.parametrize("name", EXECUTORS)
+# dask-slurm's is in tests/test_slurm.py: here this module's pools may hold every Slurm CPU.
+@pytest.mark.parametrize("name", [name for name in EXECUTORS if name != "dask-slurm"])
 def test_timeout_then_abort_stops_quickly(name):
     backend = bench.executors.get(name)
     workers = 1

@@ -6,7 +6,9 @@ import importlib.util
 import logging
 import os
 import shlex
+import signal
 import sys
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -192,8 +194,13 @@ class DaskSlurm(_DaskBase):
         return None
 
     def make_cluster(self) -> Any:
+        # Importing dask_jobqueue replaces the SIGINT handler with sys.exit() (exit status 0,
+        # nothing cleaned up): keep the one in place, which stops the sweep and cancels the jobs.
+        previous = signal.getsignal(signal.SIGINT)
         from dask_jobqueue.slurm import SLURMCluster
 
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous)
         settings = self.settings
         self.ready_timeout_s = settings["ready_timeout"]
         self.job_name = f"bench-dask-{os.getpid()}-{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,338 @@
+"""dask-slurm and batch sweeps on a real Slurm: two slurmd nodes on this machine.
+
+The test command starts it (``scripts/local-slurm.sh start``) and stops it
+afterwards. Every Slurm call here has a timeout; under CI a missing Slurm
+fails these tests instead of skipping them.
+"""
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dask.config
+import pytest
+
+import bench
+import bench.executors
+import workloads
+from bench import slurm
+from bench.plan import Matrix, build
+from conftest import ROOT, squeue
+from tests.helpers import fail_on_13, nap
+
+pytestmark = pytest.mark.slurm
+
+DaskSlurm = bench.executors.get("dask-slurm")
+#: Jobs here start within seconds; a fault should fail a test long before the default 600 s.
+FAST = {"ready_timeout": "60"}
+
+
+def gone(job_ids, timeout=20.0):
+    """True once Slurm no longer lists any of ``job_ids`` (cancelled jobs pass through 'completing')."""
+    deadline = time.monotonic() + timeout
+    while set(job_ids) & set(squeue()):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+# -- the dask-slurm executor ----------------------------------------------------
+
+
+def test_dask_slurm_answers_fibprimes_with_one_job_on_each_node(slurm_nodes, fib_oracle):
+    w = workloads.get("fibprimes")
+    with DaskSlurm(2, **FAST) as pool:
+        ids = pool.job_ids()
+        assert len(ids) == 2 and set(ids) <= set(squeue())
+        assert w.reduce(pool.map(w.task, w.items(1500), chunksize=16)) == fib_oracle(1500)
+        placed = pool.placement()
+    assert placed["nodes"] == slurm_nodes
+    assert sorted(job["job_id"] for job in placed["slurm_jobs"]) == ids
+    assert sorted(job["node"] for job in placed["slurm_jobs"]) == slurm_nodes
+    assert all(job["submitted"] and job["started"] for job in placed["slurm_jobs"])
+    assert placed["queue_wait_s"] == max(job["queue_wait_s"] for job in placed["slurm_jobs"]) >= 0
+    assert gone(ids), squeue()
+
+
+def test_a_raising_task_leaves_no_job_behind(slurm_nodes):
+    with pytest.raises(ValueError, match="unlucky 13"), DaskSlurm(1, **FAST) as pool:
+        ids = pool.job_ids()
+        pool.map(fail_on_13, range(20), chunksize=4)
+    assert ids and gone(ids), squeue()
+
+
+def test_timeout_then_abort_cancels_the_jobs(slurm_nodes):
+    pool = DaskSlurm(1, **FAST).__enter__()
+    ids = pool.job_ids()
+    try:
+        with pytest.raises(TimeoutError):
+            pool.map(nap, [0.5] * 8, chunksize=1, timeout=0.2)
+    finally:
+        pool.abort()
+    assert ids and gone(ids), squeue()
+
+
+def test_more_workers_than_slurm_cpus_are_skipped_with_the_count(slurm_nodes):
+    cpus = sum(slurm.node_cpus().values())
+    [group] = build(Matrix(executors=("dask-slurm",), workers=(cpus + 1,), sizes=(100,), chunksizes=(1,)))
+    assert group.skipped
+    assert f"this Slurm has {cpus}" in group.cells[0].skip_reason
+    # judged against the nodes' CPUs, not the driver's cores: no 4-per-core limit applies either
+    [fits] = build(Matrix(executors=("dask-slurm",), workers=(cpus,), sizes=(100,), chunksizes=(1,)))
+    assert not fits.skipped and not fits.cells[0].oversubscribed
+
+
+def test_a_sweep_records_options_jobs_nodes_and_start_up(run_bench, tmp_path, slurm_nodes):
+    done = run_bench(
+        "--executors=dask-slurm",
+        "--workers=1,2",
+        "--chunksizes=16",
+        "--size=400",
+        "--repeats=2",
+        "--executor-option",
+        "walltime=00:05:00",
+        "--executor-option=ready_timeout=60",
+        "--quiet",
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr
+    cells = bench.load(tmp_path / done.stdout.strip()).cells
+    assert [(cell.workers, cell.status) for cell in cells] == [(1, "ok"), (2, "ok")]
+    for cell in cells:
+        assert cell.verified and cell.paired
+        assert cell.options["walltime"] == "00:05:00" and cell.options["ready_timeout"] == 60.0
+        assert cell.options["memory"] == "1GiB" and cell.options["partition"] is None
+        assert len(cell.slurm_jobs) == cell.workers == len(cell.nodes)
+        assert 0 <= cell.queue_wait_s <= cell.startup_s
+        assert gone([job["job_id"] for job in cell.slurm_jobs]), squeue()
+    assert cells[1].nodes == slurm_nodes
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupt_or_sigterm_cancels_the_jobs(tmp_path, slurm_nodes, signum, status):
+    command = [sys.executable, str(ROOT / "bench" / "run.py"), "--executors=dask-slurm", "--workers=2"]
+    command += ["--size=3000", "--repeats=20", "--chunksizes=1", "--executor-option=ready_timeout=60"]
+    before = set(squeue())
+    with subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            deadline = time.monotonic() + 60
+            while len(set(squeue("--states=RUNNING")) - before) < 2:
+                assert time.monotonic() < deadline, "the worker jobs did not start"
+                assert proc.poll() is None, proc.communicate()
+                time.sleep(0.2)
+            ids = sorted(set(squeue()) - before)
+            time.sleep(2)  # into the timed rounds
+            proc.send_signal(signum)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+    assert proc.returncode == status, err
+    assert "finished cell(s) kept in" in err.splitlines()[-1]
+    assert gone(ids), squeue()
+
+
+def test_no_reachable_slurm_skips_the_cells_and_says_what_to_run(run_bench, tmp_path, monkeypatch):
+    monkeypatch.setenv("SLURM_CONF", str(tmp_path / "no-slurm.conf"))
+    done = run_bench("--executors=dask-slurm", "--workers=1", "--chunksizes=1", "--size=100", "--repeats=1", timeout=120)
+    assert done.returncode == 0, done.stderr
+    [cell] = bench.load(tmp_path / done.stdout.strip().splitlines()[-1]).cells
+    assert cell.status == "skipped"
+    assert "no Slurm reachable" in cell.error and "scripts/local-slurm.sh start" in cell.error
+
+
+# -- executor options ---------------------------------------------------------------
+
+
+def test_options_come_from_the_call_then_the_environment_then_dask_config(monkeypatch):
+    monkeypatch.setenv("BENCH_DASK_SLURM_PARTITION", "from-env")
+    monkeypatch.setenv("BENCH_DASK_SLURM_JOB_DIRECTIVES", "--qos=debug --comment='two words'")
+    config = {"jobqueue.slurm.queue": "from-config", "jobqueue.slurm.walltime": "02:00:00"}
+    config["jobqueue.slurm.account"] = "from-config"
+    with dask.config.set(config):
+        settings = DaskSlurm.resolve_options({"walltime": "00:10:00", "ready_timeout": "5"})
+    assert settings["walltime"] == "00:10:00"  # explicit beats all
+    assert settings["partition"] == "from-env"  # the environment beats dask's config
+    assert settings["account"] == "from-config"  # dask's config beats the default
+    assert settings["job_directives"] == ["--qos=debug", "--comment=two words"]
+    assert settings["ready_timeout"] == 5.0 and settings["memory"] == "1GiB"
+    with pytest.raises(bench.executors.OptionError, match="BENCH_DASK_SLURM_READY_TIMEOUT"):
+        monkeypatch.setenv("BENCH_DASK_SLURM_READY_TIMEOUT", "soon")
+        DaskSlurm.resolve_options({})
+
+
+def test_unknown_or_bad_options_exit_2_and_name_what_is_allowed(run_bench, tmp_path):
+    done = run_bench("--executors=dask-slurm,process-pool", "--executor-option=colour=blue")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "'colour'" in done.stderr
+    assert "dask-slurm: partition, account, walltime, memory" in done.stderr
+    done = run_bench("--executors=process-pool", "--executor-option=walltime=1:00:00")
+    assert done.returncode == 2 and "process-pool takes no options" in done.stderr, done.stderr
+    done = run_bench("--executors=dask-slurm", "--executor-option=ready_timeout=soon")
+    assert done.returncode == 2 and "ready_timeout" in done.stderr and "soon" in done.stderr
+    done = run_bench("--executor-option=novalue")
+    assert done.returncode == 2 and "KEY=VALUE" in done.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_list_shows_every_option_with_its_environment_variable(run_bench):
+    done = run_bench("list", module=True)
+    assert done.returncode == 0, done.stderr
+    for key in DaskSlurm.options:
+        assert key in done.stdout
+    assert "BENCH_DASK_SLURM_WALLTIME" in done.stdout.replace("\n", "").replace("│", "").replace(" ", "")
+
+
+# -- batch sweeps -------------------------------------------------------------------------
+
+
+def test_submit_waits_and_each_node_count_writes_a_journal_with_mpi_comm_across_nodes(tmp_path, slurm_nodes):
+    out = tmp_path / "out $(touch PWNED) dir"  # a hostile folder name is only a name
+    command = [sys.executable, "-m", "bench", "slurm", "submit", "--wait", "--wait-timeout=240", "--nodes=1,2"]
+    command += ["--out", str(out), "--", "--executors=mpi-comm,process-pool", "--workers=1", "--size=300"]
+    command += ["--repeats=2", "--chunksizes=16", "--quiet"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr + done.stdout
+    lines = done.stdout.splitlines()
+    submitted = [line.split()[2].rstrip(":") for line in lines if line.startswith("submitted job")]
+    journals = [Path(line) for line in lines if line.endswith(".jsonl")]
+    assert len(submitted) == 2 and len(journals) == 2 and all(path.parent == out for path in journals)
+    runs = {bench.load(path).runs[0].env["slurm_job_id"]: bench.load(path) for path in journals}
+    assert sorted(runs) == sorted(submitted)
+    one, two = (runs[job] for job in submitted)
+    assert one.runs[0].env["slurm_nodes"] == "n1" and one.runs[0].env["slurm"]["slurm_ntasks"] == "1"
+    assert [cell.status for cell in one.cells if cell.executor == "mpi-comm"] == ["skipped"]
+    comm = [cell for cell in two.cells if cell.executor == "mpi-comm"]
+    assert comm and all(cell.ok and cell.rank_nodes == slurm_nodes for cell in comm)
+    assert all(cell.ok and cell.nodes == [slurm_nodes[0]] for cell in two.cells if cell.executor == "process-pool")
+    assert not list(tmp_path.rglob("PWNED")) and not (ROOT / "PWNED").exists()
+    assert gone(submitted)
+
+
+HOSTILE = ["--param", "order=ascending", "--out-of-band", "x'; touch PWNED; echo '", "$(touch PWNED)", "`id`", "a b"]
+
+
+def test_the_batch_script_quotes_every_value_and_runs_the_sweep_under_srun(tmp_path):
+    spec = slurm.BatchSpec(
+        run_options=tuple(HOSTILE),
+        nodes=2,
+        ntasks=3,
+        time="01:00:00",
+        partition="debug",
+        account="proj-42",
+        out="res ults",
+        workdir=str(tmp_path / "work $(dir)"),
+        python="/opt/py thon/bin/python",
+    )
+    text = slurm.script(spec)
+    lines = text.splitlines()
+    assert lines[0] == "#!/bin/bash"
+    directives = [line.split(None, 1)[1] for line in lines if line.startswith("#SBATCH")]
+    assert directives == [
+        "--job-name=bench-sweep",
+        "--nodes=2",
+        "--ntasks=3",
+        "--time=01:00:00",
+        "--partition=debug",
+        "--account=proj-42",
+        f'--output="{tmp_path}/work $(dir)/res ults/slurm-%j.out"',
+    ]
+    assert subprocess.run(["bash", "-n"], input=text, text=True, timeout=30).returncode == 0
+    *_, command = lines
+    out = f"{tmp_path}/work $(dir)/res ults"
+    assert shlex.split(command.replace("$SLURM_NTASKS", "3")) == [
+        "srun",
+        "--mpi=pmi2",
+        "--ntasks",
+        "3",
+        "/opt/py thon/bin/python",
+        "-m",
+        "mpi4py",
+        "-m",
+        "bench",
+        "run",
+        "--out",
+        out,
+        *HOSTILE,
+    ]
+    assert f"cd {shlex.quote(spec.workdir)}" in lines
+    mpiexec = slurm.script(slurm.BatchSpec(nodes=2, launcher="mpiexec", python="/v/bin/python"))
+    assert mpiexec.splitlines()[-1].startswith("/v/bin/mpiexec -n $SLURM_NTASKS /v/bin/python -m mpi4py -m bench run")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--partition", "debug; rm -rf /"], "partition 'debug; rm -rf /' has characters"),
+        (["--time", "1:00\n#SBATCH --x"], "time"),
+        (["--", "--out", "elsewhere"], "--out belongs to the batch job"),
+        (["--", "--executors", "nonsense"], "unknown executor 'nonsense'"),
+        (["--", "--workers", "zero"], "RUN_OPTIONS"),
+        (["--nodes", "1,2"], "script prints one job"),
+        (["--nodes", "2", "--ntasks", "1"], "1 task(s) cannot span 2 nodes"),
+    ],
+)
+def test_bad_batch_options_exit_2_in_one_line(args, message):
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "slurm", "script", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stdout
+    assert message in done.stderr.splitlines()[-1], done.stderr
+    assert "#!/bin/bash" not in done.stdout
+
+
+# -- scripts/local-slurm.sh ------------------------------------------------------------------
+
+
+SCRIPT = ROOT / "scripts" / "local-slurm.sh"
+
+
+def test_local_slurm_never_replaces_a_configuration_it_did_not_write(tmp_path):
+    conf = tmp_path / "slurm.conf"
+    conf.write_text("ClusterName=the-real-one\n")
+    done = subprocess.run(
+        ["bash", str(SCRIPT), "start"],
+        env={**os.environ, "SLURM_CONF": str(conf)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and done.stderr.count("\n") == 1
+    expected = "not written by this script" if os.geteuid() == 0 else "needs root"
+    assert expected in done.stderr
+    assert conf.read_text() == "ClusterName=the-real-one\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to another user needs root")
+def test_local_slurm_says_in_one_line_that_stopping_needs_root():
+    done = subprocess.run(
+        ["runuser", "-u", "nobody", "--", "bash", str(SCRIPT), "stop"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    why = "stop needs root (it starts and stops system daemons); run it with sudo"
+    assert done.stderr == f"scripts/local-slurm.sh: {why}\n"
+
+
+def test_local_slurm_status_reports_the_running_nodes(slurm_nodes):
+    done = subprocess.run(["bash", str(SCRIPT), "status"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith(f"running: {len(slurm_nodes)} node(s)")
+    assert all(f"{node} " in done.stdout for node in slurm_nodes)
+
+
+def test_journal_lines_written_by_a_job_stay_loadable(tmp_path):
+    # The env of a batch run is plain JSON: the loader reads it back whole.
+    env = {"slurm_job_id": "7", "slurm_nodes": "n[1-2]", "slurm_node": "n1", "slurm": {"slurm_ntasks": "2"}}
+    line = {"schema": 1, "kind": "run", "run_id": "r", "started": "2026-01-01T00:00:00+00:00", "env": env}
+    (tmp_path / "j.jsonl").write_text(json.dumps(line) + "\n")
+    assert slurm.journals_of(tmp_path, "7") == [tmp_path / "j.jsonl"]
+    assert slurm.journals_of(tmp_path, "8") == []
