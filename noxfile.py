@@ -10,7 +10,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import nox
 
@@ -58,11 +61,38 @@ def bench(session: nox.Session) -> None:
     session.run(*command, env=_terminal_env(), external=True)
 
 
+LOCAL_SLURM = "scripts/local-slurm.sh"
+
+
+@contextmanager
+def _local_slurm(session: nox.Session) -> Iterator[None]:
+    """A two-node Slurm on this machine while the block runs, stopped afterwards whatever happens.
+
+    One already running (started by hand) is used and left running. Starting one
+    needs root; without it the Slurm tests skip (and fail under CI).
+    """
+    running = subprocess.run(["bash", LOCAL_SLURM, "status"], capture_output=True, timeout=60).returncode == 0
+    if running:
+        yield
+        return
+    if os.geteuid() != 0:
+        session.warn(f"not root: the Slurm tests need `sudo {LOCAL_SLURM} start` first")
+        yield
+        return
+    session.run("bash", LOCAL_SLURM, "start", external=True)
+    try:
+        yield
+    finally:
+        session.run("bash", LOCAL_SLURM, "stop", external=True)
+
+
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
-    """Run the whole test suite (real process pools, Dask clusters and mpiexec)."""
+    """Run the whole test suite: real process pools, Dask clusters, mpiexec, and a two-node Slurm
+    that this session starts (scripts/local-slurm.sh) and stops afterwards."""
     _environment(session)
-    session.run("pytest", *session.posargs)
+    with _local_slurm(session):
+        session.run("pytest", *session.posargs)
 
 
 @nox.session(venv_backend="none")
