@@ -25,6 +25,7 @@ def test_quick_preset_is_the_documented_matrix():
         "mpi-comm",
         "mpi-pool",
         "dask-local",
+        "dask-slurm",
     }
 
 

@@ -139,7 +139,9 @@ def test_an_interrupt_or_sigterm_cancels_the_jobs(tmp_path, slurm_nodes, signum,
 
 def test_no_reachable_slurm_skips_the_cells_and_says_what_to_run(run_bench, tmp_path, monkeypatch):
     monkeypatch.setenv("SLURM_CONF", str(tmp_path / "no-slurm.conf"))
-    done = run_bench("--executors=dask-slurm", "--workers=1", "--chunksizes=1", "--size=100", "--repeats=1", timeout=120)
+    done = run_bench(
+        "--executors=dask-slurm", "--workers=1", "--chunksizes=1", "--size=100", "--repeats=1", timeout=120
+    )
     assert done.returncode == 0, done.stderr
     [cell] = bench.load(tmp_path / done.stdout.strip().splitlines()[-1]).cells
     assert cell.status == "skipped"
