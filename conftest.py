@@ -67,8 +67,8 @@ def slurm_nodes():
     if reason:
         unavailable(reason)
     nodes = slurm.node_cpus()
-    if len(nodes) < 2:
-        unavailable(f"these tests need a Slurm with 2 nodes, this one has {len(nodes)}")
+    if len(nodes) != 2:
+        unavailable(f"these tests need a Slurm of 2 nodes (scripts/local-slurm.sh), this one has {len(nodes)}")
     return sorted(nodes)
 
 
@@ -105,12 +105,6 @@ def run_bench(tmp_path):
         )
 
     return run
-
-
-def squeue(*args: str) -> list[str]:
-    """Job ids Slurm still queues or runs (with ``args`` such as ``--name NAME``)."""
-    done = subprocess.run(["squeue", "-h", "-o", "%i", *args], capture_output=True, text=True, timeout=30, check=True)
-    return done.stdout.split()
 
 
 #: Helpers that live exactly as long as the pytest process: multiprocessing's

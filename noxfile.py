@@ -79,8 +79,8 @@ def _local_slurm(session: nox.Session) -> Iterator[None]:
         session.warn(f"not root: the Slurm tests need `sudo {LOCAL_SLURM} start` first")
         yield
         return
-    session.run("bash", LOCAL_SLURM, "start", external=True)
     try:
+        session.run("bash", LOCAL_SLURM, "start", external=True)
         yield
     finally:
         session.run("bash", LOCAL_SLURM, "stop", external=True)

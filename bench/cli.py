@@ -12,6 +12,7 @@ import argparse
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from bench.plan import Matrix, PlanError
@@ -255,9 +256,16 @@ def add_slurm_parser(commands: Any) -> None:
         parser.set_defaults(handler=cmd_slurm, command=f"slurm {action}")
 
 
-def build_run_parser(prog: str) -> argparse.ArgumentParser:
+class _RunOptionsParser(_Parser):
+    """The sweep options of a batch job: an error is one line naming them."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"RUN_OPTIONS: {message}")
+
+
+def build_run_parser(prog: str, parser_class: type[_Parser] = _Parser) -> argparse.ArgumentParser:
     """The parser of the sweep script, which is ``run`` without a subcommand."""
-    parser = _Parser(prog=prog, description=RUN_DESCRIPTION, epilog=EXIT_STATUS)
+    parser = parser_class(prog=prog, description=RUN_DESCRIPTION, epilog=EXIT_STATUS)
     add_run_arguments(parser)
     parser.set_defaults(handler=cmd_run, command=None)
     return parser
@@ -371,14 +379,24 @@ def _batch_specs(args: argparse.Namespace) -> list[Any]:
     from dataclasses import replace
 
     from bench.plan import validate
+    from bench.results import Journal
 
-    try:  # the sweep's options are checked here, not after the job waited in the queue
-        matrix = matrix_from_args(build_run_parser("RUN_OPTIONS").parse_args(run_options))
-        validate(replace(matrix, oversubscribe=True))  # the job's nodes, not this machine, bound its workers
-    except SystemExit:
-        raise UsageError("RUN_OPTIONS (after --) are not valid sweep options; see above") from None
+    parser = build_run_parser("RUN_OPTIONS", parser_class=_RunOptionsParser)
+    parsed = parser.parse_args(run_options)  # checked here, not after the job waited in the queue
+    given = [flag for flag, value in (("--out", parsed.out), ("--resume", parsed.resume)) if value]
+    if given:
+        raise UsageError(f"{' and '.join(given)} cannot be sweep options of a batch job; give slurm --out DIR")
+    try:
+        validate(replace(matrix_from_args(parsed), oversubscribe=True))  # the job's nodes bound its workers
+        Journal.check(args.out or DEFAULT_OUT)
+        # Slurm opens the job's output file there before the script runs: the folder must exist.
+        Path(args.out or DEFAULT_OUT).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write results to {args.out or DEFAULT_OUT}: {exc.strerror or exc}") from None
     except PlanError as exc:
         raise UsageError(_plan_error(exc)) from None
+    except JournalError as exc:
+        raise UsageError(str(exc)) from None
     if args.action == "script" and len(args.nodes) > 1:
         raise UsageError("script prints one job: give one --nodes value (submit takes a list)")
     specs = []
@@ -423,23 +441,30 @@ def cmd_slurm(args: argparse.Namespace) -> int:
         return 0
     ids = [job for job, _ in jobs]
     try:
-        slurm.wait(ids, timeout=args.wait_timeout)
-    except TimeoutError as exc:
-        print(f"{args.prog}: {exc}; they go on (scancel {' '.join(ids)} stops them)", file=sys.stderr)
+        states = slurm.wait(ids, timeout=args.wait_timeout)
+    except (TimeoutError, slurm.SlurmError) as exc:
+        print(f"{args.prog}: {exc}; the job(s) go on (scancel {' '.join(ids)} stops them)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"interrupted; job(s) {', '.join(ids)} go on (scancel {' '.join(ids)} stops them)", file=sys.stderr)
         return INTERRUPTED
-    return _report_jobs(args.prog, jobs)
+    return _report_jobs(args.prog, jobs, states)
 
 
-def _report_jobs(prog: str, jobs: list[tuple[str, Any]]) -> int:
-    """Print the journal of every finished job; 1 when a job wrote none or a cell failed."""
+def _report_jobs(prog: str, jobs: list[tuple[str, Any]], states: dict[str, str | None]) -> int:
+    """Print the summary and journal of every finished job; 1 when a job did not complete,
+    wrote no journal, or a cell failed."""
     from bench import slurm
+    from bench.console import make_console, print_summary
     from bench.results import load
 
+    console = make_console()
     status = 0
     for job_id, spec in jobs:
+        state = states.get(job_id)
+        if state not in (None, "COMPLETED"):
+            print(f"{prog}: job {job_id} ended {state}; see {spec.out}/slurm-{job_id}.out", file=sys.stderr)
+            status = 1
         journals = slurm.journals_of(spec.out, job_id)
         if not journals:
             output = f"{spec.out}/slurm-{job_id}.out"
@@ -447,8 +472,11 @@ def _report_jobs(prog: str, jobs: list[tuple[str, Any]]) -> int:
             status = 1
             continue
         for path in journals:
-            print(path)
-            if load(path).failed:
+            results = load(path)
+            console.print(f"job {job_id}: {spec.nodes} node(s), {spec.tasks} task(s)")
+            print_summary(console, results.cells)
+            print(path, flush=True)
+            if results.failed:
                 status = 1
     return status
 

@@ -187,7 +187,12 @@ class _Instance:
         start = clock()
         self.pool = self._stack.enter_context(backend(workers, **options))
         self.startup_s = clock() - start
-        self.placement = self.pool.placement()
+        try:
+            self.placement = self.pool.placement()
+        except BaseException:  # an interrupt too: the instance is not handed out, so stop it here
+            self._stack.pop_all()
+            self.pool.abort()
+            raise
 
     def serve(self, results: list[CellResult]) -> None:
         for result in results:

@@ -329,8 +329,7 @@ def options_for(backend: type[bench.executors.Executor], options: Mapping[str, s
 
 
 def _check_executor_options(matrix: Matrix) -> None:
-    if not matrix.executor_options:
-        return
+    """Every option given is taken by some executor, and every value (given, or from the environment) parses."""
     backends = [bench.executors.get(name) for name in matrix.executors or tuple(bench.executors.names())]
     for key in matrix.executor_options:
         if not any(key in backend.options for backend in backends):
@@ -370,10 +369,14 @@ def build(matrix: Matrix) -> list[Group]:
     for executor_name in matrix.executors or tuple(bench.executors.names()):
         backend = bench.executors.get(executor_name)
         unavailable = backend.available()
-        capacity = (None if unavailable else backend.capacity()) or cores
         options = tuple(sorted(options_for(backend, matrix.executor_options).items()))
+        remote = None if unavailable else backend.capacity(dict(options))
+        capacity = remote or cores
         for workers in matrix.workers:
             reason = unavailable or backend.unsupported(workers)
+            if reason is None and remote is not None and workers > remote:
+                # workers on a batch system run at once or not at all: more would wait forever
+                reason = f"{workers} workers need {workers} CPUs at once; the nodes have {remote} in all"
             cells = []
             for workload_name in matrix.workloads:
                 workload = workloads.get(workload_name)

@@ -134,6 +134,8 @@ class _Interrupts(Progress):
         self.pending: int | None = None
 
     def _handler(self, signum: int, frame: object) -> None:
+        if self.pending is not None:  # already stopping: let the clean-up (cancelling jobs) finish
+            return
         self.pending = signum
         raise _Signalled(signum)
 

@@ -13,6 +13,7 @@ is an error, never a hang.
 from __future__ import annotations
 
 import datetime
+import getpass
 import json
 import os
 import re
@@ -114,8 +115,8 @@ def job_facts(job_id: str) -> dict[str, Any]:
 
 
 def queued(job_ids: Sequence[str] = (), name: str | None = None) -> list[str]:
-    """The ids among ``job_ids`` (or with job name ``name``) that Slurm still queues or runs."""
-    args = ["squeue", "-h", "-o", "%i"]
+    """The ids among this user's jobs (those in ``job_ids``, or named ``name``) that Slurm still queues or runs."""
+    args = ["squeue", "-h", "-o", "%i", "--user", getpass.getuser()]
     if name:
         args += ["--name", name]
     listed = _command(*args).split()
@@ -134,15 +135,24 @@ def cancel(job_ids: Sequence[str]) -> None:
 def cancel_named(name: str) -> None:
     """Cancel every job of ours named ``name``."""
     try:
-        _command("scancel", "--name", name)
+        _command("scancel", "--user", getpass.getuser(), "--name", name)
     except SlurmError:
         pass
 
 
-def wait(job_ids: Sequence[str], timeout: float | None = None, poll_s: float = 1.0) -> None:
-    """Return once none of ``job_ids`` is queued or running; TimeoutError after ``timeout`` s."""
+def wait(job_ids: Sequence[str], timeout: float | None = None, poll_s: float = 1.0) -> dict[str, str | None]:
+    """Wait until none of ``job_ids`` is queued or running; the state each ended in (None where Slurm
+    forgot the job before it was seen to end). TimeoutError after ``timeout`` s."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    while queued(job_ids):
+    states: dict[str, str | None] = dict.fromkeys(job_ids)
+    while True:
+        for job in job_ids:  # asked while Slurm still remembers the job (MinJobAge)
+            try:
+                states[job] = job_facts(job)["state"] or states[job]
+            except SlurmError:
+                pass
+        if not queued(job_ids):
+            return states
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError(f"job(s) {', '.join(job_ids)} still queued or running after {timeout:g} s")
         time.sleep(poll_s)
@@ -188,11 +198,9 @@ class BatchSpec:
         ):
             if value is not None and not _DIRECTIVE.fullmatch(value):
                 raise ValueError(f"{what} {value!r} has characters a #SBATCH line cannot hold")
-        if any(char in self.out for char in '"\n'):
-            raise ValueError(f"output folder {self.out!r} has characters a #SBATCH line cannot hold")
-        for option in ("--out", "--resume"):
-            if any(arg == option or arg.startswith(option + "=") for arg in self.run_options):
-                raise ValueError(f"{option} belongs to the batch job, not to the sweep's options")
+        out = _absolute(self.out, self.workdir)
+        if any(char in out for char in '"\\%\n'):
+            raise ValueError(f"output folder {out!r} has characters a #SBATCH line cannot hold")
 
 
 def _absolute(path: str, workdir: str) -> str:

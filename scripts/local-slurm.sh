@@ -36,7 +36,9 @@ while [ $# -gt 0 ]; do
         *) echo "$prog: error: unknown argument '$1'" >&2; usage ;;
     esac
 done
-case $nodes in ''|*[!0-9]*|0) die "error: --nodes must be a positive integer, not '$nodes'" 2 ;; esac
+case $nodes in ''|*[!0-9]*) die "error: --nodes must be a positive integer, not '$nodes'" 2 ;; esac
+nodes=$((10#$nodes))
+[ "$nodes" -ge 1 ] || die "error: --nodes must be a positive integer, not '$nodes'" 2
 case $action in start|stop|status) ;; *) echo "$prog: error: unknown action '$action'" >&2; usage ;; esac
 
 need_root() { [ "$(id -u)" = 0 ] || die "$action needs root (it starts and stops system daemons); run it with sudo" 1; }
@@ -91,7 +93,8 @@ write_conf() {
         for i in $(seq 1 "$nodes"); do
             echo "NodeName=n$i NodeHostname=localhost NodeAddr=127.0.0.1 Port=$(( 17000 + i )) CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN"
         done
-        echo "PartitionName=debug Nodes=$(node_names "$nodes") Default=YES MaxTime=INFINITE State=UP"
+        # LLN: a job goes to the least loaded node, so that jobs spread over the nodes.
+        echo "PartitionName=debug Nodes=$(node_names "$nodes") Default=YES MaxTime=INFINITE State=UP LLN=YES"
     } > "$conf.tmp"
     mv "$conf.tmp" "$conf"
 }
@@ -160,9 +163,10 @@ do_start() {
         do_stop quiet  # a different node count: start over
         rm -rf "$state/ctld"
         mkdir -p "$state/ctld"
+    fi
+    if ! alive "$run/slurmctld.pid" slurmctld; then
         write_conf
     fi
-    [ -f "$conf" ] || write_conf
     start_munge
     start_daemon "$run/slurmctld.pid" slurmctld slurmctld -D -f "$conf"
     local i
@@ -199,8 +203,8 @@ do_stop() {
         if [ -n "$jobs" ]; then
             # shellcheck disable=SC2086
             timeout 10 scancel $jobs 2>/dev/null || true
-            local i
-            for i in $(seq 1 50); do
+            local i  # KillWait (5 s) and the steps' own ends: wait until Slurm lists no job
+            for i in $(seq 1 100); do
                 [ -z "$(timeout 10 squeue -h -o %i 2>/dev/null)" ] && break
                 sleep 0.2
             done
@@ -211,9 +215,12 @@ do_stop() {
         [ -e "$pidfile" ] && stop_pid "$pidfile" slurmd
     done
     stop_pid "$run/slurmctld.pid" slurmctld
-    # Job steps whose slurmd is gone.
-    pkill -x slurmstepd 2>/dev/null || true
-    [ -e "$run/munged.pid" ] && stop_pid "$run/munged.pid" munged
+    if pgrep -x slurmstepd >/dev/null; then
+        echo "$prog: warning: job steps still running (pgrep -a slurmstepd); they were not stopped" >&2
+    fi
+    if [ -e "$run/munged.pid" ]; then
+        stop_pid "$run/munged.pid" munged
+    fi
     [ "${1:-}" = quiet ] || echo "local Slurm stopped"
 }
 

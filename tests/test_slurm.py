@@ -22,7 +22,7 @@ import bench.executors
 import workloads
 from bench import slurm
 from bench.plan import Matrix, build
-from conftest import ROOT, squeue
+from conftest import ROOT
 from tests.helpers import fail_on_13, nap
 
 pytestmark = pytest.mark.slurm
@@ -32,13 +32,13 @@ DaskSlurm = bench.executors.get("dask-slurm")
 FAST = {"ready_timeout": "60"}
 
 
-def gone(job_ids, timeout=20.0):
-    """True once Slurm no longer lists any of ``job_ids`` (cancelled jobs pass through 'completing')."""
-    deadline = time.monotonic() + timeout
-    while set(job_ids) & set(squeue()):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
+def squeue():
+    return slurm.queued()
+
+
+def gone(job_ids):
+    """True once Slurm lists none of ``job_ids`` (cancelled jobs pass through 'completing' first)."""
+    slurm.wait(job_ids, timeout=20, poll_s=0.2)  # TimeoutError otherwise
     return True
 
 
@@ -82,7 +82,9 @@ def test_more_workers_than_slurm_cpus_are_skipped_with_the_count(slurm_nodes):
     cpus = sum(slurm.node_cpus().values())
     [group] = build(Matrix(executors=("dask-slurm",), workers=(cpus + 1,), sizes=(100,), chunksizes=(1,)))
     assert group.skipped
-    assert f"this Slurm has {cpus}" in group.cells[0].skip_reason
+    assert (
+        f"{cpus + 1} workers need {cpus + 1} CPUs at once; the nodes have {cpus} in all" in group.cells[0].skip_reason
+    )
     # judged against the nodes' CPUs, not the driver's cores: no 4-per-core limit applies either
     [fits] = build(Matrix(executors=("dask-slurm",), workers=(cpus,), sizes=(100,), chunksizes=(1,)))
     assert not fits.skipped and not fits.cells[0].oversubscribed
@@ -122,7 +124,7 @@ def test_an_interrupt_or_sigterm_cancels_the_jobs(tmp_path, slurm_nodes, signum,
     with subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         try:
             deadline = time.monotonic() + 60
-            while len(set(squeue("--states=RUNNING")) - before) < 2:
+            while sum(slurm.job_facts(job)["state"] == "RUNNING" for job in set(squeue()) - before) < 2:
                 assert time.monotonic() < deadline, "the worker jobs did not start"
                 assert proc.poll() is None, proc.communicate()
                 time.sleep(0.2)
@@ -179,6 +181,12 @@ def test_unknown_or_bad_options_exit_2_and_name_what_is_allowed(run_bench, tmp_p
     assert done.returncode == 2 and "ready_timeout" in done.stderr and "soon" in done.stderr
     done = run_bench("--executor-option=novalue")
     assert done.returncode == 2 and "KEY=VALUE" in done.stderr
+    os.environ["BENCH_DASK_SLURM_READY_TIMEOUT"] = "soon"  # from the environment alone, too
+    try:
+        done = run_bench("--executors=dask-slurm")
+    finally:
+        del os.environ["BENCH_DASK_SLURM_READY_TIMEOUT"]
+    assert done.returncode == 2 and "BENCH_DASK_SLURM_READY_TIMEOUT" in done.stderr, done.stderr
     assert not (tmp_path / "results").exists()
 
 
@@ -272,9 +280,12 @@ def test_the_batch_script_quotes_every_value_and_runs_the_sweep_under_srun(tmp_p
     [
         (["--partition", "debug; rm -rf /"], "partition 'debug; rm -rf /' has characters"),
         (["--time", "1:00\n#SBATCH --x"], "time"),
-        (["--", "--out", "elsewhere"], "--out belongs to the batch job"),
+        (["--", "--out", "elsewhere"], "--out cannot be sweep options of a batch job"),
         (["--", "--executors", "nonsense"], "unknown executor 'nonsense'"),
-        (["--", "--workers", "zero"], "RUN_OPTIONS"),
+        (["--", "--workers", "zero"], "RUN_OPTIONS: argument --workers"),
+        (["--", "--ou", "x"], "--out cannot be sweep options of a batch job"),
+        (["--", "--res", "j.jsonl"], "--resume cannot be sweep options of a batch job"),
+        (["--out", "/proc/no/such"], "cannot write results to /proc/no/such"),
         (["--nodes", "1,2"], "script prints one job"),
         (["--nodes", "2", "--ntasks", "1"], "1 task(s) cannot span 2 nodes"),
     ],
@@ -288,7 +299,7 @@ def test_bad_batch_options_exit_2_in_one_line(args, message):
         timeout=60,
     )
     assert done.returncode == 2, done.stdout
-    assert message in done.stderr.splitlines()[-1], done.stderr
+    assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
     assert "#!/bin/bash" not in done.stdout
 
 

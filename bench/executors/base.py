@@ -233,8 +233,9 @@ class Executor:
         return None
 
     @classmethod
-    def capacity(cls) -> int | None:
-        """CPUs the workers share, against which oversubscription is judged (None: this machine's cores)."""
+    def capacity(cls, options: Mapping[str, Any] | None = None) -> int | None:
+        """CPUs the workers share when they run elsewhere (a batch system's nodes), against which
+        oversubscription is judged; None: the cores of this machine, or a launch's own."""
         return None
 
     @classmethod

@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from bench import slurm
@@ -124,8 +124,8 @@ def _seconds(text: str) -> float:
 
 
 def _lines(text: str) -> list[str]:
-    """Shell lines separated by ``;`` (``module load python; source env/bin/activate``)."""
-    return [line.strip() for line in text.split(";") if line.strip()]
+    """Shell text run before the worker, as one line (``module load python; source env/bin/activate``)."""
+    return [text] if text.strip() else []
 
 
 class DaskSlurm(_DaskBase):
@@ -155,7 +155,7 @@ class DaskSlurm(_DaskBase):
             config="jobqueue.slurm.job-extra-directives",
         ),
         "prologue": Option(
-            "shell lines run before each worker, separated by ';'",
+            "shell commands run before each worker, e.g. 'module load python; source env/bin/activate'",
             [],
             _lines,
             config="jobqueue.slurm.job-script-prologue",
@@ -180,18 +180,12 @@ class DaskSlurm(_DaskBase):
         return reason or slurm.unreachable()
 
     @classmethod
-    def capacity(cls) -> int | None:
+    def capacity(cls, options: Mapping[str, Any] | None = None) -> int | None:
+        partition = cls.resolve_options(options or {})["partition"]
         try:
-            return sum(slurm.node_cpus().values())
+            return sum(slurm.node_cpus(partition).values())
         except slurm.SlurmError:
             return None
-
-    @classmethod
-    def unsupported(cls, workers: int) -> str | None:
-        cpus = cls.capacity()
-        if cpus is not None and workers > cpus:
-            return f"{workers} worker jobs need {workers} CPUs at once; this Slurm has {cpus} (sinfo)"
-        return None
 
     def make_cluster(self) -> Any:
         # Importing dask_jobqueue replaces the SIGINT handler with sys.exit() (exit status 0,
@@ -217,21 +211,21 @@ class DaskSlurm(_DaskBase):
             }
         log_directory = settings["log_directory"] or os.path.expanduser("~/.cache/parallel-bench/dask-slurm")
         os.makedirs(log_directory, exist_ok=True)
-        with ignoring_interrupts():
-            cluster = SLURMCluster(
-                cores=1,
-                processes=1,
-                memory=settings["memory"],
-                queue=settings["partition"],
-                account=settings["account"],
-                walltime=settings["walltime"],
-                job_extra_directives=list(settings["job_directives"]),
-                job_script_prologue=list(settings["prologue"]),
-                python=settings["python"] or sys.executable,
-                log_directory=log_directory,
-                job_name=self.job_name,
-                **network,
-            )
+        # The workers start in batch jobs, which a terminal's Ctrl-C does not reach.
+        cluster = SLURMCluster(
+            cores=1,
+            processes=1,
+            memory=settings["memory"],
+            queue=settings["partition"],
+            account=settings["account"],
+            walltime=settings["walltime"],
+            job_extra_directives=list(settings["job_directives"]),
+            job_script_prologue=list(settings["prologue"]),
+            python=shlex.quote(settings["python"] or sys.executable),  # dask_jobqueue does not quote it
+            log_directory=log_directory,
+            job_name=self.job_name,
+            **network,
+        )
         self.cluster = cluster
         cluster.scale(jobs=self.workers)
         return cluster
