@@ -12,6 +12,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent
 
+#: The executor registry names of the contract (../shared/DESIGN.md), in their documented order.
+EXECUTOR_CONTRACT = (
+    "serial",
+    "thread-pool",
+    "multiprocessing",
+    "process-pool",
+    "mpi-comm",
+    "mpi-pool",
+    "dask-local",
+    "dask-slurm",
+)
+
 #: OEIS A001605: indices n of prime Fibonacci numbers F(n).
 A001605 = [
     3,

@@ -371,16 +371,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _batch_specs(args: argparse.Namespace) -> list[Any]:
     """One BatchSpec per node count; UsageError for anything a job could not run."""
+    from dataclasses import replace
+
+    from bench.plan import validate
+    from bench.results import Journal
     from bench.slurm import BatchSpec
 
     run_options = list(args.run_options)
     if run_options[:1] == ["--"]:
         run_options = run_options[1:]
-    from dataclasses import replace
-
-    from bench.plan import validate
-    from bench.results import Journal
-
+    out = args.out or DEFAULT_OUT
     parser = build_run_parser("RUN_OPTIONS", parser_class=_RunOptionsParser)
     parsed = parser.parse_args(run_options)  # checked here, not after the job waited in the queue
     given = [flag for flag, value in (("--out", parsed.out), ("--resume", parsed.resume)) if value]
@@ -388,11 +388,11 @@ def _batch_specs(args: argparse.Namespace) -> list[Any]:
         raise UsageError(f"{' and '.join(given)} cannot be sweep options of a batch job; give slurm --out DIR")
     try:
         validate(replace(matrix_from_args(parsed), oversubscribe=True))  # the job's nodes bound its workers
-        Journal.check(args.out or DEFAULT_OUT)
+        Journal.check(out)
         # Slurm opens the job's output file there before the script runs: the folder must exist.
-        Path(args.out or DEFAULT_OUT).mkdir(parents=True, exist_ok=True)
+        Path(out).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"cannot write results to {args.out or DEFAULT_OUT}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot write results to {out}: {exc.strerror or exc}") from None
     except PlanError as exc:
         raise UsageError(_plan_error(exc)) from None
     except JournalError as exc:
@@ -408,7 +408,7 @@ def _batch_specs(args: argparse.Namespace) -> list[Any]:
             time=args.time,
             partition=args.partition,
             account=args.account,
-            out=args.out or DEFAULT_OUT,
+            out=out,
             launcher=args.launcher,
         )
         try:
@@ -461,13 +461,12 @@ def _report_jobs(prog: str, jobs: list[tuple[str, Any]], states: dict[str, str |
     console = make_console()
     status = 0
     for job_id, spec in jobs:
-        state = states.get(job_id)
+        output, state = f"{spec.out}/slurm-{job_id}.out", states.get(job_id)
         if state not in (None, "COMPLETED"):
-            print(f"{prog}: job {job_id} ended {state}; see {spec.out}/slurm-{job_id}.out", file=sys.stderr)
+            print(f"{prog}: job {job_id} ended {state}; see {output}", file=sys.stderr)
             status = 1
         journals = slurm.journals_of(spec.out, job_id)
         if not journals:
-            output = f"{spec.out}/slurm-{job_id}.out"
             print(f"{prog}: job {job_id} wrote no journal; see {output}", file=sys.stderr)
             status = 1
             continue
@@ -491,12 +490,12 @@ def availability() -> dict[str, list[dict[str, Any]]]:
         try:
             backend = bench.executors.get(name)
             reason, description = backend.available() or backend.unsupported(1), backend.description
+            options = {
+                key: {"help": o.help, "default": o.default, "env": backend.env_name(key), "config": o.config}
+                for key, o in backend.options.items()
+            }
         except Exception as exc:  # a broken third-party plug-in is listed, not fatal
-            reason, description = f"failed to load: {exc}", ""
-        options = {
-            key: {"help": option.help, "default": option.default, "env": backend.env_name(key), "config": option.config}
-            for key, option in getattr(backend, "options", {}).items()
-        }
+            reason, description, options = f"failed to load: {exc}", "", {}
         executors.append(
             {
                 "name": name,

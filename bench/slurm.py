@@ -32,7 +32,6 @@ __all__ = [
     "START_HINT",
     "BatchSpec",
     "SlurmError",
-    "cancel",
     "cancel_named",
     "job_facts",
     "journals_of",
@@ -123,15 +122,6 @@ def queued(job_ids: Sequence[str] = (), name: str | None = None) -> list[str]:
     return [job for job in listed if not job_ids or job in job_ids]
 
 
-def cancel(job_ids: Sequence[str]) -> None:
-    """Cancel these jobs (those already gone are fine)."""
-    if job_ids:
-        try:
-            _command("scancel", *job_ids)
-        except SlurmError:
-            pass
-
-
 def cancel_named(name: str) -> None:
     """Cancel every job of ours named ``name``."""
     try:
@@ -145,13 +135,17 @@ def wait(job_ids: Sequence[str], timeout: float | None = None, poll_s: float = 1
     forgot the job before it was seen to end). TimeoutError after ``timeout`` s."""
     deadline = None if timeout is None else time.monotonic() + timeout
     states: dict[str, str | None] = dict.fromkeys(job_ids)
+    running = list(job_ids)
     while True:
-        for job in job_ids:  # asked while Slurm still remembers the job (MinJobAge)
-            try:
-                states[job] = job_facts(job)["state"] or states[job]
-            except SlurmError:
-                pass
-        if not queued(job_ids):
+        listed = set(queued(running))
+        for job in running:
+            if job not in listed:  # ended: Slurm still remembers it for MinJobAge seconds
+                try:
+                    states[job] = job_facts(job)["state"]
+                except SlurmError:
+                    pass
+        running = [job for job in running if job in listed]
+        if not running:
             return states
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError(f"job(s) {', '.join(job_ids)} still queued or running after {timeout:g} s")

@@ -12,7 +12,7 @@ import workloads
 from bench.executors.base import apply_chunk, batched
 from bench.plan import auto_chunksize
 from bench.registry import Registry
-from conftest import unavailable
+from conftest import EXECUTOR_CONTRACT, unavailable
 from tests.helpers import fail_on_13, nap, square
 
 # mpi-comm runs only inside an mpiexec launch: tests/test_mpi.py covers it there.
@@ -22,17 +22,7 @@ CASES = [
 ]
 
 
-#: The registry names of the contract (../DESIGN.md), in their documented order.
-CONTRACT = (
-    "serial",
-    "thread-pool",
-    "multiprocessing",
-    "process-pool",
-    "mpi-comm",
-    "mpi-pool",
-    "dask-local",
-    "dask-slurm",
-)
+CONTRACT = EXECUTOR_CONTRACT
 
 
 def test_the_contract_names_are_registered_in_order():

@@ -4,6 +4,7 @@ import pytest
 
 from bench import plan
 from bench.metadata import available_cores
+from conftest import EXECUTOR_CONTRACT
 
 
 def test_auto_rule_is_multiprocessings():
@@ -17,16 +18,7 @@ def test_quick_preset_is_the_documented_matrix():
     assert matrix.workers == tuple(sorted({1, 2, available_cores()}))
     assert matrix.chunksizes == ("1", "16", "auto") and matrix.workloads == ("fibprimes",)
     groups = plan.build(matrix)
-    assert {g.executor for g in groups} == {
-        "serial",
-        "thread-pool",
-        "multiprocessing",
-        "process-pool",
-        "mpi-comm",
-        "mpi-pool",
-        "dask-local",
-        "dask-slurm",
-    }
+    assert {g.executor for g in groups} == set(EXECUTOR_CONTRACT)
 
 
 def test_seed_preset_is_the_course_exercise():

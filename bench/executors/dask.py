@@ -212,7 +212,7 @@ class DaskSlurm(_DaskBase):
         log_directory = settings["log_directory"] or os.path.expanduser("~/.cache/parallel-bench/dask-slurm")
         os.makedirs(log_directory, exist_ok=True)
         # The workers start in batch jobs, which a terminal's Ctrl-C does not reach.
-        cluster = SLURMCluster(
+        return SLURMCluster(
             cores=1,
             processes=1,
             memory=settings["memory"],
@@ -226,9 +226,10 @@ class DaskSlurm(_DaskBase):
             job_name=self.job_name,
             **network,
         )
-        self.cluster = cluster
-        cluster.scale(jobs=self.workers)
-        return cluster
+
+    def start(self) -> None:
+        super().start()
+        self.cluster.scale(jobs=self.workers)
 
     def job_ids(self) -> list[str]:
         cluster = getattr(self, "cluster", None)
@@ -248,11 +249,9 @@ class DaskSlurm(_DaskBase):
         return {**super().placement(), "slurm_jobs": jobs, "queue_wait_s": max(waits) if waits else None}
 
     def shutdown(self) -> None:
-        job_ids = self.job_ids()
         try:
             super().shutdown()  # closing the cluster cancels the jobs it knows
         finally:
             name = getattr(self, "job_name", None)
-            if name is not None:  # and a job submitted as the interrupt came, too
-                slurm.cancel(job_ids)
+            if name is not None:  # every job of this instance has its name, one submitted as an interrupt came too
                 slurm.cancel_named(name)
