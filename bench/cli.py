@@ -145,6 +145,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="workload sizes (default: the preset's, else the workload's)",
     )
     matrix.add_argument(
+        "--methods",
+        type=_list_of(str, "methods"),
+        metavar="map,imap",
+        help="map methods: map, imap (in order), imap_unordered (as completed); the streaming ones keep "
+        "2 chunks per worker in flight (default: each workload's own, map for all but fibprimes-first)",
+    )
+    matrix.add_argument(
         "--repeats",
         type=repeats_spec,
         metavar="R|auto",
@@ -277,6 +284,7 @@ MATRIX_OPTIONS = (
     "workers",
     "chunksizes",
     "sizes",
+    "methods",
     "repeats",
     "precision",
     "max_repeats",
@@ -516,7 +524,11 @@ def availability() -> dict[str, list[dict[str, Any]]]:
                 "reason": reason,
                 "description": workload.description,
                 "default_size": workload.default_size,
-                "params": {key: param.help for key, param in workload.params.items()},
+                "methods": list(workload.methods),
+                "params": {
+                    key: {"help": param.help, "default": list(param.unswept), "choices": param.choices}
+                    for key, param in workload.params.items()
+                },
             }
         )
     return {"executors": executors, "workloads": loads}
@@ -529,15 +541,19 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     data = availability()
     console = make_console()
-    table = Table(title="Executors")
-    for column in ("name", "available", "what / why not"):
-        table.add_column(column)
+
+    def new_table(title: str, *columns: str) -> Table:
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column)
+        return table
+
+    table = new_table("Executors", "name", "available", "what / why not")
     for entry in data["executors"]:
         table.add_row(entry["name"], "yes" if entry["available"] else "no", entry["reason"] or entry["description"])
     console.print(table)
-    table = Table(title="Executor options (--executor-option KEY=VALUE, else the environment, else dask's config)")
-    for column in ("executor", "option", "default", "what"):
-        table.add_column(column)
+    title = "Executor options (--executor-option KEY=VALUE, else the environment, else dask's config)"
+    table = new_table(title, "executor", "option", "default", "what")
     for entry in data["executors"]:
         for key, option in entry["options"].items():
             default = "" if option["default"] in (None, []) else str(option["default"])
@@ -545,18 +561,19 @@ def cmd_list(args: argparse.Namespace) -> int:
             table.add_row(entry["name"], key, default, f"{option['help']} [{source}]")
     if table.row_count:
         console.print(table)
-    table = Table(title="Workloads")
-    for column in ("name", "available", "default size", "params", "what / why not"):
-        table.add_column(column)
+    title = "Workloads (--workloads NAME, or module:Class, path/to/file.py:Class)"
+    table = new_table(title, "name", "available", "default size", "what / why not")
     for entry in data["workloads"]:
-        params = "; ".join(f"{key}: {text}" for key, text in entry["params"].items())
-        table.add_row(
-            entry["name"],
-            "yes" if entry["available"] else "no",
-            str(entry["default_size"]),
-            params,
-            entry["reason"] or entry["description"],
-        )
+        what = entry["reason"] or entry["description"]
+        if entry["methods"] != ["map", "imap", "imap_unordered"]:
+            what += f" [methods: {', '.join(entry['methods'])}]"
+        table.add_row(entry["name"], "yes" if entry["available"] else "no", str(entry["default_size"]), what)
+    console.print(table)
+    table = new_table("Workload parameters (--param KEY=V1,V2)", "workload", "param", "default", "what")
+    for entry in data["workloads"]:
+        for key, param in entry["params"].items():
+            choices = f" (one of {', '.join(map(str, param['choices']))})" if param["choices"] else ""
+            table.add_row(entry["name"], key, ",".join(map(str, param["default"])), param["help"] + choices)
     console.print(table)
     return 0
 

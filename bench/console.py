@@ -175,6 +175,9 @@ def _marks(record: CellRecord, cell: stats.CellStats) -> list[str]:
     return marks
 
 
+#: Short names of the map methods in the summary table (it must fit 80 columns).
+METHOD_LABELS = {"imap_unordered": "imap-u"}
+
 #: Per cell: the record, its statistics (None unless ok) and its status marks.
 Rows = list[tuple[CellRecord, stats.CellStats | None, list[str]]]
 
@@ -195,6 +198,7 @@ def summary_table(records: Sequence[CellRecord], rows: Rows | None = None) -> Ta
     """
     rows = summary_rows(records) if rows is None else rows
     several_cases = len({record.case for record in records}) > 1
+    several_methods = len({record.method for record in records}) > 1
     table = Table(
         title="Median time; speedup over the paired serial baseline, with 95% intervals",
         box=box.SIMPLE_HEAD,  # one space between columns: a row fits in 80 columns
@@ -204,6 +208,8 @@ def summary_table(records: Sequence[CellRecord], rows: Rows | None = None) -> Ta
     )
     table.add_column("executor", no_wrap=True)
     table.add_column("chunk", justify="right")
+    if several_methods:
+        table.add_column("method")
     if several_cases:
         table.add_column("workload")
     table.add_column("median s", justify="right")
@@ -213,6 +219,8 @@ def summary_table(records: Sequence[CellRecord], rows: Rows | None = None) -> Ta
     for record, cell, marks in rows:
         chunk = record.chunk_label().replace("auto->", "") + (" auto" if record.chunksize_spec == "auto" else "")
         cells = [f"{record.executor} x{record.workers}{'*' if record.oversubscribed else ''}", chunk or "-"]
+        if several_methods:
+            cells.append(METHOD_LABELS.get(record.method, record.method))
         if several_cases:
             cells.append(record.case_label())
         if cell is None:
@@ -230,6 +238,8 @@ def summary_notes(records: Sequence[CellRecord], rows: Rows | None = None) -> li
     rows = summary_rows(records) if rows is None else rows
     used = {mark for _, _, marks in rows for mark in marks}
     notes = [f"{mark} {text}" for mark, text in MARKS.items() if mark in used]
+    if any(record.method == "imap_unordered" for record in records) and len({r.method for r in records}) > 1:
+        notes.append(f"{METHOD_LABELS['imap_unordered']} = imap_unordered")
     reasons = {
         f"{record.status}: {record.executor} x{record.workers}: {record.error or record.baseline_error}"
         for record in records

@@ -25,10 +25,11 @@ from __future__ import annotations
 import itertools
 import json
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, closing, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import workloads
 from bench import stats
@@ -48,6 +49,7 @@ __all__ = [
 ]
 
 Clock = Callable[[], float]
+T = TypeVar("T")
 
 
 class Reporter(Protocol):
@@ -70,6 +72,8 @@ class Rounds:
     max_repeats: int = 20
     warmup: str = "short"
     cell_timeout: float | None = None
+    #: One extra, untimed run per cell that measures the driver's peak memory.
+    memory: bool = True
 
     @property
     def adaptive(self) -> bool:
@@ -112,6 +116,10 @@ class CellResult:
     options: dict[str, Any] = field(default_factory=dict)
     #: Where the instance's workers ran (``Executor.placement``).
     placement: dict[str, Any] = field(default_factory=dict)
+    #: Chunks in flight under imap / imap_unordered (None under map).
+    window: int | None = None
+    #: Peak bytes the driver allocated in one extra, untimed run (``driver_peak_bytes``).
+    driver_peak_bytes: int | None = None
     precision_reached: bool | None = None
     spent_s: float = 0.0
     done: bool = False
@@ -155,17 +163,49 @@ def time_run(
     *,
     limit: int | None = None,
     clock: Clock = time.perf_counter,
+    method: str | None = None,
 ) -> tuple[float, Any]:
-    """One timed run of a cell, or of its first ``limit`` items: (seconds, answer)."""
+    """One timed run of a cell, or of its first ``limit`` items: (seconds, answer).
+
+    items -> the cell's map method (or ``method``) -> the workload's ``consume``; a stream is
+    closed inside the timed region, since cancelling what a pipeline no longer needs is part of it.
+    """
     workload = workloads.get(cell.workload)
     task, params = workload.task, cell.param_dict
     start = clock()
     items = workload.items(cell.size, **params)
     if limit is not None:
         items = itertools.islice(items, limit)
-    results = pool.map(task, items, chunksize=cell.chunksize, timeout=timeout)
-    answer = workload.reduce(results)
+    results = pool.method(method or cell.method)(task, items, chunksize=cell.chunksize, timeout=timeout)
+    with closing(results) if hasattr(results, "close") else nullcontext():
+        answer = workload.consume(results, cell.size, **params)
     return clock() - start, answer
+
+
+def baseline_method(workload_name: str) -> str:
+    """How the serial baseline runs a case: ``map``, unless the workload streams endlessly."""
+    methods = workloads.get(workload_name).methods
+    return "map" if "map" in methods else methods[0]
+
+
+def driver_peak_bytes(run: Callable[[], T]) -> tuple[int, T]:
+    """(peak bytes the driver's Python code allocated during ``run()``, its result).
+
+    Measured with ``tracemalloc`` over every thread of the driver, so a list
+    built from the input counts and a stream read a window ahead does not.
+    """
+    tracing = tracemalloc.is_tracing()
+    if tracing:
+        tracemalloc.reset_peak()
+    else:
+        tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        value = run()
+        return max(tracemalloc.get_traced_memory()[1] - before, 0), value
+    finally:
+        if not tracing:
+            tracemalloc.stop()
 
 
 def short_warmup_items(cell: Cell) -> int:
@@ -198,6 +238,7 @@ class _Instance:
         for result in results:
             result.instance, result.startup_s = self.number, self.startup_s
             result.options, result.placement = self.pool.settings, self.placement
+            result.window = None if result.cell.method == "map" else self.pool.window
 
     def _stop(self, stop: Callable[[], object], results: list[CellResult]) -> None:
         start = self._clock()
@@ -318,16 +359,25 @@ class _Group:
         """Items a run takes: the first few for a short warm-up, else all (None)."""
         return short_warmup_items(cell) if warmup and self.rounds.warmup == "short" else None
 
-    def _cell_run(self, result: CellResult, warmup: bool) -> float | None:
-        """Time one run of a cell; None when it failed (the instance is then replaced if it must be)."""
+    def _cell_run(self, result: CellResult, warmup: bool, memory: bool = False) -> float | None:
+        """Time one run of a cell; None when it failed (the instance is then replaced if it must be).
+
+        ``memory``: the untimed run that records the driver's peak memory instead.
+        """
         assert self.active is not None
-        limit = self._warmup_limit(result.cell, warmup)
-        self.reporter.run_started(result.cell.label(), "warm-up" if warmup else f"run {len(result.times_s) + 1}")
-        start = self.clock()
+        pool, limit = self.active.pool, self._warmup_limit(result.cell, warmup)
+        phase = "memory" if memory else "warm-up" if warmup else f"run {len(result.times_s) + 1}"
+        self.reporter.run_started(result.cell.label(), phase)
+        start, peak = self.clock(), None
+
+        def run() -> tuple[float, Any]:
+            return time_run(pool, result.cell, self._timeout(result), limit=limit, clock=self.clock)
+
         try:
-            elapsed, answer = time_run(
-                self.active.pool, result.cell, self._timeout(result), limit=limit, clock=self.clock
-            )
+            if memory:
+                peak, (elapsed, answer) = driver_peak_bytes(run)
+            else:
+                elapsed, answer = run()
         except TimeoutError:
             timeout = self.rounds.cell_timeout
             runs = len(result.times_s)
@@ -352,6 +402,8 @@ class _Group:
             return None
         if warmup:
             result.warmup_items, result.warmup_s = result.cell.items, elapsed
+        if memory:
+            result.driver_peak_bytes = peak
         return elapsed
 
     def _baseline_run(self, case: _Case, warmup: bool) -> float | None:
@@ -360,7 +412,14 @@ class _Group:
         limit = self._warmup_limit(cell, warmup)
         self.reporter.run_started(f"serial baseline {cell.case_label()}", "warm-up" if warmup else "paired run")
         try:
-            elapsed, answer = time_run(self.baseline, cell, self.rounds.cell_timeout, limit=limit, clock=self.clock)
+            elapsed, answer = time_run(
+                self.baseline,
+                cell,
+                self.rounds.cell_timeout,
+                limit=limit,
+                clock=self.clock,
+                method=baseline_method(cell.workload),
+            )
         except TimeoutError:
             case.drop_baseline(f"serial baseline exceeded {self.rounds.cell_timeout:g} s")
             return None
@@ -429,9 +488,22 @@ class _Group:
                     result.baseline_s.append(baselines[id(case)])
                 result.done, result.precision_reached = self.rounds.finished(len(result.times_s), result.estimate)
 
+    def _memory_owed(self) -> list[CellResult]:
+        """Cells still owed their memory run."""
+        if not self.rounds.memory:
+            return []
+        return [result for result in self.results if result.status == "ok" and result.driver_peak_bytes is None]
+
+    def _measure_memory(self) -> None:
+        for result in self._memory_owed():
+            if self.active is None:
+                break
+            self._cell_run(result, warmup=False, memory=True)
+
     def _forecast(self, rounds_done: int) -> int:
-        """Runs made so far plus those the remaining rounds will make if no cell stops early."""
-        return self.runs + (self.rounds.most - rounds_done) * len(self._steps(forwards=True))
+        """Runs made so far plus those the remaining rounds (and memory runs) will make if no cell stops early."""
+        rounds = (self.rounds.most - rounds_done) * len(self._steps(forwards=True))
+        return self.runs + rounds + len(self._memory_owed())
 
     def measure(self) -> list[CellResult]:
         expected = self._forecast(-1)
@@ -446,6 +518,7 @@ class _Group:
                         forecast = self._forecast(number)
                         self.reporter.expect(forecast - expected)
                         expected = forecast
+                    self._measure_memory()
         except BaseException:  # an interrupt: stop the work at once, do not wait for it
             if self.active is not None:
                 self.active.abort(self.results)

@@ -13,7 +13,7 @@ import bench.executors
 import workloads
 from bench import stats
 from bench.metadata import available_cores
-from bench.records import AUTO, NO_CHUNKS, CellIdentity, CellKey, is_int
+from bench.records import AUTO, METHODS, NO_CHUNKS, CellIdentity, CellKey, is_int
 
 __all__ = [
     "AUTO",
@@ -26,6 +26,7 @@ __all__ = [
     "PlanError",
     "auto_chunksize",
     "build",
+    "complete_key",
     "from_preset",
     "validate",
     "without",
@@ -91,6 +92,10 @@ class Matrix:
     workers: Sequence[int] = (1, 2)
     chunksizes: Sequence[str | int] = ("1", "16", AUTO)
     sizes: Sequence[int] | None = None
+    #: Sizes of particular workloads, by name, in place of ``sizes`` (a preset's small sizes).
+    workload_sizes: dict[str, Sequence[int]] = field(default_factory=dict)
+    #: Map methods (``map``, ``imap``, ``imap_unordered``); None: each workload's own default.
+    methods: Sequence[str] | None = None
     params: dict[str, Sequence[str]] = field(default_factory=dict)
     repeats: int | str = 3
     cell_timeout: float | None = None
@@ -102,7 +107,7 @@ class Matrix:
     executor_options: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("executors", "workloads", "workers", "chunksizes", "sizes"):
+        for name in ("executors", "workloads", "workers", "chunksizes", "sizes", "methods"):
             value = getattr(self, name)
             if isinstance(value, (str, int)) and not isinstance(value, bool):
                 value = (value,)  # one value for a list option
@@ -114,11 +119,14 @@ class Matrix:
             for key, values in dict(self.params).items()
         }
         object.__setattr__(self, "params", params)
+        sizes = {str(name): _unique(tuple(values)) for name, values in dict(self.workload_sizes).items()}
+        object.__setattr__(self, "workload_sizes", sizes)
         object.__setattr__(self, "executor_options", {str(k): str(v) for k, v in dict(self.executor_options).items()})
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["params"] = {key: list(values) for key, values in self.params.items()}
+        data["workload_sizes"] = {key: list(values) for key, values in self.workload_sizes.items()}
         return {key: list(value) if isinstance(value, tuple) else value for key, value in data.items()}
 
     @classmethod
@@ -137,7 +145,8 @@ class Matrix:
         def tup(value: Any) -> Any:
             return tuple(value) if isinstance(value, list) else value
 
-        fields = {key: tup(value) for key, value in data.items() if key != "params"}
+        fields = {key: tup(value) for key, value in data.items() if key not in ("params", "workload_sizes")}
+        fields["workload_sizes"] = {key: tuple(values) for key, values in data.get("workload_sizes", {}).items()}
         fields.setdefault("warmup", "full")  # journals from before short warm-ups ran whole cases
         return cls(**fields, params={key: tuple(values) for key, values in data.get("params", {}).items()})
 
@@ -162,6 +171,11 @@ _JSON_TYPES: dict[str, tuple[Any, str]] = {
     "workers": (_list_of(int), "a list of integers"),
     "chunksizes": (_list_of(str), "a list of strings"),
     "sizes": (_list_of(int, nullable=True), "a list of integers or null"),
+    "methods": (_list_of(str, nullable=True), "a list of method names or null"),
+    "workload_sizes": (
+        lambda v: isinstance(v, dict) and all(_list_of(int)(values) for values in v.values()),
+        "an object of lists of integers",
+    ),
     "params": (
         lambda v: isinstance(v, dict) and all(_list_of(str)(values) for values in v.values()),
         "an object of lists of strings",
@@ -183,14 +197,33 @@ def _quick_workers() -> tuple[int, ...]:
     return tuple(sorted({1, 2, available_cores()}))
 
 
+def _cores() -> tuple[int, ...]:
+    return (available_cores(),)
+
+
+#: Sizes that run in well under a second serially: what ``quick`` gives any workload it runs.
+QUICK_SIZES = {
+    "fibprimes": (1000,),
+    "fibprimes-first": (10,),
+    "primes-range": (100_000,),
+    "polyfit": (4,),
+    "noop": (500,),
+    "sleep": (200,),
+    "spin": (200,),
+    "payload": (50,),
+}
+#: Task durations of the ``granularity`` preset, 10 us to 100 ms.
+GRANULARITY_TASK_US = ("10", "100", "1000", "10000", "100000")
+
 #: Named matrices; command-line options override their fields.
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
-        "help": "every executor on fibprimes size 1500, workers 1, 2 and the core count, chunk sizes 1, 16, auto, "
-        "6 rounds (the fewest that give 95% intervals)",
+        "help": "every executor on fibprimes, noop and polyfit at small sizes, workers 1, 2 and the core "
+        "count, chunk sizes 1, 16, auto, 6 rounds (the fewest that give 95% intervals)",
+        "workloads": ("fibprimes", "noop", "polyfit"),
         "workers": _quick_workers,
         "chunksizes": ("1", "16", AUTO),
-        "sizes": (1500,),
+        "workload_sizes": QUICK_SIZES,
         "repeats": AUTO_MIN_ROUNDS,
     },
     "seed": {
@@ -199,6 +232,35 @@ PRESETS: dict[str, dict[str, Any]] = {
         "workers": (1, 2, 3, 4),
         "chunksizes": ("1", "10", "100", AUTO),
         "sizes": (5000,),
+        "repeats": 3,
+    },
+    "overhead": {
+        "help": "the probes at one task per chunk on the core count: noop (per-task cost), sleep and spin "
+        "(1 ms tasks), payload (1 B to 1 MiB: bandwidth)",
+        "workloads": ("noop", "sleep", "spin", "payload"),
+        "workers": _cores,
+        "chunksizes": ("1",),
+        "repeats": AUTO_MIN_ROUNDS,
+    },
+    "granularity": {
+        "help": "spin tasks of 10 us to 100 ms (64 of each), one per chunk, on the core count: "
+        "the smallest task each executor runs at 50% efficiency (METG)",
+        "workloads": ("spin",),
+        "workers": _cores,
+        "chunksizes": ("1",),
+        "sizes": (64,),
+        "params": {"task_us": GRANULARITY_TASK_US},
+        "repeats": 3,
+    },
+    "pipelines": {
+        "help": "the generator workloads under map, imap and imap_unordered, from a list, a generator "
+        "and an iterator: fibprimes 3000 and the first 22 Fibonacci primes (each about 5 s serially)",
+        "workloads": ("fibprimes", "fibprimes-first"),
+        "workers": _cores,
+        "chunksizes": ("16",),
+        "methods": ("map", "imap", "imap_unordered"),
+        "params": {"producer": ("list", "generator", "iterator")},
+        "workload_sizes": {"fibprimes": (3000,), "fibprimes-first": (22,)},
         "repeats": 3,
     },
 }
@@ -211,6 +273,8 @@ def from_preset(name: str, **overrides: Any) -> Matrix:
     fields = {key: value for key, value in PRESETS[name].items() if key != "help"}
     fields = {key: value() if callable(value) else value for key, value in fields.items()}
     fields.update({key: value for key, value in overrides.items() if value is not None})
+    if overrides.get("sizes") is not None:  # sizes given for all workloads replace the preset's own
+        fields.pop("workload_sizes", None)
     return Matrix(**fields)
 
 
@@ -227,7 +291,8 @@ class Cell(CellIdentity):
     params: tuple[tuple[str, Any], ...] = ()
     skip_reason: str | None = None
     oversubscribed: bool = False
-    items: int = 0
+    #: Items of a run; None for an endless stream (read as far as the answer needs).
+    items: int | None = 0
     method: str = "map"
 
     @property
@@ -264,7 +329,7 @@ def _param_grid(workload: workloads.Workload, asked: Mapping[str, Sequence[str]]
     axes = []
     for key, param in sorted(workload.params.items()):
         values = asked.get(key)
-        parsed = [param.parse(key, text) for text in values] if values else [param.default]
+        parsed = [param.parse(key, text) for text in values] if values else list(param.unswept)
         axes.append([(key, value) for value in parsed])
     return [tuple(combo) for combo in itertools.product(*axes)]
 
@@ -274,17 +339,21 @@ def _chunk_specs(executor: type[bench.executors.Executor], specs: Sequence[str |
     return tuple(map(str, specs)) if executor.chunked else (NO_CHUNKS,)
 
 
-def _resolve_chunksize(spec: str, n_items: int, workers: int) -> int:
-    if spec == AUTO:
-        return auto_chunksize(n_items, workers)
+def _resolve_chunksize(spec: str, n_items: int | None, workers: int) -> int:
+    if spec == AUTO:  # a stream of unknown length: one item per task
+        return 1 if n_items is None else auto_chunksize(n_items, workers)
     return int(spec) if spec.isdigit() else 1
 
 
 def validate(matrix: Matrix) -> None:
     """Raise PlanError for anything that makes the matrix unrunnable."""
     _check_names("executor", matrix.executors or (), bench.executors.names())
-    _check_names("workload", matrix.workloads, workloads.names())
-    for label, values in (("workers", matrix.workers), ("sizes", matrix.sizes or ())):
+    _check_workloads(matrix.workloads)
+    for method in matrix.methods or ():
+        if method not in METHODS:
+            raise PlanError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+    sizes = [size for values in (matrix.sizes or (), *matrix.workload_sizes.values()) for size in values]
+    for label, values in (("workers", matrix.workers), ("sizes", sizes)):
         if any(not isinstance(v, int) or v < 1 for v in values):
             raise PlanError(f"{label} must be positive integers")
     for spec in matrix.chunksizes:
@@ -308,6 +377,19 @@ def validate(matrix: Matrix) -> None:
             _param_grid(workload, {k: v for k, v in matrix.params.items() if k in workload.params})
         except ValueError as exc:
             raise PlanError(str(exc)) from None
+
+
+def _check_workloads(names: Sequence[str]) -> None:
+    """Every workload is registered or a user's ``module:Class`` that loads."""
+    known = workloads.names()
+    for name in names:
+        if workloads.is_spec(name):
+            try:
+                workloads.get(name)
+            except workloads.WorkloadError as exc:
+                raise PlanError(str(exc)) from None
+        elif name not in known:
+            raise PlanError(f"unknown workload {name!r}; known: {', '.join(known)}, or module:Class, file.py:Class")
 
 
 def _check_rounds(matrix: Matrix) -> None:
@@ -381,8 +463,10 @@ def build(matrix: Matrix) -> list[Group]:
             for workload_name in matrix.workloads:
                 workload = workloads.get(workload_name)
                 asked = {k: v for k, v in matrix.params.items() if k in workload.params}
-                for size, params in itertools.product(
-                    matrix.sizes or (workload.default_size,), _param_grid(workload, asked)
+                for size, params, method in itertools.product(
+                    matrix.workload_sizes.get(workload_name) or matrix.sizes or (workload.default_size,),
+                    _param_grid(workload, asked),
+                    matrix.methods or workload.default_methods,
                 ):
                     n_items = workload.count(size, **dict(params))
                     for spec in _chunk_specs(backend, matrix.chunksizes):
@@ -395,13 +479,35 @@ def build(matrix: Matrix) -> list[Group]:
                                 chunksize=_resolve_chunksize(spec, n_items, workers),
                                 chunksize_spec=spec,
                                 params=params,
-                                skip_reason=reason or workload.available(),
+                                skip_reason=reason or workload.available() or _method_reason(workload_name, method),
                                 oversubscribed=workers > capacity,
                                 items=n_items,
+                                method=method,
                             )
                         )
             groups.append(Group(executor_name, workers, tuple(cells), options))
     return groups
+
+
+def _method_reason(name: str, method: str) -> str | None:
+    workload = workloads.get(name)
+    if method in workload.methods:
+        return None
+    return f"{name} reads an endless stream: it runs under {' and '.join(workload.methods)}, not {method}"
+
+
+def complete_key(key: CellKey) -> CellKey:
+    """``key`` with every parameter its workload declares, at its default where the key lacks it
+    (a cell recorded before the workload gained that parameter is the same cell)."""
+    executor, workers, name, size, chunk, params, method = key
+    try:
+        declared = workloads.get(name).params
+    except (KeyError, workloads.WorkloadError):
+        return key
+    filled = dict(params)
+    for param_name, param in declared.items():
+        filled.setdefault(param_name, param.default)
+    return (executor, workers, name, size, chunk, tuple(sorted(filled.items())), method)
 
 
 def without(groups: list[Group], done: set[CellKey]) -> list[Group]:

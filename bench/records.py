@@ -15,10 +15,11 @@ Schema history (the ``schema`` field of every record):
    ``baseline_error``, ``warmup`` (``short``/``full``; a matrix without it ran
    whole warm-ups), ``warmup_items``, ``rounds``, ``precision`` and
    ``precision_reached``, ``options`` (every executor option as used),
-   ``nodes``, ``rank_nodes``, ``slurm_jobs`` and ``queue_wait_s``; the matrix
-   gained ``precision``, ``max_repeats``, ``warmup``, ``oversubscribe`` and
-   ``executor_options``; the run's ``env`` gained ``slurm_node`` and
-   ``slurm_nodes``.
+   ``nodes``, ``rank_nodes``, ``slurm_jobs`` and ``queue_wait_s``, ``window``
+   and ``driver_peak_bytes``; ``items`` may be null (an endless stream); the
+   matrix gained ``precision``, ``max_repeats``, ``warmup``, ``oversubscribe``,
+   ``executor_options`` and ``methods`` (null: each workload's own); the
+   run's ``env`` gained ``slurm_node`` and ``slurm_nodes``.
 
 Golden journals of every schema live in ``tests/data/`` and must keep loading.
 A new schema adds an entry to :data:`MIGRATIONS` that turns a record of the
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FAILED",
     "KINDS",
+    "METHODS",
     "MIGRATIONS",
     "NO_CHUNKS",
     "SCHEMA",
@@ -62,6 +64,9 @@ KINDS = ("run", "cell", "resume")
 STATUSES = ("ok", "error", "timeout", "skipped")
 #: The statuses of a cell that failed (the run then exits 1).
 FAILED = frozenset({"error", "timeout"})
+#: The map methods (a cell's ``method``): ``map`` returns a list; ``imap`` yields results in item order
+#: and ``imap_unordered`` as they complete, both lazily, with a bounded window of chunks in flight.
+METHODS = ("map", "imap", "imap_unordered")
 #: The chunk spec of back-ends that do not chunk (one cell, chunk size 1).
 NO_CHUNKS = "n/a"
 AUTO = "auto"
@@ -257,6 +262,10 @@ class CellRecord(_Record, CellIdentity):
     items: int | None = field(default=None, metadata=_meta("int?"))
     instance: int | None = field(default=None, metadata=_meta("int?"))
     oversubscribed: bool = field(default=False, metadata=_meta("bool"))
+    #: imap / imap_unordered: the most chunks in flight at once (null under map).
+    window: int | None = field(default=None, metadata=_meta("int?"))
+    #: Peak bytes the driver's Python code allocated in one extra, untimed run (tracemalloc).
+    driver_peak_bytes: int | None = field(default=None, metadata=_meta("int?"))
     finished: str | None = field(default=None, metadata=_meta("str?"))
     #: The node each worker ran on (Slurm's node name inside a job, else the host name), sorted.
     nodes: list[str] | None = field(default=None, metadata=_meta("strs?"))

@@ -22,7 +22,7 @@ from typing import Any
 import bench.executors
 from bench import mpi
 from bench.measure import CellResult, NullReporter, Reporter, Rounds, Verifier, measure_group
-from bench.plan import Cell, Group, Matrix, PlanError, build, validate, without
+from bench.plan import Cell, Group, Matrix, PlanError, build, complete_key, validate, without
 from bench.records import CellRecord, ResumeRecord, RunRecord
 from bench.results import Journal, JournalError, Results, load, new_run_id, newest, utc_now
 
@@ -229,20 +229,22 @@ def cell_record(run_id: str, result: CellResult, rounds: Rounds) -> CellRecord:
         items=cell.items,
         instance=result.instance,
         oversubscribed=cell.oversubscribed,
+        window=result.window,
+        driver_peak_bytes=result.driver_peak_bytes,
         finished=utc_now(),
         **result.placement,
     )
 
 
 def total_runs(groups: list[Group], rounds: Rounds) -> int:
-    """Warm-up and timed runs, paired baselines included, if no cell stops early (for progress)."""
+    """Warm-up, timed and memory runs, paired baselines included, if no cell stops early (for progress)."""
     total = 0
     for group in groups:
         runnable = [cell for cell in group.cells if not cell.skip_reason]
         if not runnable:
             continue
         baselines = len({cell.case for cell in runnable}) if bench.executors.get(group.executor).paired else 0
-        total += (1 + rounds.most) * (len(runnable) + baselines)
+        total += (1 + rounds.most) * (len(runnable) + baselines) + (len(runnable) if rounds.memory else 0)
     return total
 
 
@@ -416,7 +418,7 @@ def resume(
 
 def _resume(path: Path, old: Results, matrix: Matrix, progress: Progress, argv: Sequence[str] | None) -> Results:
     [run] = old.runs
-    groups = without(build(matrix), {cell.key for cell in old.cells})
+    groups = without(build(matrix), {complete_key(cell.key) for cell in old.cells})
     marker = ResumeRecord(run.run_id, utc_now(), list(sys.argv if argv is None else argv), run_env(groups))
     # Instance numbers stay unique across resumed runs.
     first_instance = 1 + max((cell.instance or 0 for cell in old.cells), default=0)

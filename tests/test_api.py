@@ -20,7 +20,17 @@ SMALL = bench.Matrix(
     executors=("serial", "thread-pool"), workers=(1,), chunksizes=(16, "auto"), sizes=(200,), repeats=2
 )
 #: What differs between two sweeps of the same matrix: timings, instances, times of day.
-VARYING = {"run_id", "startup_s", "warmup_s", "times_s", "baseline_s", "teardown_s", "finished", "instance"}
+VARYING = {
+    "run_id",
+    "startup_s",
+    "warmup_s",
+    "times_s",
+    "baseline_s",
+    "teardown_s",
+    "finished",
+    "instance",
+    "driver_peak_bytes",
+}
 
 
 def same_cells(a, b):
@@ -50,8 +60,8 @@ def test_a_progress_callback_sees_every_run(tmp_path):
     results = bench.sweep(SMALL, progress=lambda done, total, label: calls.append((done, total, label)))
     assert [done for done, _, _ in calls] == list(range(1, len(calls) + 1))
     assert calls[-1][0] == calls[-1][1]  # ends full
-    # serial: warm-up + 2 rounds; thread-pool: (warm-up + 2 rounds) x (2 cells + 1 paired baseline)
-    assert len(calls) == 3 + 9 and len(results.cells) == 3
+    # serial: warm-up + 2 rounds; thread-pool: (warm-up + 2 rounds) x (2 cells + 1 paired baseline); 1 memory run a cell
+    assert len(calls) == 3 + 9 + 3 and len(results.cells) == 3
     assert any(label.startswith("serial baseline fibprimes[200]") for _, _, label in calls)
 
 
@@ -151,7 +161,9 @@ def test_the_readme_python_example_runs_as_written(tmp_path):
         ("process-pool", 1): {"ok"},
         ("process-pool", 2): {"ok"},
     }
-    assert done.stdout.startswith(f"results/{journal.name} [('serial x1 fibprimes[1500] order=ascending', 'ok', [")
+    assert done.stdout.startswith(
+        f"results/{journal.name} [('serial x1 fibprimes[1500] order=ascending producer=generator', 'ok', ["
+    )
     assert (tmp_path / "speedup.png").stat().st_size > 10_000
 
 

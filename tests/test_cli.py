@@ -9,7 +9,18 @@ import bench
 from bench.results import JournalWarning
 
 RUN = {"schema": 1, "kind": "run", "run_id": "x", "started": "2026-01-01T00:00:00+00:00"}
-SMALL = ["--executors", "serial,process-pool", "--workers", "1,2", "--size", "300", "--repeats", "2"]
+SMALL = [
+    "--executors",
+    "serial,process-pool",
+    "--workloads",
+    "fibprimes",
+    "--workers",
+    "1,2",
+    "--size",
+    "300",
+    "--repeats",
+    "2",
+]
 
 
 def journals(folder):
@@ -30,7 +41,7 @@ def journals(folder):
         (["--repeats", "0"], "'0' is not a positive integer"),
         (["--cell-timeout", "-1"], "'-1' is not a positive number"),
         (["--param", "order"], "'order' is not KEY=V1,V2"),
-        (["--param", "colour=red"], "unknown param 'colour' for fibprimes; known: order"),
+        (["--param", "colour=red"], "unknown param 'colour' for fibprimes, noop, polyfit; known: order, points,"),
         (["--preset", "slow"], "invalid choice: 'slow'"),
         (["--repeats", "sometimes"], "'sometimes' is not a positive integer"),
         (["--precision", "0%"], "'0%' is not a percentage between 0% and 100%"),
@@ -39,6 +50,12 @@ def journals(folder):
         (["--warmup", "long"], "invalid choice: 'long'"),
         (["--precision", "5%"], "--precision applies only with --repeats auto"),
         (["--executors", "thread-pool", "--workers", "100000"], "thread-pool with 100000 workers exceeds the limit"),
+        (["--methods", "starmap"], "unknown method 'starmap'; known: map, imap, imap_unordered"),
+        (["--workloads", "spin", "--param", "task_us=fast"], "param task_us: bad value 'fast'"),
+        (["--workloads", "sleep", "--param", "order=ascending"], "unknown param 'order' for sleep; known: task_us"),
+        (["--workloads", "nowhere.py:Thing"], "workload 'nowhere.py:Thing': no file nowhere.py"),
+        (["--workloads", "json:dumps"], "json.dumps is a function, not a workloads.Workload subclass"),
+        (["--workloads", "no_such_module_xyz:Thing"], "importing no_such_module_xyz failed: ModuleNotFoundError"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2_with_nothing_written(run_bench, tmp_path, args, message):
@@ -127,7 +144,8 @@ def test_quiet_run_prints_only_the_journal_path(run_bench, tmp_path, fib_oracle)
         assert cell.answer == fib_oracle(300) and len(cell.times_s) == 2 and cell.rounds == 2
         assert cell.startup_s > 0 and cell.teardown_s >= 0 and cell.warmup_s > 0
         assert cell.warmup == "short" and cell.warmup_items == min(300, cell.workers * cell.chunksize)
-        assert cell.run_id == run.run_id and cell.method == "map" and cell.params == {"order": "ascending"}
+        assert cell.run_id == run.run_id and cell.method == "map"
+        assert cell.params == {"order": "ascending", "producer": "generator"}
         assert cell.precision is None and cell.precision_reached is None
     assert cells[0].baseline_s is None  # serial is the baseline
     for cell in cells[2:]:  # one paired serial sample per round, beside the cell's own
@@ -138,11 +156,22 @@ def test_quiet_run_prints_only_the_journal_path(run_bench, tmp_path, fib_oracle)
 
 def test_plain_output_has_cell_lines_table_and_path(run_bench, tmp_path):
     done = run_bench(
-        "--executors", "serial,thread-pool", "--workers", "1", "--size", "200", "--repeats", "1", "--out", "out"
+        "--executors",
+        "serial,thread-pool",
+        "--workloads",
+        "fibprimes",
+        "--workers",
+        "1",
+        "--size",
+        "200",
+        "--repeats",
+        "1",
+        "--out",
+        "out",
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("ok       serial x1 fibprimes[200] order=ascending: median ")
+    assert lines[0].startswith("ok       serial x1 fibprimes[200] order=ascending producer=generator: median ")
     pool_lines = [line for line in lines if line.startswith("ok       thread-pool x1")]
     assert len(pool_lines) == 3  # chunk sizes 1, 16, auto
     for line in pool_lines:  # a paired speedup with its interval, marked: 1 round covers less than 95%
@@ -160,6 +189,8 @@ def test_oversubscription_is_said(run_bench):
         "64",
         "--size",
         "50",
+        "--workloads",
+        "fibprimes",
         "--repeats",
         "1",
         "--chunksizes",
@@ -172,7 +203,7 @@ def test_oversubscription_is_said(run_bench):
 
 
 def test_repeated_values_make_one_cell(run_bench, tmp_path):
-    args = "--executors serial,serial --workers 1,1 --size 50,50 --repeats 1 --out out --quiet"
+    args = "--executors serial,serial --workloads fibprimes --workers 1,1 --size 50,50 --repeats 1 --out out --quiet"
     done = run_bench(*args.split())
     assert done.returncode == 0, done.stderr
     [path] = journals(tmp_path / "out")
@@ -180,7 +211,8 @@ def test_repeated_values_make_one_cell(run_bench, tmp_path):
 
 
 def test_auto_repeats_record_their_rounds_and_precision(run_bench, tmp_path):
-    args = "--executors thread-pool --workers 1 --chunksizes auto --size 600 --repeats auto --max-repeats 12"
+    args = "--executors thread-pool --workloads fibprimes --workers 1 --chunksizes auto --size 600 --repeats auto"
+    args += " --max-repeats 12"
     done = run_bench(*args.split(), "--precision", "90%", "--out", "out")
     assert done.returncode == 0, done.stderr
     [path] = journals(tmp_path / "out")
@@ -195,6 +227,8 @@ def test_failed_cells_exit_1_and_are_journaled(run_bench, tmp_path):
     done = run_bench(
         "--executors",
         "serial,multiprocessing",
+        "--workloads",
+        "fibprimes",
         "--workers",
         "1",
         "--size",
@@ -220,6 +254,8 @@ def test_resume_runs_only_the_missing_cells(run_bench, tmp_path):
     done = run_bench(
         "--executors",
         "serial,thread-pool",
+        "--workloads",
+        "fibprimes",
         "--workers",
         "1",
         "--size",
@@ -301,7 +337,19 @@ def test_module_entry_point_lists_everything(run_bench):
 
 def test_python_dash_m_bench_run_is_the_same_command(run_bench, tmp_path):
     done = run_bench(
-        "run", "--executors", "serial", "--size", "50", "--repeats", "1", "--out", "m", "--quiet", module=True
+        "run",
+        "--executors",
+        "serial",
+        "--workloads",
+        "fibprimes",
+        "--size",
+        "50",
+        "--repeats",
+        "1",
+        "--out",
+        "m",
+        "--quiet",
+        module=True,
     )
     assert done.returncode == 0, done.stderr
     [path] = journals(tmp_path / "m")
@@ -332,7 +380,7 @@ def test_ctrl_c_during_a_dask_local_cell_exits_130_with_one_line(tmp_path):
 
     from conftest import ROOT
 
-    args = "--executors dask-local --workers 1,2 --size 800 --chunksizes 1 --repeats 2 --out out"
+    args = "--executors dask-local --workloads fibprimes --workers 1,2 --size 800 --chunksizes 1 --repeats 2 --out out"
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "run.py"), *args.split()],
         cwd=tmp_path,
@@ -377,3 +425,112 @@ def group_members(pgid):
         except (OSError, psutil.Error):
             pass
     return found
+
+
+def readme_example(folder):
+    """The README's own user-workload example, written where the user would keep it."""
+    from conftest import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    code = re.search(r'```python\n("""my_work.py.*?)```', text, re.S)
+    assert code, "the README's my_work.py example is missing"
+    (folder / "my_work.py").write_text(code.group(1))
+
+
+def test_the_readme_user_workload_runs_on_every_kind_of_worker(run_bench, tmp_path):
+    readme_example(tmp_path)
+    executors = "serial,multiprocessing,process-pool,mpi-pool,dask-local"
+    done = run_bench(
+        "--workloads",
+        "my_work.py:MonteCarloPi",
+        "--executors",
+        executors,
+        "--workers",
+        "2",
+        "--size",
+        "8",
+        "--chunksizes",
+        "2",
+        "--methods",
+        "map,imap_unordered",
+        "--repeats",
+        "1",
+        "--out",
+        "out",
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    cells = bench.load(journals(tmp_path / "out")[0]).cells
+    ran = {(c.executor, c.method) for c in cells if c.ok}
+    assert ran == {(e, m) for e in executors.split(",")[1:] for m in ("map", "imap_unordered")}
+    assert all(c.verified and c.workload == "my_work.py:MonteCarloPi" for c in cells if c.ok)
+
+
+def test_a_user_workload_that_fails_to_import_is_one_line_and_exit_2(run_bench, tmp_path):
+    (tmp_path / "broken.py").write_text("raise RuntimeError('broken on purpose')\n")
+    done = run_bench("--workloads", "broken.py:Anything", "--out", "out")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "importing broken failed: RuntimeError: broken on purpose" in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_fibprimes_first_streams_under_imap_and_skips_map(run_bench, tmp_path, fib_oracle):
+    done = run_bench(
+        "--workloads",
+        "fibprimes-first",
+        "--executors",
+        "serial,process-pool",
+        "--workers",
+        "1,2",
+        "--size",
+        "12",
+        "--methods",
+        "map,imap,imap_unordered",
+        "--param",
+        "producer=list,iterator",
+        "--repeats",
+        "1",
+        "--chunksizes",
+        "2",
+        "--out",
+        "out",
+    )
+    assert done.returncode == 0, done.stderr
+    cells = bench.load(journals(tmp_path / "out")[0]).cells
+    ok = [c for c in cells if c.ok]
+    assert {(c.method, c.params["producer"]) for c in ok} == {
+        (m, p) for m in ("imap", "imap_unordered") for p in ("list", "iterator")
+    }
+    assert all(c.answer == [3, 4, 5, 7, 11, 13, 17, 23, 29, 43, 47, 83] and c.verified for c in ok)
+    assert {c.window for c in ok if c.executor == "process-pool"} == {2, 4}  # 2 chunks per worker
+    assert all(c.driver_peak_bytes and c.items is None for c in ok)
+    maps = [c for c in cells if c.method == "map" and (c.executor, c.workers) != ("serial", 2)]
+    assert maps and all(c.status == "skipped" and "endless stream" in c.error for c in maps)
+    assert "imap-u" in done.stdout  # the summary tells the methods apart
+
+
+def test_a_listed_input_costs_the_driver_more_memory_than_a_streamed_one(run_bench, tmp_path):
+    done = run_bench(
+        "--workloads",
+        "fibprimes",
+        "--executors",
+        "thread-pool",
+        "--workers",
+        "2",
+        "--size",
+        "1500",
+        "--methods",
+        "imap",
+        "--param",
+        "producer=list,generator",
+        "--repeats",
+        "1",
+        "--chunksizes",
+        "16",
+        "--out",
+        "out",
+    )
+    assert done.returncode == 0, done.stderr
+    peaks = {c.params["producer"]: c.driver_peak_bytes for c in bench.load(journals(tmp_path / "out")[0]).cells}
+    # 1500 Fibonacci numbers of up to 1042 bits held at once, against a window of 4 chunks of 16
+    assert peaks["list"] > 3 * peaks["generator"], peaks

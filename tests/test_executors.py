@@ -1,5 +1,7 @@
 """Contract tests: every registered executor, several worker counts and chunk sizes."""
 
+import contextlib
+import itertools
 import subprocess
 import sys
 import textwrap
@@ -11,6 +13,7 @@ import bench.executors
 import workloads
 from bench.executors.base import apply_chunk, batched
 from bench.plan import auto_chunksize
+from bench.records import METHODS
 from bench.registry import Registry
 from conftest import EXECUTOR_CONTRACT, unavailable
 from tests.helpers import fail_on_13, nap, square
@@ -68,6 +71,72 @@ def test_noop_counts_every_task(pool):
     assert w.verify(w.reduce(pool.map(w.task, w.items(300), chunksize=5)), 300)
 
 
+#: Small cases of every workload: (size, params), each a fraction of a second serially.
+TINY = {
+    "fibprimes": (400, {"producer": "iterator"}),
+    "fibprimes-first": (12, {}),
+    "primes-range": (3000, {}),
+    "polyfit": (3, {"points": 300}),
+    "noop": (60, {}),
+    "sleep": (12, {"task_us": 200}),
+    "spin": (12, {"task_us": 200}),
+    "payload": (6, {"payload_bytes": 70000}),
+}
+
+
+def test_every_workload_has_a_tiny_case():
+    assert set(TINY) == set(workloads.names())
+
+
+# fibprimes-first never runs under map (an endless stream): tests/test_plan.py checks that it is skipped.
+@pytest.mark.parametrize(
+    ("name", "method"), [(name, method) for name in TINY for method in METHODS if method in workloads.get(name).methods]
+)
+def test_every_workload_verifies_under_every_method(pool, name, method):
+    w = workloads.get(name)
+    size, params = TINY[name]
+    results = pool.method(method)(w.task, w.items(size, **params), chunksize=3, timeout=120)
+    with contextlib.closing(results) if method != "map" else contextlib.nullcontext():
+        answer = w.consume(results, size, **params)
+    assert w.verify(answer, size, **params), answer
+
+
+@pytest.mark.parametrize("chunksize", [1, 4])
+def test_imap_reads_an_endless_input_only_a_window_ahead(pool, chunksize):
+    taken = []
+
+    def endless():
+        for n in itertools.count():
+            taken.append(n)
+            yield n
+
+    stream = pool.imap(square, endless(), chunksize=chunksize, timeout=60)
+    first = list(itertools.islice(stream, 10))
+    time.sleep(0.2)  # a feeder thread that read ahead unbounded would show it now
+    stream.close()
+    assert first == [n * n for n in range(10)]
+    # taken: the chunks the 10 results came in, the window refilled behind them, and one chunk
+    # a feeder may hold while it waits for room
+    bound = chunksize * (-(-10 // chunksize) + pool.window + 1)
+    assert len(taken) <= bound, (len(taken), bound)
+    assert pool.map(square, range(5), chunksize=2) == [0, 1, 4, 9, 16]  # the pool still serves
+
+
+def test_imap_unordered_yields_every_result_once(pool):
+    assert sorted(pool.imap_unordered(square, iter(range(40)), chunksize=3, timeout=60)) == [n * n for n in range(40)]
+
+
+def test_streaming_errors_reach_the_consumer(pool):
+    with pytest.raises(ValueError, match="unlucky 13"):
+        list(pool.imap(fail_on_13, range(20), chunksize=4, timeout=60))
+    assert list(pool.imap(square, [], chunksize=2)) == []
+
+
+def test_unknown_method_is_refused(pool):
+    with pytest.raises(ValueError, match="method must be one of map, imap, imap_unordered"):
+        pool.method("starmap")
+
+
 def test_map_of_nothing(pool):
     assert pool.map(square, [], chunksize=4) == []
 
@@ -87,15 +156,16 @@ def test_bad_chunksize_is_refused(pool):
 
 
 # dask-slurm's is in tests/test_slurm.py: here this module's pools may hold every Slurm CPU.
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("name", [name for name in EXECUTORS if name != "dask-slurm"])
-def test_timeout_then_abort_stops_quickly(name):
+def test_timeout_then_abort_stops_quickly(name, method):
     backend = bench.executors.get(name)
     workers = 1
     pool = backend(workers).__enter__()
     try:
         start = time.monotonic()
         with pytest.raises(TimeoutError):
-            pool.map(nap, [0.5] * 8, chunksize=1, timeout=0.2)
+            list(pool.method(method)(nap, [0.5] * 8, chunksize=1, timeout=0.2))
         pool.abort()
         # The abandoned tasks (4 s of sleep in all) are not waited for.
         assert time.monotonic() - start < 3.5

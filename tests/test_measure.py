@@ -137,7 +137,7 @@ def cell(size, chunksize, workers=1):
 
 def measure_cells(script, cells, *, first_instance=1, workers=1, backends=None, **rounds):
     pool, baseline = backends or script.backends()
-    protocol = measure.Rounds(**rounds)
+    protocol = measure.Rounds(**{"memory": False, **rounds})  # the memory run has its own test
     reporter = Reporter(runner.total_runs([Group("serial-free", workers, tuple(cells))], protocol))
     results = measure.measure_group(
         pool,
@@ -323,3 +323,22 @@ def test_a_restart_that_fails_mid_round_fails_the_running_cells():
     assert results[1].error == "ValueError: worker lost" and results[1].instance == 1
     assert results[0].error == "executor restart failed: OSError: cannot start again" and results[0].instance == 2
     assert results[0].times_s == []  # its round-1 sample was taken, but the round could not finish
+
+
+def test_the_memory_run_comes_after_the_rounds_untimed_and_records_the_driver_peak():
+    script = Script()
+    a, b = cell(10, 1), cell(20, 5)
+    results = measure_cells(script, [a, b], repeats=2, memory=True)
+    runs = [entry for entry in script.log if entry[0] != "shutdown"]
+    # warm-ups (4), two rounds (2 baselines + 2 cells each), then one memory run per cell
+    assert runs[-2:] == [("pool", 1, 10), ("pool", 5, 20)] and len(runs) == 4 + 4 + 4 + 2
+    for result in results:
+        assert len(result.times_s) == 2 and result.driver_peak_bytes is not None
+        assert result.driver_peak_bytes >= 0
+
+
+def test_driver_peak_bytes_sees_a_list_and_not_a_stream():
+    peak_list, total = measure.driver_peak_bytes(lambda: sum(list(range(200_000))))
+    peak_stream, same = measure.driver_peak_bytes(lambda: sum(iter(range(200_000))))
+    assert total == same
+    assert peak_list > 1_000_000 > 100_000 > peak_stream  # 200,000 list slots vs a few objects

@@ -55,6 +55,8 @@ def test_mpi_executors_know_the_answer_under_mpiexec(n, tmp_path, fib_oracle):
         "mpi-comm,mpi-pool",
         "--workers",
         "1,2,4",
+        "--workloads",
+        "fibprimes",
         "--size",
         "1500",
         "--chunksizes",
@@ -84,6 +86,24 @@ def test_mpi_executors_know_the_answer_under_mpiexec(n, tmp_path, fib_oracle):
             assert cell.answer == fib_oracle(1500) and cell.verified is True
             assert cell.startup_s > 0
     assert len(cells) == 12
+
+
+def test_mpi_comm_runs_every_workload_under_every_method(tmp_path):
+    import workloads
+
+    done = mpiexec(
+        3,
+        *("--preset", "quick", "--executors", "mpi-comm", "--workers", "2", "--chunksizes", "auto"),
+        *("--workloads", ",".join(workloads.names()), "--methods", "map,imap,imap_unordered"),
+        *("--repeats", "1", "--quiet"),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    cells = journal_of(done, tmp_path).cells
+    ok = {(cell.workload, cell.method) for cell in cells if cell.ok and cell.verified}
+    expected = {(name, method) for name in workloads.names() for method in ("map", "imap", "imap_unordered")}
+    assert ok == expected - {("fibprimes-first", "map")}
+    assert all(cell.window == 4 for cell in cells if cell.ok and cell.method != "map")
 
 
 def test_a_raising_task_ends_the_run_with_the_error_journaled(tmp_path, raising_plugin):
@@ -136,6 +156,8 @@ def test_idle_ranks_do_not_spin(tmp_path):
         "serial,thread-pool",
         "--workers",
         "1",
+        "--workloads",
+        "fibprimes",
         "--size",
         "1800",
         "--repeats",
@@ -160,6 +182,8 @@ def test_mpi_pool_runs_as_a_singleton_and_mpi_comm_says_how_to_launch(run_bench,
         "mpi-comm,mpi-pool",
         "--workers",
         "2",
+        "--workloads",
+        "fibprimes",
         "--size",
         "600",
         "--repeats",
@@ -176,7 +200,8 @@ def test_mpi_pool_runs_as_a_singleton_and_mpi_comm_says_how_to_launch(run_bench,
     assert comm.status == "skipped"
     assert comm.error == (
         f"mpi-comm needs an MPI launch; run: mpiexec -n 3 python -m mpi4py {ROOT}/bench/run.py "
-        "--executors mpi-comm,mpi-pool --workers 2 --size 600 --repeats 1 --chunksizes auto --out out --quiet"
+        "--executors mpi-comm,mpi-pool --workers 2 --workloads fibprimes --size 600 --repeats 1 --chunksizes auto "
+        "--out out --quiet"
     )
     assert pool.status == "ok" and pool.answer == fib_oracle(600)
     assert run.env["mpi_launch"] == "singleton" and run.env["mpi_world_size"] == 1
@@ -189,6 +214,8 @@ def test_mpiexec_without_dash_m_mpi4py_is_refused_for_mpi_comm(tmp_path):
         "mpi-comm,serial",
         "--workers",
         "1",
+        "--workloads",
+        "fibprimes",
         "--size",
         "100",
         "--chunksizes",

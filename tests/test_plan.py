@@ -16,9 +16,69 @@ def test_auto_rule_is_multiprocessings():
 def test_quick_preset_is_the_documented_matrix():
     matrix = plan.from_preset("quick")
     assert matrix.workers == tuple(sorted({1, 2, available_cores()}))
-    assert matrix.chunksizes == ("1", "16", "auto") and matrix.workloads == ("fibprimes",)
+    assert matrix.chunksizes == ("1", "16", "auto") and matrix.workloads == ("fibprimes", "noop", "polyfit")
     groups = plan.build(matrix)
     assert {g.executor for g in groups} == set(EXECUTOR_CONTRACT)
+    sizes = {cell.workload: cell.size for group in groups for cell in group.cells}
+    assert sizes == {"fibprimes": 1000, "noop": 500, "polyfit": 4}
+
+
+def test_quick_makes_any_workload_small_and_an_explicit_size_wins():
+    matrix = plan.from_preset("quick", workloads=("spin", "payload"), executors=("serial",))
+    assert {(c.workload, c.size) for g in plan.build(matrix) for c in g.cells} == {("spin", 200), ("payload", 50)}
+    matrix = plan.from_preset("quick", workloads=("spin",), executors=("serial",), sizes=(7,))
+    assert {c.size for g in plan.build(matrix) for c in g.cells} == {7}
+
+
+def test_the_probe_presets():
+    overhead = plan.from_preset("overhead")
+    assert overhead.workloads == ("noop", "sleep", "spin", "payload") and overhead.chunksizes == ("1",)
+    payloads = {c.param_dict["payload_bytes"] for g in plan.build(overhead) for c in g.cells if c.workload == "payload"}
+    assert payloads == {1, 1024, 65536, 1048576}  # payload's own sweep, 1 B to 1 MiB
+    granularity = plan.from_preset("granularity", executors=("process-pool",))
+    durations = sorted(c.param_dict["task_us"] for g in plan.build(granularity) for c in g.cells)
+    assert durations == [10, 100, 1000, 10000, 100000] and granularity.workloads == ("spin",)
+
+
+def test_the_pipelines_preset_streams_and_skips_map_for_the_endless_one():
+    matrix = plan.from_preset("pipelines", executors=("process-pool",))
+    cells = [c for g in plan.build(matrix) for c in g.cells]
+    assert {c.method for c in cells} == {"map", "imap", "imap_unordered"}
+    assert {c.param_dict["producer"] for c in cells} == {"list", "generator", "iterator"}
+    skipped = {(c.workload, c.method) for c in cells if c.skip_reason}
+    assert skipped == {("fibprimes-first", "map")}
+    reason = next(c.skip_reason for c in cells if c.skip_reason)
+    assert reason == "fibprimes-first reads an endless stream: it runs under imap and imap_unordered, not map"
+    assert {c.items for c in cells if c.workload == "fibprimes-first"} == {None}
+    assert {c.chunksize for c in cells} == {16}
+
+
+def test_methods_default_to_each_workloads_own():
+    matrix = plan.Matrix(executors=("thread-pool",), workloads=("fibprimes", "fibprimes-first"), workers=(2,))
+    methods = {(c.workload, c.method) for g in plan.build(matrix) for c in g.cells}
+    assert methods == {("fibprimes", "map"), ("fibprimes-first", "imap"), ("fibprimes-first", "imap_unordered")}
+    auto = plan.Matrix(executors=("thread-pool",), workloads=("fibprimes-first",), chunksizes=("auto",))
+    assert {c.chunksize for g in plan.build(auto) for c in g.cells} == {1}  # a stream of unknown length
+
+
+def test_unknown_method_and_user_workload_errors():
+    with pytest.raises(plan.PlanError, match="unknown method 'starmap'; known: map, imap, imap_unordered"):
+        plan.validate(plan.Matrix(methods=("starmap",)))
+    with pytest.raises(plan.PlanError, match="json.dumps is a function, not a workloads.Workload subclass"):
+        plan.validate(plan.Matrix(workloads=("json:dumps",)))
+
+
+def test_a_cell_recorded_before_a_param_existed_is_the_same_cell():
+    old = ("serial", 1, "fibprimes", 1500, "n/a", (("order", "ascending"),), "map")
+    assert plan.complete_key(old) == (
+        "serial",
+        1,
+        "fibprimes",
+        1500,
+        "n/a",
+        (("order", "ascending"), ("producer", "generator")),
+        "map",
+    )
 
 
 def test_seed_preset_is_the_course_exercise():
@@ -55,9 +115,10 @@ def test_params_sweep_and_default():
         executors=("serial",), workers=(1,), sizes=(10,), params={"order": ("descending", "ascending")}
     )
     cells = plan.build(matrix)[0].cells
-    assert [cell.param_dict for cell in cells] == [{"order": "descending"}, {"order": "ascending"}]
+    gen = {"producer": "generator"}
+    assert [cell.param_dict for cell in cells] == [{"order": "descending", **gen}, {"order": "ascending", **gen}]
     default = plan.build(plan.Matrix(executors=("serial",), workers=(1,), sizes=(10,)))[0].cells[0]
-    assert default.param_dict == {"order": "ascending"}
+    assert default.param_dict == {"order": "ascending", **gen}
 
 
 @pytest.mark.parametrize(
@@ -103,9 +164,9 @@ def test_labels_name_the_cell():
     matrix = plan.Matrix(executors=("serial", "process-pool"), workers=(2,), chunksizes=("auto", "8"), sizes=(1000,))
     labels = [cell.label() for group in plan.build(matrix) for cell in group.cells]
     assert labels == [
-        "serial x2 fibprimes[1000] order=ascending",
-        "process-pool x2 fibprimes[1000] order=ascending chunk=auto->125",
-        "process-pool x2 fibprimes[1000] order=ascending chunk=8",
+        "serial x2 fibprimes[1000] order=ascending producer=generator",
+        "process-pool x2 fibprimes[1000] order=ascending producer=generator chunk=auto->125",
+        "process-pool x2 fibprimes[1000] order=ascending producer=generator chunk=8",
     ]
 
 
@@ -142,7 +203,7 @@ def test_cells_of_one_case_share_a_case_key():
     matrix = plan.Matrix(executors=("thread-pool",), workers=(1,), chunksizes=("1", "8"), sizes=(10, 20))
     cells = plan.build(matrix)[0].cells
     assert len({cell.case for cell in cells}) == 2
-    assert cells[0].case_label() == "fibprimes[10] order=ascending"
+    assert cells[0].case_label() == "fibprimes[10] order=ascending producer=generator"
 
 
 def test_the_quick_preset_gives_95_percent_intervals():

@@ -175,9 +175,9 @@ def test_a_foreign_matrix_is_a_one_line_error(tmp_path, matrix, message):
 
 
 def test_fields_from_a_later_writer_are_kept(tmp_path):
-    path = write_lines(tmp_path / "j.jsonl", RUN, {**CELL, "driver_peak_bytes": 1234})
+    path = write_lines(tmp_path / "j.jsonl", RUN, {**CELL, "gpu_watts": 1234})
     [cell] = bench.load(path).cells
-    assert cell.extra == {"driver_peak_bytes": 1234} and cell.to_json()["driver_peak_bytes"] == 1234
+    assert cell.extra == {"gpu_watts": 1234} and cell.to_json()["gpu_watts"] == 1234
 
 
 def test_not_a_journal_without_a_run_record_first(tmp_path):

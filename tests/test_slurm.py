@@ -96,6 +96,7 @@ def test_a_sweep_records_options_jobs_nodes_and_start_up(run_bench, tmp_path, sl
         "--workers=1,2",
         "--chunksizes=16",
         "--size=400",
+        "--workloads=fibprimes",
         "--repeats=2",
         "--executor-option",
         "walltime=00:05:00",
@@ -119,7 +120,8 @@ def test_a_sweep_records_options_jobs_nodes_and_start_up(run_bench, tmp_path, sl
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_an_interrupt_or_sigterm_cancels_the_jobs(tmp_path, slurm_nodes, signum, status):
     command = [sys.executable, str(ROOT / "bench" / "run.py"), "--executors=dask-slurm", "--workers=2"]
-    command += ["--size=3000", "--repeats=20", "--chunksizes=1", "--executor-option=ready_timeout=60"]
+    command += ["--size=3000", "--workloads=fibprimes", "--repeats=20", "--chunksizes=1"]
+    command += ["--executor-option=ready_timeout=60"]
     before = set(squeue())
     with subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         try:
@@ -142,7 +144,13 @@ def test_an_interrupt_or_sigterm_cancels_the_jobs(tmp_path, slurm_nodes, signum,
 def test_no_reachable_slurm_skips_the_cells_and_says_what_to_run(run_bench, tmp_path, monkeypatch):
     monkeypatch.setenv("SLURM_CONF", str(tmp_path / "no-slurm.conf"))
     done = run_bench(
-        "--executors=dask-slurm", "--workers=1", "--chunksizes=1", "--size=100", "--repeats=1", timeout=120
+        "--executors=dask-slurm",
+        "--workers=1",
+        "--chunksizes=1",
+        "--size=100",
+        "--workloads=fibprimes",
+        "--repeats=1",
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     [cell] = bench.load(tmp_path / done.stdout.strip().splitlines()[-1]).cells
@@ -204,7 +212,15 @@ def test_list_shows_every_option_with_its_environment_variable(run_bench):
 def test_submit_waits_and_each_node_count_writes_a_journal_with_mpi_comm_across_nodes(tmp_path, slurm_nodes):
     out = tmp_path / "out $(touch PWNED) dir"  # a hostile folder name is only a name
     command = [sys.executable, "-m", "bench", "slurm", "submit", "--wait", "--wait-timeout=240", "--nodes=1,2"]
-    command += ["--out", str(out), "--", "--executors=mpi-comm,process-pool", "--workers=1", "--size=300"]
+    command += [
+        "--out",
+        str(out),
+        "--",
+        "--executors=mpi-comm,process-pool",
+        "--workers=1",
+        "--size=300",
+        "--workloads=fibprimes",
+    ]
     command += ["--repeats=2", "--chunksizes=16", "--quiet"]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr + done.stdout

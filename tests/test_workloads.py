@@ -84,3 +84,191 @@ def test_bpsw_parts_catch_each_others_pseudoprimes():
     # Strong base-2 pseudoprimes (OEIS A001262) fool base 2, not the Lucas part.
     for n in (2047, 3277, 4033, 4681, 8321):
         assert pow(2, n - 1, n) == 1 and not _is_strong_lucas_prp(n) and not is_prime_bpsw(n)
+
+
+# -- the workload contract, over the whole registry -----------------------------------------------
+
+import itertools  # noqa: E402
+import pickle  # noqa: E402
+import random  # noqa: E402
+
+from bench.plan import QUICK_SIZES  # noqa: E402
+
+CONTRACT_WORKLOADS = workloads.names()
+
+
+def small(name):
+    """A size that runs in well under a second serially."""
+    return QUICK_SIZES[name][0]
+
+
+def serial_answer(workload, size, **params):
+    return workload.consume(map(workload.task, workload.items(size, **params)), size, **params)
+
+
+def corrupt(answer):
+    """The answer with one thing wrong, whatever its shape."""
+    if isinstance(answer, bool) or answer is None:
+        return "wrong"
+    if isinstance(answer, int):
+        return answer + 1
+    if isinstance(answer, float):
+        return answer * 1.5 + 1
+    if isinstance(answer, list):
+        return [corrupt(answer[0]), *answer[1:]] if answer else [1]
+    if isinstance(answer, dict):
+        key = sorted(answer)[0]
+        return {**answer, key: corrupt(answer[key])}
+    raise AssertionError(f"no corruption for {answer!r}")
+
+
+def test_the_registry_has_every_workload_of_the_contract():
+    expected = ["fibprimes", "fibprimes-first", "primes-range", "polyfit", "noop", "sleep", "spin", "payload"]
+    assert CONTRACT_WORKLOADS[: len(expected)] == expected
+    assert set(QUICK_SIZES) == set(expected)
+
+
+@pytest.mark.parametrize("name", CONTRACT_WORKLOADS)
+def test_items_and_count_agree(name):
+    w = workloads.get(name)
+    size = small(name)
+    count = w.count(size, **w.default_params())
+    if count is None:  # an endless stream
+        assert len(list(itertools.islice(w.items(size, **w.default_params()), 5000))) == 5000
+    else:
+        assert sum(1 for _ in w.items(size, **w.default_params())) == count
+
+
+@pytest.mark.parametrize("name", CONTRACT_WORKLOADS)
+def test_the_task_and_its_items_survive_pickling(name):
+    w = workloads.get(name)
+    assert pickle.loads(pickle.dumps(w.task)) is w.task
+    item = next(iter(w.items(small(name), **w.default_params())))
+    assert pickle.loads(pickle.dumps(item)) == item
+
+
+@pytest.mark.parametrize("name", CONTRACT_WORKLOADS)
+def test_the_serial_answer_verifies_and_a_corrupted_one_does_not(name):
+    w = workloads.get(name)
+    size = small(name)
+    answer = serial_answer(w, size, **w.default_params())
+    assert w.verify(answer, size, **w.default_params())
+    assert not w.verify(corrupt(answer), size, **w.default_params())
+
+
+@pytest.mark.parametrize("name", CONTRACT_WORKLOADS)
+def test_results_in_any_order_give_the_same_answer(name):
+    """imap_unordered hands results over as they complete."""
+    w = workloads.get(name)
+    size = small(name)
+    if w.count(size) is None:
+        return  # the endless pipeline has its own test below
+    results = list(map(w.task, w.items(size, **w.default_params())))
+    shuffled = results[:]
+    random.Random(1).shuffle(shuffled)
+    assert w.consume(shuffled, size) == w.consume(results, size)
+
+
+@pytest.mark.parametrize("size", range(1, 22))
+def test_fibprimes_first_matches_oeis(size):
+    w = workloads.get("fibprimes-first")
+    answer = serial_answer(w, size)
+    assert answer == A001605[:size]
+    assert w.verify(answer, size) and not w.verify(answer[:-1], size)
+
+
+def test_fibprimes_first_stops_for_out_of_order_results_only_when_the_prefix_is_complete():
+    w = workloads.get("fibprimes-first")
+    # 83 (the 12th) arrives before 47 (the 11th): the first 11 are not known until 47 is in
+    results = [w.task(item) for item in itertools.islice(w.items(11), 100)]
+    late = [r for r in results if r[0] <= 47]
+    early = [r for r in results if r[0] > 47]
+    taken = []
+
+    def stream():
+        for result in early + late:
+            taken.append(result)
+            yield result
+
+    assert w.consume(stream(), 11) == A001605[:11]
+    assert len(taken) == len(results)  # it had to wait for the last of the prefix
+    assert not w.verify([3, 4, 5, 7, 11, 13, 17, 23, 29, 43, 83], 11)
+
+
+def test_fibprimes_first_never_runs_under_map():
+    w = workloads.get("fibprimes-first")
+    assert "map" not in w.methods and w.count(10) is None
+
+
+@pytest.mark.parametrize("producer", ["list", "generator", "iterator"])
+def test_every_producer_gives_the_same_fibonacci_numbers(producer):
+    from workloads.fibprimes import fibonacci, produce
+
+    assert list(produce(producer, 300)) == [(n, fibonacci(n)) for n in range(1, 301)]
+    endless = list(itertools.islice(produce(producer, None), 1000))
+    assert endless == [(n, fibonacci(n)) for n in range(1, 1001)]
+    fib = workloads.get("fibprimes")
+    assert fib.reduce(map(fib.task, fib.items(600, producer=producer, order="descending"))) == [
+        n for n in A001605 if n <= 600
+    ]
+
+
+def test_producers_differ_in_kind():
+    from workloads.fibprimes import FibonacciIterator, produce
+
+    assert isinstance(produce("list", 10), list)
+    assert type(produce("generator", 10)).__name__ == "generator"
+    assert isinstance(produce("iterator", 10), FibonacciIterator)
+
+
+def test_primes_range_agrees_with_a_sieve():
+    w = workloads.get("primes-range")
+    primes = [n for n in range(2000) if w.task(n) is not None]
+    assert primes == _small_primes_upto(1999)
+    assert serial_answer(w, 2000) == {"count": len(primes), "sum": sum(primes), "largest": 1999}
+
+
+def test_polyfit_losses_lie_between_least_squares_and_the_convergence_bound():
+    from workloads.polyfit import _problem
+
+    w = workloads.get("polyfit")
+    losses = serial_answer(w, 6, points=500)
+    best = _problem(500)[3]
+    assert all(loss >= best * (1 - 1e-9) for loss in losses)
+    assert w.verify(losses, 6, points=500)
+    assert not w.verify([best * 0.99, *losses[1:]], 6, points=500)  # better than least squares: impossible
+    assert not w.verify([losses[0] + 1e6, *losses[1:]], 6, points=500)  # beyond the bound
+    assert not w.verify(losses[:-1], 6, points=500)
+
+
+def test_spin_is_calibrated_once_and_scales_with_task_us():
+    from workloads.probes import calibrated_iterations
+
+    assert calibrated_iterations(2000) == pytest.approx(2 * calibrated_iterations(1000), rel=0.01)
+    w = workloads.get("spin")
+    answer = serial_answer(w, 5, task_us=100)
+    assert answer["tasks"] == 5 and answer["iterations"] == [calibrated_iterations(100)]
+    assert not w.verify({**answer, "iterations": [-1]}, 5)
+
+
+def test_sleep_and_payload_check_every_task():
+    sleep = workloads.get("sleep")
+    answer = serial_answer(sleep, 10, task_us=50)
+    assert sleep.verify(answer, 10, task_us=50) and not sleep.verify(answer, 10, task_us=60)
+    payload = workloads.get("payload")
+    answer = serial_answer(payload, 4, payload_bytes=4096)
+    assert answer["bytes"] == 4 * 4096 and payload.verify(answer, 4, payload_bytes=4096)
+    flipped = payload.reduce(
+        [
+            (0, b"x" * 4096),
+            *(
+                (i, payload.task(item)[1])
+                for i, item in enumerate(itertools.islice(payload.items(4, payload_bytes=4096), 1, None), 1)
+            ),
+        ]
+    )
+    assert not payload.verify(flipped, 4, payload_bytes=4096)
+    assert workloads.get("payload").params["payload_bytes"].unswept == (1, 1024, 65536, 1048576)
+
+
+from conftest import A001605  # noqa: E402

@@ -6,22 +6,44 @@
     w.verify(answer, 2000)
 
 Third-party workloads register a :class:`~workloads.base.Workload` subclass
-through the entry-point group ``bench.workloads``.
+through the entry-point group ``bench.workloads``. A user's own workload can
+also be named where a registry name goes, as ``package.module:Class`` or
+``path/to/file.py:Class``; :func:`from_function` makes one from a plain function.
 """
 
 from __future__ import annotations
 
-from bench.registry import Registry, UnknownName
-from workloads.base import Param, Workload
+import importlib
+import os
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
 
-__all__ = ["Param", "UnknownName", "Workload", "get", "names"]
+from bench.registry import Registry, UnknownName
+from workloads.base import METHODS, Param, Workload
+
+__all__ = ["METHODS", "Param", "UnknownName", "Workload", "WorkloadError", "from_function", "get", "names"]
 
 _registry: Registry[type[Workload]] = Registry(
     "workload",
     "bench.workloads",
-    {"fibprimes": "workloads.fibprimes:FibPrimes", "noop": "workloads.noop:Noop"},
+    {
+        "fibprimes": "workloads.fibprimes:FibPrimes",
+        "fibprimes-first": "workloads.fibprimes:FibPrimesFirst",
+        "primes-range": "workloads.primes_range:PrimesRange",
+        "polyfit": "workloads.polyfit:Polyfit",
+        "noop": "workloads.noop:Noop",
+        "sleep": "workloads.probes:Sleep",
+        "spin": "workloads.probes:Spin",
+        "payload": "workloads.probes:Payload",
+    },
 )
 _instances: dict[str, Workload] = {}
+
+
+class WorkloadError(ValueError):
+    """A user's workload (``module:Class``) that cannot be loaded or is not a workload."""
 
 
 def names() -> list[str]:
@@ -29,8 +51,93 @@ def names() -> list[str]:
     return _registry.names()
 
 
+def is_spec(name: str) -> bool:
+    """Whether ``name`` names a user's workload (``module:Class`` or ``file.py:Class``)."""
+    return ":" in name
+
+
 def get(name: str) -> Workload:
-    """The workload registered as ``name``; KeyError lists the known names."""
+    """The workload registered as ``name``, or the user's ``module:Class`` / ``file.py:Class``.
+
+    KeyError lists the known names; WorkloadError says why a user's workload cannot be used.
+    """
     if name not in _instances:
-        _instances[name] = _registry.get(name)()
+        _instances[name] = (load_spec(name) if is_spec(name) else _registry.get(name))()
     return _instances[name]
+
+
+def _importable(folder: Path) -> None:
+    """Put ``folder`` on the import path of this process and of every worker it starts
+    (process pools, MPI spawns, Dask and Slurm workers import tasks by module name)."""
+    entry = str(folder)
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if entry not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([entry, *paths])
+
+
+def load_spec(spec: str) -> type[Workload]:
+    """The Workload subclass named by ``package.module:Class`` or ``path/to/file.py:Class``."""
+    target, _, attr = spec.rpartition(":")
+    if not target or not attr:
+        raise WorkloadError(f"workload {spec!r}: expected module:Class or path/to/file.py:Class")
+    if target.endswith(".py") or os.sep in target:
+        path = Path(target).resolve()
+        if not path.is_file():
+            raise WorkloadError(f"workload {spec!r}: no file {target}")
+        _importable(path.parent)
+        module_name = path.stem
+    else:
+        _importable(Path.cwd())  # as `python -m` would find it
+        module_name = target
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # the user's module: any error in it is theirs to see, in one line
+        raise WorkloadError(f"workload {spec!r}: importing {module_name} failed: {type(exc).__name__}: {exc}") from None
+    found = getattr(module, "__file__", None)
+    if target.endswith(".py") and (found is None or Path(found).resolve() != Path(target).resolve()):
+        raise WorkloadError(f"workload {spec!r}: the module name {module_name} is taken by {found}; rename the file")
+    cls = getattr(module, attr, None)
+    if not (isinstance(cls, type) and issubclass(cls, Workload)):
+        what = "nothing" if cls is None else f"a {type(cls).__name__}"
+        raise WorkloadError(f"workload {spec!r}: {module_name}.{attr} is {what}, not a workloads.Workload subclass")
+    if not isinstance(getattr(cls, "default_size", None), int):
+        raise WorkloadError(f"workload {spec!r}: {attr} sets no integer default_size")
+    return cls
+
+
+def from_function(
+    task: Callable[[Any], Any],
+    *,
+    items: Callable[[int], Iterable[Any]],
+    verify: Callable[[Any, int], bool],
+    reduce: Callable[[Iterable[Any]], Any] = list,
+    default_size: int = 100,
+    description: str = "",
+) -> type[Workload]:
+    """A Workload class around a plain function, for ``--workloads file.py:Name``.
+
+    ``task`` must be defined at the top level of its module (workers import it);
+    ``items(size)`` gives its inputs, ``reduce(results)`` the answer (a list by
+    default; under ``imap_unordered`` results come in completion order), and
+    ``verify(answer, size)`` checks it.
+    """
+
+    class FunctionWorkload(Workload):
+        __doc__ = description or task.__doc__
+        name = task.__name__
+
+        def items(self, size: int, **params: Any) -> Iterable[Any]:
+            return items(size)
+
+        def reduce(self, results: Iterable[Any]) -> Any:
+            return reduce(results)
+
+        def verify(self, answer: Any, size: int, **params: Any) -> bool:
+            return bool(verify(answer, size))
+
+    FunctionWorkload.task = staticmethod(task)  # type: ignore[assignment]
+    FunctionWorkload.default_size = default_size
+    FunctionWorkload.description = description or (task.__doc__ or "").strip().split("\n")[0]
+    return FunctionWorkload

@@ -6,17 +6,24 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-__all__ = ["Param", "Workload"]
+from bench.records import METHODS
+
+__all__ = ["METHODS", "Param", "Workload"]
 
 
 @dataclass(frozen=True)
 class Param:
-    """A workload's own sweepable parameter (a matrix's ``params``)."""
+    """A workload's own sweepable parameter (a matrix's ``params``).
+
+    ``sweep``, when set, are the values a matrix measures when it names none
+    (``payload``'s sizes from 1 B to 1 MiB); otherwise it measures ``default``.
+    """
 
     default: Any
     help: str
     choices: tuple[Any, ...] | None = None
     convert: Callable[[str], Any] = str
+    sweep: tuple[Any, ...] | None = None
 
     def parse(self, key: str, text: str) -> Any:
         """Convert one command-line value, or raise ValueError naming the choices."""
@@ -29,19 +36,33 @@ class Param:
             raise ValueError(f"param {key}: {text!r} is not one of {known}")
         return value
 
+    @property
+    def unswept(self) -> tuple[Any, ...]:
+        """The values measured when a matrix names none."""
+        return self.sweep if self.sweep is not None else (self.default,)
+
 
 class Workload:
     """Base class of workloads.
 
     A subclass sets ``name``, ``default_size`` and ``description`` and provides
     ``items(size, **params)``, a picklable top-level ``task`` (bound with
-    ``staticmethod``), ``reduce(results)`` and ``verify(answer, size)``.
+    ``staticmethod``), ``reduce(results)`` and ``verify(answer, size, **params)``.
+
+    A timed run is ``consume(method(task, items(size), chunksize), size)``:
+    ``consume`` reduces the results, and a pipeline over an endless stream
+    overrides it to stop once it has what it needs. Such a workload lists
+    only the streaming methods in ``methods``.
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
     default_size: ClassVar[int]
     params: ClassVar[dict[str, Param]] = {}
+    #: The map methods the workload can run under (``map`` needs a finite input).
+    methods: ClassVar[tuple[str, ...]] = METHODS
+    #: The methods a matrix measures when it names none.
+    default_methods: ClassVar[tuple[str, ...]] = ("map",)
 
     @staticmethod
     def task(item: Any) -> Any:  # pragma: no cover - always overridden
@@ -50,12 +71,17 @@ class Workload:
     def items(self, size: int, **params: Any) -> Iterable[Any]:
         raise NotImplementedError
 
-    def count(self, size: int, **params: Any) -> int:
-        """Number of items ``items(size)`` yields (used by the ``auto`` chunk rule)."""
+    def count(self, size: int, **params: Any) -> int | None:
+        """Number of items ``items(size)`` yields (used by the ``auto`` chunk rule); None: not known
+        before the run (an endless stream)."""
         return size
 
     def reduce(self, results: Iterable[Any]) -> Any:
         raise NotImplementedError
+
+    def consume(self, results: Iterable[Any], size: int, **params: Any) -> Any:
+        """The answer of a run from its results, as the executor yields them (list or stream)."""
+        return self.reduce(results)
 
     def verify(self, answer: Any, size: int, **params: Any) -> bool:
         raise NotImplementedError

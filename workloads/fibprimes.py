@@ -15,13 +15,28 @@ divides F(n) when d divides n), and tests the candidates with Baillie-PSW
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from workloads.base import Param, Workload
 
-__all__ = ["FibPrimes", "fibonacci", "is_probable_prime_mr", "is_prime_bpsw", "task"]
+__all__ = [
+    "PRODUCERS",
+    "FibPrimes",
+    "FibPrimesFirst",
+    "FibonacciIterator",
+    "fibonacci",
+    "fibonacci_list",
+    "fibonacci_pairs",
+    "is_prime_bpsw",
+    "is_probable_prime_mr",
+    "produce",
+    "task",
+    "tagged_task",
+]
 
 MR_BASES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37)
 ORDERS = ("ascending", "descending", "alternating")
@@ -57,12 +72,83 @@ def task(item: tuple[int, int]) -> int | None:
     return n if is_probable_prime_mr(fib_n) else None
 
 
-def fibonacci_pairs(size: int) -> Iterator[tuple[int, int]]:
-    """Yield (n, F(n)) for n = 1..size by the defining recurrence."""
+def tagged_task(item: tuple[int, int]) -> tuple[int, bool]:
+    """(n, whether F(n) is prime) for the item (n, F(n)): results that arrive out of order still say
+    which n they answer."""
+    n, fib_n = item
+    return n, is_probable_prime_mr(fib_n)
+
+
+def fibonacci_pairs(size: int | None = None) -> Iterator[tuple[int, int]]:
+    """Yield (n, F(n)) for n = 1..size by the defining recurrence (a generator function; endless
+    when ``size`` is None)."""
     a, b = 1, 1
-    for n in range(1, size + 1):
+    for n in range(1, size + 1) if size is not None else itertools.count(1):
         yield n, a
         a, b = b, a + b
+
+
+def fibonacci_list(size: int, first: tuple[int, int, int] = (1, 1, 1)) -> list[tuple[int, int]]:
+    """[(n, F(n)) for n = 1..size], built whole before anything is handed out.
+
+    ``first`` is (n, F(n), F(n + 1)) of the first pair, for a list that continues another.
+    """
+    n, a, b = first
+    pairs = []
+    for _ in range(size):
+        pairs.append((n, a))
+        n, a, b = n + 1, b, a + b
+    return pairs
+
+
+def fibonacci_lists(first_length: int = 64) -> Iterator[tuple[int, int]]:
+    """An endless stream of lists: each list is built whole, twice as long as the one before."""
+    state, length = (1, 1, 1), first_length
+    while True:
+        block = fibonacci_list(length, state)
+        yield from block
+        n, last = block[-1]
+        state, length = (n + 1, fibonacci(n + 1), fibonacci(n + 2)), 2 * length
+
+
+class FibonacciIterator:
+    """(n, F(n)) for n = 1..size, or endlessly, as an iterator class (``__iter__``/``__next__``)."""
+
+    def __init__(self, size: int | None = None) -> None:
+        self.size, self.n, self.a, self.b = size, 0, 1, 1
+
+    def __iter__(self) -> FibonacciIterator:
+        return self
+
+    def __next__(self) -> tuple[int, int]:
+        if self.size is not None and self.n >= self.size:
+            raise StopIteration
+        self.n += 1
+        pair = (self.n, self.a)
+        self.a, self.b = self.b, self.a + self.b
+        return pair
+
+
+#: How the Fibonacci numbers are produced (the course's three ways).
+PRODUCERS = ("list", "generator", "iterator")
+
+
+def produce(producer: str, size: int | None) -> Iterable[tuple[int, int]]:
+    """(n, F(n)) for n = 1..size (endless when None) from the named producer."""
+    if producer == "list":
+        return fibonacci_list(size) if size is not None else fibonacci_lists()
+    if producer == "generator":
+        return fibonacci_pairs(size)
+    if producer == "iterator":
+        return FibonacciIterator(size)
+    raise ValueError(f"producer must be one of {', '.join(PRODUCERS)}")
+
+
+PRODUCER = Param(
+    default="generator",
+    help="how F(n) are produced: a list built whole, a generator function, or an iterator class",
+    choices=PRODUCERS,
+)
 
 
 def fibonacci(n: int) -> int:
@@ -171,13 +257,16 @@ class FibPrimes(Workload):
             help="order items are handed out: ascending n, descending n (largest first), or alternating ends",
             choices=ORDERS,
         ),
+        "producer": PRODUCER,
     }
     task = staticmethod(task)
 
-    def items(self, size: int, order: str = "ascending", **params: Any) -> Iterable[tuple[int, int]]:
+    def items(
+        self, size: int, order: str = "ascending", producer: str = "generator", **params: Any
+    ) -> Iterable[tuple[int, int]]:
         if order == "ascending":
-            return fibonacci_pairs(size)
-        pairs = list(fibonacci_pairs(size))
+            return produce(producer, size)
+        pairs = list(produce(producer, size))
         if order == "descending":
             return pairs[::-1]
         if order == "alternating":
@@ -192,6 +281,60 @@ class FibPrimes(Workload):
     def verify(self, answer: Any, size: int, **params: Any) -> bool:
         if not isinstance(answer, list) or not all(type(n) is int for n in answer):
             return False
-        candidates = [4] + [p for p in _small_primes_upto(size) if p != 2]
-        expected = sorted(n for n in candidates if n <= size and is_prime_bpsw(fibonacci(n)))
-        return answer == expected
+        return answer == _prime_indices_upto(size)
+
+
+def _prime_indices_upto(limit: int) -> list[int]:
+    """The n <= limit with F(n) prime, found independently of the task: F(n) can only be prime
+    when n is prime or n = 4, and the candidates are tested with Baillie-PSW."""
+    candidates = [4] + [p for p in _small_primes_upto(limit) if p != 2]
+    return sorted(n for n in candidates if n <= limit and is_prime_bpsw(fibonacci(n)))
+
+
+class FibPrimesFirst(Workload):
+    """The first ``size`` Fibonacci primes from an endless pipeline (the course's "first ten").
+
+    An endless Fibonacci stream feeds the primality test through ``imap`` or
+    ``imap_unordered``; the consumer stops as soon as it knows the first
+    ``size`` primes, and closing the stream cancels the work still queued.
+    Results may arrive out of order, so the consumer tracks the longest run of
+    indices 1..k that are all answered, and stops once ``size`` primes lie in it.
+    """
+
+    name = "fibprimes-first"
+    description = "the first `size` Fibonacci primes from an endless generator pipeline (imap methods only)"
+    default_size = 10
+    params = {"producer": PRODUCER}
+    methods = ("imap", "imap_unordered")
+    default_methods = methods
+    task = staticmethod(tagged_task)
+
+    def items(self, size: int, producer: str = "generator", **params: Any) -> Iterable[tuple[int, int]]:
+        return produce(producer, None)
+
+    def count(self, size: int, **params: Any) -> int | None:
+        return None  # the stream is endless: how far it is read depends on the answer
+
+    def reduce(self, results: Iterable[Any]) -> list[int]:
+        """Indices of the primes among finished results (for a finite list of them)."""
+        return sorted(n for n, prime in results if prime)
+
+    def consume(self, results: Iterable[Any], size: int, **params: Any) -> list[int]:
+        answered: set[int] = set()
+        primes: list[int] = []  # sorted
+        complete = 0  # every index 1..complete is answered
+        for n, prime in results:
+            answered.add(n)
+            if prime:
+                bisect.insort(primes, n)
+            while complete + 1 in answered:
+                complete += 1
+                answered.discard(complete)
+            if bisect.bisect_right(primes, complete) >= size:
+                return primes[:size]
+        return primes  # a stream cut short (a warm-up's first items)
+
+    def verify(self, answer: Any, size: int, **params: Any) -> bool:
+        if not isinstance(answer, list) or len(answer) != size or not all(type(n) is int for n in answer):
+            return False
+        return bool(answer) and answer == _prime_indices_upto(answer[-1])

@@ -17,8 +17,12 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ClassVar
 
+from bench.records import METHODS
+
 __all__ = [
+    "METHODS",
     "TIMEOUT_ERRORS",
+    "WINDOW_PER_WORKER",
     "Executor",
     "Option",
     "OptionError",
@@ -33,6 +37,9 @@ __all__ = [
 ]
 
 READY_TIMEOUT_S = 120.0
+#: Chunks a streaming method keeps in flight per worker: one running and one queued, so that no
+#: worker idles while the driver hands out the next chunk, and the input is read only that far ahead.
+WINDOW_PER_WORKER = 2
 #: What libraries raise when a wait runs out. Before Python 3.11 neither
 #: concurrent.futures' nor asyncio's TimeoutError is the builtin one.
 TIMEOUT_ERRORS = (TimeoutError, concurrent.futures.TimeoutError, asyncio.TimeoutError)
@@ -146,6 +153,15 @@ def _from_config(key: str | None) -> Any:
 def check_chunksize(chunksize: int) -> None:
     if not isinstance(chunksize, int) or chunksize < 1:
         raise ValueError("chunksize must be >= 1")
+
+
+def remaining_s(deadline: float | None) -> float | None:
+    """Seconds left until ``deadline`` (``time.monotonic``), never negative; None: no deadline."""
+    return None if deadline is None else max(deadline - time.monotonic(), 0.0)
+
+
+def _deadline(timeout: float | None) -> float | None:
+    return None if timeout is None else time.monotonic() + timeout
 
 
 class Executor:
@@ -324,6 +340,85 @@ class Executor:
         """The back-end's map; this default batches items into chunk tasks."""
         futures = [self.submit(apply_chunk, fn, chunk) for chunk in batched(iterable, chunksize)]
         return [result for chunk in self._gather(futures, timeout) for result in chunk]
+
+    @property
+    def window(self) -> int:
+        """Chunks the streaming methods keep in flight (recorded in a cell's ``window``)."""
+        return WINDOW_PER_WORKER * self.workers
+
+    def imap(
+        self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int = 1, timeout: float | None = None
+    ) -> Iterator[Any]:
+        """``fn(x)`` for each item, lazily and in item order, ``chunksize`` items per task.
+
+        At most ``window`` chunks are in flight and the input is read only that
+        far ahead, so it may be an endless generator. Closing the iterator
+        cancels the work still outstanding. Raises the builtin TimeoutError
+        when the whole stream takes longer than ``timeout`` seconds.
+        """
+        check_chunksize(chunksize)
+        return self._timed_stream(self._stream(fn, iterable, chunksize, _deadline(timeout), ordered=True), timeout)
+
+    def imap_unordered(
+        self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int = 1, timeout: float | None = None
+    ) -> Iterator[Any]:
+        """As :meth:`imap`, but each chunk's results as soon as that chunk is done."""
+        check_chunksize(chunksize)
+        return self._timed_stream(self._stream(fn, iterable, chunksize, _deadline(timeout), ordered=False), timeout)
+
+    def method(self, name: str) -> Callable[..., Any]:
+        """The map method called ``name`` (one of ``METHODS``)."""
+        if name not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, not {name!r}")
+        return getattr(self, name)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _timed_stream(stream: Iterator[Any], timeout: float | None) -> Iterator[Any]:
+        """``stream`` with whatever timeout class a library raises turned into the builtin TimeoutError."""
+        try:
+            yield from stream
+        except TimeoutError:
+            raise
+        except TIMEOUT_ERRORS as exc:
+            raise TimeoutError(str(exc) or f"unfinished after {timeout} s") from exc
+
+    def _stream(
+        self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int, deadline: float | None, ordered: bool
+    ) -> Iterator[Any]:
+        """The streaming methods over ``submit``: a window of chunk tasks, refilled as each is taken."""
+        chunks = batched(iterable, chunksize)
+        pending: list[Any] = []
+
+        def refill() -> None:
+            for chunk in itertools.islice(chunks, self.window - len(pending)):
+                pending.append(self.submit(apply_chunk, fn, chunk))
+
+        try:
+            refill()
+            while pending:
+                future = pending[0] if ordered else self._first_done(pending, remaining_s(deadline))
+                results = self._result(future, remaining_s(deadline))
+                pending.remove(future)
+                refill()  # before handing results out: the workers go on while the consumer works
+                yield from results
+        finally:
+            if pending:
+                self._cancel(pending)
+
+    def _result(self, future: Any, timeout: float | None) -> Any:
+        return future.result(timeout)
+
+    def _first_done(self, futures: list[Any], timeout: float | None) -> Any:
+        """The first of ``futures`` (in submission order) that is done; TimeoutError when none is in time."""
+        done, _ = concurrent.futures.wait(futures, timeout, return_when=concurrent.futures.FIRST_COMPLETED)
+        if not done:
+            raise TimeoutError(f"no task finished within {timeout} s")
+        return next(future for future in futures if future in done)
+
+    def _cancel(self, futures: list[Any]) -> None:
+        """Drop work nobody will collect (queued tasks; running ones finish on their own)."""
+        for future in futures:
+            future.cancel()
 
     def _gather(self, futures: list[Any], timeout: float | None) -> list[Any]:
         """Results of ``futures`` in order; the first failure raises at once."""

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import multiprocessing
 import multiprocessing.pool
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from bench.executors.base import Executor, ignore_interrupts, mp_context
+from bench.executors.base import Executor, apply_chunk, batched, ignore_interrupts, mp_context, remaining_s
 
 __all__ = ["MultiprocessingPool", "NativeChunksPool", "ProcessPool", "Serial", "ThreadPool"]
 
@@ -28,6 +30,10 @@ class Serial(Executor):
         if workers > 1:
             return "serial is the one-worker baseline (a plain loop in the calling process)"
         return None
+
+    @property
+    def window(self) -> int:
+        return 1  # one item at a time, computed only when the consumer asks for it
 
     def start(self) -> None:
         pass
@@ -48,13 +54,16 @@ class Serial(Executor):
     ) -> list[Any]:
         if timeout is None:
             return list(map(fn, iterable))
-        deadline = time.perf_counter() + timeout
-        results = []
+        return list(self._stream(fn, iterable, chunksize, time.monotonic() + timeout, ordered=True))
+
+    def _stream(
+        self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int, deadline: float | None, ordered: bool
+    ) -> Iterator[Any]:
+        """One item at a time, only when the consumer asks for it: nothing is computed ahead."""
         for item in iterable:
-            results.append(fn(item))
-            if time.perf_counter() > deadline:
-                raise TimeoutError(f"unfinished after {timeout} s")
-        return results
+            yield fn(item)
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"unfinished after the timeout (at {deadline:.1f} s monotonic)")
 
 
 class _ProcessWorkers(Executor):
@@ -155,6 +164,37 @@ class MultiprocessingPool(_ProcessWorkers):
             return self.pool.map_async(fn, iterable, chunksize).get(timeout)
         except multiprocessing.TimeoutError:
             raise TimeoutError(f"unfinished after {timeout} s") from None
+
+    def _stream(
+        self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int, deadline: float | None, ordered: bool
+    ) -> Iterator[Any]:
+        """Pool.imap / imap_unordered, bounded: the pool's feeder thread reads the whole input at once,
+        so chunks reach it through a gate that opens once per chunk taken (``window`` ahead)."""
+        gate, closed = threading.Semaphore(self.window), threading.Event()
+
+        def gated() -> Iterator[list[Any]]:
+            for chunk in batched(iterable, chunksize):
+                while not gate.acquire(timeout=0.05):
+                    if closed.is_set():  # the consumer left: the pool's feeder must not wait forever
+                        return
+                if closed.is_set():
+                    return
+                yield chunk
+
+        imap = self.pool.imap if ordered else self.pool.imap_unordered
+        results = imap(functools.partial(apply_chunk, fn), gated(), 1)
+        try:
+            while True:
+                try:
+                    chunk = results.next(remaining_s(deadline))
+                except StopIteration:
+                    return
+                except multiprocessing.TimeoutError:
+                    raise TimeoutError("no chunk finished within the timeout") from None
+                gate.release()
+                yield from chunk
+        finally:
+            closed.set()  # queued chunks cannot be taken back from a Pool; no new ones are fed
 
     def shutdown(self) -> None:
         self.pool.close()
