@@ -123,6 +123,11 @@ class CellResult:
     precision_reached: bool | None = None
     spent_s: float = 0.0
     done: bool = False
+    memory_failed: bool = False
+
+    @property
+    def memory_owed(self) -> bool:
+        return self.driver_peak_bytes is None and not self.memory_failed
 
     def fail(self, status: str, error: str) -> None:
         self.status, self.error = status, error
@@ -359,25 +364,16 @@ class _Group:
         """Items a run takes: the first few for a short warm-up, else all (None)."""
         return short_warmup_items(cell) if warmup and self.rounds.warmup == "short" else None
 
-    def _cell_run(self, result: CellResult, warmup: bool, memory: bool = False) -> float | None:
-        """Time one run of a cell; None when it failed (the instance is then replaced if it must be).
-
-        ``memory``: the untimed run that records the driver's peak memory instead.
-        """
+    def _cell_run(self, result: CellResult, warmup: bool) -> float | None:
+        """Time one run of a cell; None when it failed (the instance is then replaced if it must be)."""
         assert self.active is not None
-        pool, limit = self.active.pool, self._warmup_limit(result.cell, warmup)
-        phase = "memory" if memory else "warm-up" if warmup else f"run {len(result.times_s) + 1}"
-        self.reporter.run_started(result.cell.label(), phase)
-        start, peak = self.clock(), None
-
-        def run() -> tuple[float, Any]:
-            return time_run(pool, result.cell, self._timeout(result), limit=limit, clock=self.clock)
-
+        limit = self._warmup_limit(result.cell, warmup)
+        self.reporter.run_started(result.cell.label(), "warm-up" if warmup else f"run {len(result.times_s) + 1}")
+        start = self.clock()
         try:
-            if memory:
-                peak, (elapsed, answer) = driver_peak_bytes(run)
-            else:
-                elapsed, answer = run()
+            elapsed, answer = time_run(
+                self.active.pool, result.cell, self._timeout(result), limit=limit, clock=self.clock
+            )
         except TimeoutError:
             timeout = self.rounds.cell_timeout
             runs = len(result.times_s)
@@ -402,9 +398,29 @@ class _Group:
             return None
         if warmup:
             result.warmup_items, result.warmup_s = result.cell.items, elapsed
-        if memory:
-            result.driver_peak_bytes = peak
         return elapsed
+
+    def _memory_run(self, result: CellResult) -> None:
+        """One untimed run that records the driver's peak memory. It is extra: a failure leaves
+        ``driver_peak_bytes`` null and the cell as it was (the instance is stopped, since what failed
+        may still run)."""
+        assert self.active is not None
+        pool, cell = self.active.pool, result.cell
+        self.reporter.run_started(cell.label(), "memory")
+        try:
+            peak, (_, answer) = driver_peak_bytes(
+                lambda: time_run(pool, cell, self.rounds.cell_timeout, clock=self.clock)
+            )
+        except Exception:
+            result.memory_failed = True
+            self._replace()
+            return
+        finally:
+            self._finished()
+        if self._verified(cell, answer) is None:
+            result.driver_peak_bytes = peak
+        else:
+            result.memory_failed = True
 
     def _baseline_run(self, case: _Case, warmup: bool) -> float | None:
         """Time the case's serial baseline in the driver; None (and no more pairs) when it failed."""
@@ -492,13 +508,14 @@ class _Group:
         """Cells still owed their memory run."""
         if not self.rounds.memory:
             return []
-        return [result for result in self.results if result.status == "ok" and result.driver_peak_bytes is None]
+        return [result for result in self.results if result.status == "ok" and result.memory_owed]
 
     def _measure_memory(self) -> None:
         for result in self._memory_owed():
             if self.active is None:
-                break
-            self._cell_run(result, warmup=False, memory=True)
+                result.memory_failed = True
+                continue
+            self._memory_run(result)
 
     def _forecast(self, rounds_done: int) -> int:
         """Runs made so far plus those the remaining rounds (and memory runs) will make if no cell stops early."""

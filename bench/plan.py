@@ -373,6 +373,10 @@ def validate(matrix: Matrix) -> None:
             raise PlanError(f"unknown param {key!r} for {', '.join(matrix.workloads)}; known: {known}")
     for name in matrix.workloads:
         workload = workloads.get(name)
+        asked_sizes = matrix.workload_sizes.get(name) or matrix.sizes or ()
+        if workload.max_size is not None and any(size > workload.max_size for size in asked_sizes):
+            reason = f" ({workload.max_size_reason})" if workload.max_size_reason else ""
+            raise PlanError(f"{name} takes sizes up to {workload.max_size}{reason}")
         try:
             _param_grid(workload, {k: v for k, v in matrix.params.items() if k in workload.params})
         except ValueError as exc:
@@ -493,7 +497,8 @@ def _method_reason(name: str, method: str) -> str | None:
     workload = workloads.get(name)
     if method in workload.methods:
         return None
-    return f"{name} reads an endless stream: it runs under {' and '.join(workload.methods)}, not {method}"
+    why = "reads an endless stream: it " if method == "map" else ""
+    return f"{name} {why}runs under {' and '.join(workload.methods)}, not {method}"
 
 
 def complete_key(key: CellKey) -> CellKey:

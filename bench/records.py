@@ -18,7 +18,8 @@ Schema history (the ``schema`` field of every record):
    ``nodes``, ``rank_nodes``, ``slurm_jobs`` and ``queue_wait_s``, ``window``
    and ``driver_peak_bytes``; ``items`` may be null (an endless stream); the
    matrix gained ``precision``, ``max_repeats``, ``warmup``, ``oversubscribe``,
-   ``executor_options`` and ``methods`` (null: each workload's own); the
+   ``executor_options``, ``methods`` (null: each workload's own) and
+   ``workload_sizes`` (sizes of particular workloads, from a preset); the
    run's ``env`` gained ``slurm_node`` and ``slurm_nodes``.
 
 Golden journals of every schema live in ``tests/data/`` and must keep loading.

@@ -56,6 +56,9 @@ def journals(folder):
         (["--workloads", "nowhere.py:Thing"], "workload 'nowhere.py:Thing': no file nowhere.py"),
         (["--workloads", "json:dumps"], "json.dumps is a function, not a workloads.Workload subclass"),
         (["--workloads", "no_such_module_xyz:Thing"], "importing no_such_module_xyz failed: ModuleNotFoundError"),
+        (["--workloads", "spin", "--param", "task_us=0"], "param task_us: bad value '0' (not a positive integer)"),
+        (["--workloads", "polyfit", "--param", "points=2"], "param points: bad value '2' (a cubic needs at least 4"),
+        (["--workloads", "fibprimes-first", "--size", "27"], "fibprimes-first takes sizes up to 26"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2_with_nothing_written(run_bench, tmp_path, args, message):
@@ -472,6 +475,16 @@ def test_a_user_workload_that_fails_to_import_is_one_line_and_exit_2(run_bench, 
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "importing broken failed: RuntimeError: broken on purpose" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_user_task_that_cannot_reach_a_worker_is_one_line_and_exit_2(run_bench, tmp_path):
+    (tmp_path / "lambda_work.py").write_text(
+        "from workloads import from_function\n"
+        "Squares = from_function(lambda x: x * x, items=range, verify=lambda answer, size: True)\n"
+    )
+    done = run_bench("--workloads", "lambda_work.py:Squares", "--out", "out")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "Squares.task cannot travel to a worker; define it at the top level of its module" in done.stderr
 
 
 def test_fibprimes_first_streams_under_imap_and_skips_map(run_bench, tmp_path, fib_oracle):

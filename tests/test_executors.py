@@ -122,6 +122,24 @@ def test_imap_reads_an_endless_input_only_a_window_ahead(pool, chunksize):
     assert pool.map(square, range(5), chunksize=2) == [0, 1, 4, 9, 16]  # the pool still serves
 
 
+@pytest.mark.parametrize("name", ["thread-pool", "multiprocessing", "process-pool"])
+def test_a_stream_left_open_does_not_block_the_shutdown(name):
+    import threading
+
+    backend = bench.executors.get(name)
+    exited = threading.Event()
+
+    def leave_a_stream_open():
+        with backend(1) as pool:
+            stream = pool.imap(square, itertools.count(), chunksize=1)
+            assert next(stream) == 0  # the stream stays open: its feeder may be waiting for room
+        exited.set()
+
+    thread = threading.Thread(target=leave_a_stream_open, daemon=True)
+    thread.start()
+    assert exited.wait(60), f"{name} did not shut down with a stream left open"
+
+
 def test_imap_unordered_yields_every_result_once(pool):
     assert sorted(pool.imap_unordered(square, iter(range(40)), chunksize=3, timeout=60)) == [n * n for n in range(40)]
 

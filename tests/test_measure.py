@@ -342,3 +342,11 @@ def test_driver_peak_bytes_sees_a_list_and_not_a_stream():
     peak_stream, same = measure.driver_peak_bytes(lambda: sum(iter(range(200_000))))
     assert total == same
     assert peak_list > 1_000_000 > 100_000 > peak_stream  # 200,000 list slots vs a few objects
+
+
+def test_a_failed_memory_run_leaves_the_cell_as_it_was():
+    script = Script(fail={7: ValueError("out of memory")})  # calls 1-2 warm-ups, 3-6 the rounds
+    results = measure_cells(script, [cell(10, 1), cell(20, 5)], repeats=2, memory=True)
+    assert [r.status for r in results] == ["ok", "ok"]
+    assert [r.driver_peak_bytes for r in results] == [None, None]  # the instance was stopped after the failure
+    assert all(len(r.times_s) == 2 and r.error is None for r in results)

@@ -100,6 +100,12 @@ def test_golden_journals_cover_what_schema_1_has_written():
     assert len(resumed.resumes) == 1 and resumed.runs[0].matrix.params == {"order": ("ascending", "descending")}
     old = bench.load(DATA / "schema1-unpaired.jsonl").runs[0].matrix
     assert old.warmup == "full"  # a matrix from before short warm-ups ran whole ones
+    streams = bench.load(DATA / "schema1-workloads.jsonl")
+    assert streams.runs[0].matrix.methods == ("map", "imap_unordered")
+    ok = [cell for cell in streams.cells if cell.ok]
+    assert {cell.window for cell in ok if cell.method != "map"} == {1, 2} and all(c.driver_peak_bytes for c in ok)
+    assert {cell.items for cell in streams.cells if cell.workload == "fibprimes-first"} == {None}
+    assert any(cell.status == "skipped" and cell.method == "map" for cell in streams.cells)
 
 
 def test_a_resumed_journal_keeps_the_newest_record_of_each_cell(tmp_path):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import pickle
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -62,19 +63,41 @@ def get(name: str) -> Workload:
     KeyError lists the known names; WorkloadError says why a user's workload cannot be used.
     """
     if name not in _instances:
-        _instances[name] = (load_spec(name) if is_spec(name) else _registry.get(name))()
+        if not is_spec(name):
+            _instances[name] = _registry.get(name)()
+        else:
+            cls = load_spec(name)
+            try:
+                _instances[name] = cls()
+            except Exception as exc:  # the user's class: its error in one line
+                raise WorkloadError(f"workload {name!r}: {cls.__name__}() raised {_one_line(exc)}") from None
     return _instances[name]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+#: Folders of users' workload files, on the import path of the workers the sweep starts.
+user_paths: list[str] = []
 
 
 def _importable(folder: Path) -> None:
     """Put ``folder`` on the import path of this process and of every worker it starts
-    (process pools, MPI spawns, Dask and Slurm workers import tasks by module name)."""
+    (process pools, MPI spawns, Dask and Slurm workers import tasks by module name).
+
+    It goes last, so that a file there cannot shadow a module of the suite or the
+    standard library in the workers; ``load_spec`` refuses a file whose name is taken.
+    """
     entry = str(folder)
     if entry not in sys.path:
-        sys.path.insert(0, entry)
+        sys.path.append(entry)
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if entry not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join([entry, *paths])
+        os.environ["PYTHONPATH"] = os.pathsep.join([*paths, entry])
+    if entry not in user_paths:
+        user_paths.append(entry)
 
 
 def load_spec(spec: str) -> type[Workload]:
@@ -94,7 +117,7 @@ def load_spec(spec: str) -> type[Workload]:
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # the user's module: any error in it is theirs to see, in one line
-        raise WorkloadError(f"workload {spec!r}: importing {module_name} failed: {type(exc).__name__}: {exc}") from None
+        raise WorkloadError(f"workload {spec!r}: importing {module_name} failed: {_one_line(exc)}") from None
     found = getattr(module, "__file__", None)
     if target.endswith(".py") and (found is None or Path(found).resolve() != Path(target).resolve()):
         raise WorkloadError(f"workload {spec!r}: the module name {module_name} is taken by {found}; rename the file")
@@ -104,6 +127,17 @@ def load_spec(spec: str) -> type[Workload]:
         raise WorkloadError(f"workload {spec!r}: {module_name}.{attr} is {what}, not a workloads.Workload subclass")
     if not isinstance(getattr(cls, "default_size", None), int):
         raise WorkloadError(f"workload {spec!r}: {attr} sets no integer default_size")
+    task = getattr(cls, "task", None)
+    if task is Workload.task or not callable(task):
+        raise WorkloadError(f"workload {spec!r}: {attr} has no task")
+    try:
+        same = pickle.loads(pickle.dumps(task)) is task
+    except Exception:
+        same = False
+    if not same:
+        raise WorkloadError(
+            f"workload {spec!r}: {attr}.task cannot travel to a worker; define it at the top level of its module"
+        )
     return cls
 
 

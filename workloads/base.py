@@ -29,8 +29,10 @@ class Param:
         """Convert one command-line value, or raise ValueError naming the choices."""
         try:
             value = self.convert(text)
-        except ValueError:
-            raise ValueError(f"param {key}: bad value {text!r}") from None
+        except ValueError as exc:
+            # a converter's own reason, not int()'s "invalid literal ..."
+            why = "" if "invalid literal" in str(exc) else f" ({exc})"
+            raise ValueError(f"param {key}: bad value {text!r}{why}") from None
         if self.choices is not None and value not in self.choices:
             known = ", ".join(map(str, self.choices))
             raise ValueError(f"param {key}: {text!r} is not one of {known}")
@@ -63,6 +65,9 @@ class Workload:
     methods: ClassVar[tuple[str, ...]] = METHODS
     #: The methods a matrix measures when it names none.
     default_methods: ClassVar[tuple[str, ...]] = ("map",)
+    #: The largest size that finishes in reasonable time (None: no limit), and why.
+    max_size: ClassVar[int | None] = None
+    max_size_reason: ClassVar[str] = ""
 
     @staticmethod
     def task(item: Any) -> Any:  # pragma: no cover - always overridden

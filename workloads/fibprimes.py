@@ -307,6 +307,8 @@ class FibPrimesFirst(Workload):
     params = {"producer": PRODUCER}
     methods = ("imap", "imap_unordered")
     default_methods = methods
+    max_size = 26
+    max_size_reason = "the 27th Fibonacci prime is F(14431), hours of work away"
     task = staticmethod(tagged_task)
 
     def items(self, size: int, producer: str = "generator", **params: Any) -> Iterable[tuple[int, int]]:

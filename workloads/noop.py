@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from workloads.base import Workload
+from workloads.probes import all_tasks, tally
 
 __all__ = ["Noop", "task"]
 
@@ -16,7 +17,7 @@ def task(item: int) -> int:
 
 
 class Noop(Workload):
-    """``size`` empty tasks; the answer is how many came back."""
+    """``size`` empty tasks; the answer says which came back (how many, how many distinct, first, last)."""
 
     name = "noop"
     description = "empty tasks: per-task overhead (tasks/s = size / time)"
@@ -26,8 +27,8 @@ class Noop(Workload):
     def items(self, size: int, **params: Any) -> Iterable[int]:
         return range(size)
 
-    def reduce(self, results: Iterable[Any]) -> int:
-        return sum(1 for _ in results)
+    def reduce(self, results: Iterable[Any]) -> dict[str, int]:
+        return tally((index, None) for index in results)[0]
 
     def verify(self, answer: Any, size: int, **params: Any) -> bool:
-        return bool(answer == size)
+        return all_tasks(answer, size)

@@ -61,6 +61,13 @@ def task(item: tuple[int, float, int, int, int]) -> tuple[int, float]:
     return index, loss
 
 
+def _points_count(text: str) -> int:
+    value = int(text)
+    if value < 4:
+        raise ValueError("a cubic needs at least 4 points")
+    return value
+
+
 @lru_cache(maxsize=8)
 def _problem(points: int) -> tuple[Any, Any, float, float]:
     """(design matrix, y, L, least-squares loss) of the fit over ``points`` points."""
@@ -79,7 +86,7 @@ class Polyfit(Workload):
     name = "polyfit"
     description = "fit sin(x) with a cubic by gradient descent in numpy, one fit per item (releases the GIL)"
     default_size = 64
-    params = {"points": Param(default=2000, help="points x in [-pi, pi] each fit uses", convert=int)}
+    params = {"points": Param(default=2000, help="points x in [-pi, pi] each fit uses (>= 4)", convert=_points_count)}
     task = staticmethod(task)
 
     @classmethod
@@ -89,8 +96,6 @@ class Polyfit(Workload):
         return None if importlib.util.find_spec("numpy") else "numpy is not installed (pip install numpy)"
 
     def items(self, size: int, points: int = 2000, **params: Any) -> Iterable[tuple[int, float, int, int, int]]:
-        if points < 4:
-            raise ValueError("points must be >= 4 (a cubic has four coefficients)")
         _, _, smoothness, _ = _problem(points)
         for index in range(size):
             lr = LR_FRACTIONS[index % len(LR_FRACTIONS)] / smoothness

@@ -404,6 +404,14 @@ class Executor:
         finally:
             if pending:
                 self._cancel(pending)
+                self._settle(pending, deadline)
+
+    def _settle(self, cancelled: list[Any], deadline: float | None) -> None:
+        """Wait (until ``deadline`` at most) for the chunks that were running when a stream was closed,
+        so that no leftover work runs into the next measurement."""
+        running = [future for future in cancelled if not future.cancelled()]
+        if running:
+            concurrent.futures.wait(running, remaining_s(deadline))
 
     def _result(self, future: Any, timeout: float | None) -> Any:
         return future.result(timeout)

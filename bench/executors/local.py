@@ -150,7 +150,14 @@ class MultiprocessingPool(_ProcessWorkers):
     pool: multiprocessing.pool.Pool
 
     def start(self) -> None:
+        #: The open streams' stop signals: the pool's one feeder thread may be waiting in a stream's
+        #: gate, and closing or terminating the pool waits for that thread.
+        self._streams: set[threading.Event] = set()
         self.pool = mp_context().Pool(self.workers, initializer=ignore_interrupts)
+
+    def _stop_streams(self) -> None:
+        for closed in list(self._streams):
+            closed.set()
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
@@ -171,6 +178,7 @@ class MultiprocessingPool(_ProcessWorkers):
         """Pool.imap / imap_unordered, bounded: the pool's feeder thread reads the whole input at once,
         so chunks reach it through a gate that opens once per chunk taken (``window`` ahead)."""
         gate, closed = threading.Semaphore(self.window), threading.Event()
+        self._streams.add(closed)
 
         def gated() -> Iterator[list[Any]]:
             for chunk in batched(iterable, chunksize):
@@ -194,12 +202,24 @@ class MultiprocessingPool(_ProcessWorkers):
                 gate.release()
                 yield from chunk
         finally:
-            closed.set()  # queued chunks cannot be taken back from a Pool; no new ones are fed
+            # Chunks handed to a Pool cannot be taken back: feed no more, wake the feeder at once,
+            # and wait (until the deadline) for those in flight, so that they cannot run into the
+            # next measurement.
+            closed.set()
+            gate.release()
+            self._streams.discard(closed)
+            try:
+                while True:
+                    results.next(remaining_s(deadline))
+            except Exception:  # the end, the deadline, or a failed chunk: the stream is over either way
+                pass
 
     def shutdown(self) -> None:
+        self._stop_streams()
         self.pool.close()
         self.pool.join()
 
     def abort(self) -> None:
+        self._stop_streams()
         self.pool.terminate()
         self.pool.join()

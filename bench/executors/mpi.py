@@ -55,7 +55,11 @@ class MpiPool(_MpiBase):
         bindir = os.path.dirname(sys.executable)
         if bindir not in os.environ.get("PATH", "").split(os.pathsep):
             os.environ["PATH"] = os.pathsep.join(filter(None, [bindir, os.environ.get("PATH")]))
-        return MPIPoolExecutor(max_workers=self.workers, main=False, path=[str(PROJECT_ROOT)])
+        import workloads
+
+        # Spawned workers import tasks by module name: the project and the folders of users' workloads.
+        path = [str(PROJECT_ROOT), *workloads.user_paths]
+        return MPIPoolExecutor(max_workers=self.workers, main=False, path=path)
 
 
 class MpiComm(_MpiBase):
