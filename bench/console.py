@@ -191,8 +191,12 @@ def summary_rows(records: Sequence[CellRecord]) -> Rows:
     return rows
 
 
-def summary_table(records: Sequence[CellRecord], rows: Rows | None = None) -> Table:
-    """Median time, paired speedup and efficiency of each cell, each with its 95% interval; fits 80 columns.
+TITLE = "Median time; speedup over the paired serial baseline, with 95% intervals"
+
+
+def summary_table(records: Sequence[CellRecord], rows: Rows | None = None, title: str = TITLE) -> Table:
+    """Median time, paired speedup and efficiency of each cell, each with its 95% interval; fits 80 columns
+    (with a workload column only when the records hold several cases).
 
     ``rows`` are the records' ``summary_rows``, when already at hand.
     """
@@ -200,7 +204,7 @@ def summary_table(records: Sequence[CellRecord], rows: Rows | None = None) -> Ta
     several_cases = len({record.case for record in records}) > 1
     several_methods = len({record.method for record in records}) > 1
     table = Table(
-        title="Median time; speedup over the paired serial baseline, with 95% intervals",
+        title=title,
         box=box.SIMPLE_HEAD,  # one space between columns: a row fits in 80 columns
         show_edge=False,
         padding=(0, 0),
@@ -253,6 +257,15 @@ def print_summary(console: Console, records: Sequence[CellRecord]) -> None:
     if not records:
         return
     rows = summary_rows(records)
-    console.print(summary_table(records, rows))
+    cases: dict[tuple[Any, ...], Rows] = {}
+    for row in rows:
+        cases.setdefault(row[0].case, []).append(row)
+    if len(cases) == 1:
+        console.print(summary_table(records, rows))
+    else:  # one table per case, named in its title: a workload column would not fit 80 columns
+        for index, case_rows in enumerate(cases.values()):
+            case_records = [record for record, _, _ in case_rows]
+            title = f"{case_records[0].case_label()}" + (f" - {TITLE[0].lower()}{TITLE[1:]}" if index == 0 else "")
+            console.print(summary_table(case_records, case_rows, title=title))
     for note in summary_notes(records, rows):
         console.print(note, soft_wrap=True, markup=False)

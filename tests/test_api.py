@@ -215,6 +215,21 @@ def test_the_summary_table_keeps_executor_names_whole_at_80_columns():
         assert f"{cell.executor} x{cell.workers}" in text, cell.executor
 
 
+def test_several_cases_and_methods_get_one_table_per_case_within_80_columns():
+    from conftest import ROOT
+
+    cells = bench.load(ROOT / "tests" / "data" / "schema1-workloads.jsonl").cells
+    console = terminal()
+    print_summary(console, cells)
+    text = console.file.getvalue()
+    tables = text.split("\n~ ")[0]  # the notes after the tables are single unwrapped lines
+    assert max(map(len, tables.splitlines())) <= 80
+    titles = [line.strip() for line in text.splitlines() if "[6]" in line]
+    assert titles[0].startswith("fibprimes-first[6] producer=generator - median time")
+    assert titles[1:] == ["payload[6] payload_bytes=64"]
+    assert " imap-u " in text and "imap-u = imap_unordered" in text
+
+
 def test_piped_notes_keep_a_suggested_command_on_one_line():
     command = "mpiexec -n 3 python -m mpi4py bench/run.py --executors mpi-comm --size 100 --out somewhere/far/away"
     skipped = CellRecord("r", "mpi-comm", 2, "fibprimes", 100, 13, "auto", "skipped", error=f"needs: {command}")
