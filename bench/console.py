@@ -221,18 +221,17 @@ def summary_table(records: Sequence[CellRecord], rows: Rows | None = None, title
     table.add_column("efficiency", justify="right")
     table.add_column("status")
     for record, cell, marks in rows:
-        chunk = record.chunk_label().replace("auto->", "") + (" auto" if record.chunksize_spec == "auto" else "")
+        chunk = record.chunk_label().replace("auto->", "") + (" a" if record.chunksize_spec == "auto" else "")
         cells = [f"{record.executor} x{record.workers}{'*' if record.oversubscribed else ''}", chunk or "-"]
         if several_methods:
             cells.append(METHOD_LABELS.get(record.method, record.method))
         if several_cases:
             cells.append(record.case_label())
-        if cell is None:
-            cells += ["", "", ""]
+        if cell is None:  # the status in the wide speedup column: the status column stays narrow
+            cells += ["", record.status, "", ""]
         else:
             speedup = "baseline" if record.executor == "serial" else speedup_text(cell.speedup)
-            cells += [time_text(cell.time), speedup, efficiency_text(cell.efficiency)]
-        cells.append(" ".join([record.status, *marks]))
+            cells += [time_text(cell.time), speedup, efficiency_text(cell.efficiency), " ".join(["ok", *marks])]
         table.add_row(*map(escape, cells))
     return table
 
@@ -242,6 +241,8 @@ def summary_notes(records: Sequence[CellRecord], rows: Rows | None = None) -> li
     rows = summary_rows(records) if rows is None else rows
     used = {mark for _, _, marks in rows for mark in marks}
     notes = [f"{mark} {text}" for mark, text in MARKS.items() if mark in used]
+    if any(record.chunksize_spec == "auto" and record.status == "ok" for record in records):
+        notes.append("a: the chunk size that auto resolved to, ceil(items / (4 x workers))")
     if any(record.method == "imap_unordered" for record in records) and len({r.method for r in records}) > 1:
         notes.append(f"{METHOD_LABELS['imap_unordered']} = imap_unordered")
     reasons = {
