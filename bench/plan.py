@@ -123,6 +123,10 @@ class Matrix:
         object.__setattr__(self, "workload_sizes", sizes)
         object.__setattr__(self, "executor_options", {str(k): str(v) for k, v in dict(self.executor_options).items()})
 
+    def sizes_of(self, workload: str) -> Sequence[int]:
+        """The sizes asked for ``workload`` (empty: its default size)."""
+        return self.workload_sizes.get(workload) or self.sizes or ()
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["params"] = {key: list(values) for key, values in self.params.items()}
@@ -373,8 +377,7 @@ def validate(matrix: Matrix) -> None:
             raise PlanError(f"unknown param {key!r} for {', '.join(matrix.workloads)}; known: {known}")
     for name in matrix.workloads:
         workload = workloads.get(name)
-        asked_sizes = matrix.workload_sizes.get(name) or matrix.sizes or ()
-        if workload.max_size is not None and any(size > workload.max_size for size in asked_sizes):
+        if workload.max_size is not None and any(size > workload.max_size for size in matrix.sizes_of(name)):
             reason = f" ({workload.max_size_reason})" if workload.max_size_reason else ""
             raise PlanError(f"{name} takes sizes up to {workload.max_size}{reason}")
         try:
@@ -468,7 +471,7 @@ def build(matrix: Matrix) -> list[Group]:
                 workload = workloads.get(workload_name)
                 asked = {k: v for k, v in matrix.params.items() if k in workload.params}
                 for size, params, method in itertools.product(
-                    matrix.workload_sizes.get(workload_name) or matrix.sizes or (workload.default_size,),
+                    matrix.sizes_of(workload_name) or (workload.default_size,),
                     _param_grid(workload, asked),
                     matrix.methods or workload.default_methods,
                 ):

@@ -397,7 +397,7 @@ class Executor:
             refill()
             while pending:
                 future = pending[0] if ordered else self._first_done(pending, remaining_s(deadline))
-                results = self._result(future, remaining_s(deadline))
+                results = future.result(remaining_s(deadline))
                 pending.remove(future)
                 refill()  # before handing results out: the workers go on while the consumer works
                 yield from results
@@ -412,9 +412,6 @@ class Executor:
         running = [future for future in cancelled if not future.cancelled()]
         if running:
             concurrent.futures.wait(running, remaining_s(deadline))
-
-    def _result(self, future: Any, timeout: float | None) -> Any:
-        return future.result(timeout)
 
     def _first_done(self, futures: list[Any], timeout: float | None) -> Any:
         """The first of ``futures`` (in submission order) that is done; TimeoutError when none is in time."""
