@@ -102,13 +102,14 @@ def fibonacci_list(size: int, first: tuple[int, int, int] = (1, 1, 1)) -> list[t
 
 
 def fibonacci_lists(first_length: int = 64) -> Iterator[tuple[int, int]]:
-    """An endless stream of lists: each list is built whole, twice as long as the one before."""
-    state, length = (1, 1, 1), first_length
+    """An endless stream of lists: each list is built whole, twice as long as the one before
+    (``first_length`` >= 2, so that each list ends with two numbers to continue from)."""
+    state, length = (1, 1, 1), max(first_length, 2)
     while True:
         block = fibonacci_list(length, state)
         yield from block
-        n, last = block[-1]
-        state, length = (n + 1, fibonacci(n + 1), fibonacci(n + 2)), 2 * length
+        (_, before), (n, last) = block[-2:]
+        state, length = (n + 1, before + last, before + 2 * last), 2 * length
 
 
 class FibonacciIterator:
