@@ -1,4 +1,5 @@
-"""Sessions: ``nox -s bench``, ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s overhead``.
+"""Sessions: ``nox -s bench``, ``nox -s report``, ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``,
+``nox -s overhead``.
 
 Every session runs in the one environment that ``./bootstrap`` installs
 (``venv/``, with every extra): nothing is installed twice. Run them as
@@ -14,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import nox
 
@@ -46,19 +48,55 @@ def _terminal_env() -> dict[str, str]:
 
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
-    """Run the default sweep of every executor, mpi-comm included; the journal is kept under results/.
+    """Run the default sweep of every executor, mpi-comm included, then report on it: the journal and
+    its report (``<journal>-report/index.html``) are kept under results/.
 
     With MPI installed, the sweep runs under ``mpiexec -n <cores + 1> python -m mpi4py``:
     rank 0 measures while the other ranks are the mpi-comm workers.
     """
     _environment(session)
+    out = Path(_option(session.posargs, "--out") or "results")
+    before = set(out.glob("*.jsonl"))
     mpiexec = _mpiexec()
     if mpiexec is None:
-        session.run("python", "bench/run.py", *session.posargs)
+        session.run("python", "bench/run.py", *session.posargs, success_codes=[0, 1])
+    else:
+        processes = len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) + 1
+        command = [mpiexec, "-n", str(processes), sys.executable, "-m", "mpi4py", "bench/run.py", *session.posargs]
+        session.run(*command, env=_terminal_env(), external=True, success_codes=[0, 1])
+    resumed = _option(session.posargs, "--resume")
+    journals = [Path(resumed)] if resumed else sorted(set(out.glob("*.jsonl")) - before)
+    if not journals:
         return
-    processes = len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) + 1
-    command = [mpiexec, "-n", str(processes), sys.executable, "-m", "mpi4py", "bench/run.py", *session.posargs]
-    session.run(*command, env=_terminal_env(), external=True)
+    session.run("python", "-m", "bench", "report", str(journals[-1]))
+    import bench
+
+    failed = bench.load(journals[-1]).failed
+    if failed:
+        session.error(f"{len(failed)} cell(s) failed; the journal and the report say why")
+
+
+def _option(args: list[str], flag: str) -> str | None:
+    """The value of ``flag`` among a command's arguments (``--out DIR`` or ``--out=DIR``), if given."""
+    for index, arg in enumerate(args):
+        if arg == flag and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+@nox.session(venv_backend="none")
+def report(session: nox.Session) -> None:
+    """Render a report: ``-- JOURNAL... [-o DIR]``; without arguments, of the newest journal in results/."""
+    _environment(session)
+    args = session.posargs
+    if not args:
+        journals = sorted(Path("results").glob("*.jsonl"))
+        if not journals:
+            session.error("no journal in results/: run `./bootstrap nox -s bench` first, or name journals after --")
+        args = [str(journals[-1])]
+    session.run("python", "-m", "bench", "report", *args)
 
 
 LOCAL_SLURM = "scripts/local-slurm.sh"
@@ -86,11 +124,26 @@ def _local_slurm(session: nox.Session) -> Iterator[None]:
         session.run("bash", LOCAL_SLURM, "stop", external=True)
 
 
+def _chromium(session: nox.Session) -> None:
+    """Debian's chromium, which renders the report in a test: installed when missing and root."""
+    if shutil.which("chromium"):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        session.warn("chromium is missing: the report's browser test needs `apt-get install chromium`")
+        return
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=env, silent=True)
+    session.run(
+        "apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", external=True, env=env, silent=True
+    )
+
+
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
-    """Run the whole test suite: real process pools, Dask clusters, mpiexec, and a two-node Slurm
-    that this session starts (scripts/local-slurm.sh) and stops afterwards."""
+    """Run the whole test suite: real process pools, Dask clusters, mpiexec, a two-node Slurm that
+    this session starts (scripts/local-slurm.sh) and stops afterwards, and chromium for the report."""
     _environment(session)
+    _chromium(session)
     with _local_slurm(session):
         session.run("pytest", *session.posargs)
 

@@ -54,6 +54,19 @@ def launcher_rank() -> int:
     return 0
 
 
+#: Where launchers put the number of processes they started.
+_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
+
+
+def launcher_size() -> int:
+    """Processes the launcher started, as it told this one (1 when not launched), without initialising MPI."""
+    for name in _SIZE_VARIABLES:
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 1
+
+
 def _shown_path(path: str) -> str:
     """``path`` relative to the working folder when it lies below it, else absolute."""
     relative = os.path.relpath(path)

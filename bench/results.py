@@ -74,16 +74,16 @@ class Journal:
             raise JournalError(f"cannot write results to {directory}: {exc.strerror or exc}") from None
 
     @staticmethod
-    def check(out_dir: str | os.PathLike[str]) -> None:
-        """Raise JournalError unless a journal could be created in ``out_dir``; creates nothing."""
+    def check(out_dir: str | os.PathLike[str], what: str = "results") -> None:
+        """Raise JournalError unless files (``what``) could be created in ``out_dir``; creates nothing."""
         directory = Path(out_dir)
         existing = directory
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent
         if not existing.is_dir():
-            raise JournalError(f"cannot write results to {directory}: {existing} is not a folder")
+            raise JournalError(f"cannot write {what} to {directory}: {existing} is not a folder")
         if not os.access(existing, os.W_OK | os.X_OK):
-            raise JournalError(f"cannot write results to {directory}: {existing} is not writable")
+            raise JournalError(f"cannot write {what} to {directory}: {existing} is not writable")
 
     @classmethod
     def reopen(cls, path: str | os.PathLike[str]) -> Journal:

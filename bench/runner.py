@@ -307,6 +307,14 @@ def _on_rank_zero(work: Callable[[], Results]) -> Results:
         size, rank = mpi.world_size(), mpi.rank()
     except ImportError:
         raise PlanError(f"launched by MPI but mpi4py is missing: {mpi.INSTALL_HINT}") from None
+    if size == 1 and mpi.launcher_size() > 1:
+        library = mpi.describe()["mpi_library"] or "unknown"
+        raise PlanError(
+            f"the launcher started {mpi.launcher_size()} processes but mpi4py sees a world of 1 in each: "
+            f"mpiexec and mpi4py's MPI library ({' '.join(library.splitlines()[0].split())}) do not match; use the "
+            "mpiexec of that library (the mpich wheel's is in the virtualenv's bin/), or point mpi4py at "
+            "the launcher's with MPI4PY_LIBMPI"
+        )
     if size == 1:
         return work()
     if rank != 0:

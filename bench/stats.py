@@ -26,15 +26,27 @@ __all__ = [
     "LEVEL",
     "CellStats",
     "Estimate",
+    "Metg",
+    "Slope",
     "Summary",
     "cell_stats",
+    "coverage_text",
+    "duration_interval",
+    "duration_text",
     "efficiency",
+    "karp_flatt",
     "median",
     "median_ci",
+    "metg",
     "min_samples",
+    "outliers",
     "paired_ratios",
     "paired_speedup",
     "precise_enough",
+    "ratio",
+    "separable",
+    "significantly_greater",
+    "slope",
     "summarize",
 ]
 
@@ -53,6 +65,8 @@ class Summary:
     minimum: float
     maximum: float
     iqr: float
+    #: Samples outside ``[q1 - 1.5 IQR, q3 + 1.5 IQR]`` (Tukey's fences), in sample order.
+    outliers: tuple[float, ...] = ()
 
 
 def _values(samples: Sequence[float]) -> np.ndarray:
@@ -73,7 +87,16 @@ def summarize(samples: Sequence[float]) -> Summary:
         minimum=float(values.min()),
         maximum=float(values.max()),
         iqr=float(q3 - q1),
+        outliers=tuple(outliers(values.tolist())),
     )
+
+
+def outliers(samples: Sequence[float]) -> list[float]:
+    """The samples outside Tukey's fences ``[q1 - 1.5 IQR, q3 + 1.5 IQR]``, in sample order."""
+    values = _values(samples)
+    q1, q3 = np.percentile(values, [25, 75])
+    low, high = q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1)
+    return [float(v) for v in values if v < low or v > high]
 
 
 def median(samples: Sequence[float]) -> float:
@@ -201,3 +224,193 @@ def cell_stats(times_s: Sequence[float], baseline_s: Sequence[float] | None, wor
         return CellStats(time, None, None)
     speedup = paired_speedup(baseline_s, times_s)
     return CellStats(time, speedup, efficiency(speedup, workers))
+
+
+def ratio(numerator: Estimate, denominator: Estimate) -> Estimate:
+    """``numerator / denominator`` of two independent positive estimates.
+
+    The interval joins the extreme ends, ``[n.low / d.high, n.high / d.low]``:
+    it holds whenever both intervals hold, so its confidence is at least the
+    product of theirs (about 90% for two 95% intervals), which is what it says.
+    """
+    if denominator.low <= 0 or numerator.low < 0:
+        raise ValueError("a ratio needs positive estimates")
+    return Estimate(
+        value=numerator.value / denominator.value,
+        low=numerator.low / denominator.high,
+        high=numerator.high / denominator.low,
+        confidence=numerator.confidence * denominator.confidence,
+        n=min(numerator.n, denominator.n),
+    )
+
+
+def karp_flatt(speedup: Estimate, workers: int) -> Estimate:
+    """The experimentally determined serial fraction ``e = (1/S - 1/p) / (1 - 1/p)`` (Karp and Flatt, 1990).
+
+    ``e`` near 0 is perfect scaling; an ``e`` that grows with ``p`` points at
+    overhead that grows with the workers rather than at a fixed serial part.
+    ``e`` falls as ``S`` rises, so the interval comes from the speedup's ends.
+    """
+    if workers < 2:
+        raise ValueError("the serial fraction needs at least 2 workers")
+    if speedup.low <= 0:
+        raise ValueError("a serial fraction needs a positive speedup")
+    p = float(workers)
+
+    def fraction(s: float) -> float:
+        return (1.0 / s - 1.0 / p) / (1.0 - 1.0 / p)
+
+    return Estimate(
+        fraction(speedup.value), fraction(speedup.high), fraction(speedup.low), speedup.confidence, speedup.n
+    )
+
+
+def separable(n_a: int, n_b: int, alpha: float = 1 - LEVEL) -> bool:
+    """Whether samples of these sizes could ever be told apart at ``alpha`` by a one-sided Mann-Whitney U test.
+
+    Its smallest p-value, all of one sample above all of the other, is
+    ``1 / C(n_a + n_b, n_a)``: 1/2 for one sample each, 1/20 for 3 each, 1/924
+    for 6 each. Below that, "not significantly different" says nothing.
+    """
+    return n_a > 0 and n_b > 0 and 1 / math.comb(n_a + n_b, n_a) <= alpha
+
+
+def significantly_greater(a: Sequence[float], b: Sequence[float], alpha: float = 1 - LEVEL) -> tuple[bool, float]:
+    """Whether samples ``a`` are stochastically greater than ``b`` (one-sided Mann-Whitney U), and its p-value.
+
+    Distribution-free, like the intervals; exact for small samples without
+    ties. Whether the test could reject at all is :func:`separable`.
+    """
+    from scipy.stats import mannwhitneyu
+
+    x, y = _values(a), _values(b)
+    if np.ptp(np.concatenate([x, y])) == 0:
+        return False, 1.0  # all equal: nothing differs (and the test's variance is zero)
+    p = float(mannwhitneyu(x, y, alternative="greater").pvalue)
+    return p <= alpha, p
+
+
+@dataclass(frozen=True)
+class Slope:
+    """A fitted line ``y = intercept + slope * x`` (Theil-Sen), with the slope's interval."""
+
+    slope: Estimate
+    intercept: float
+    #: Distinct x values the fit rests on.
+    points: int
+
+
+def slope(x: Sequence[float], y: Sequence[float], level: float = LEVEL) -> Slope:
+    """Theil-Sen's line through raw samples: the median of the slopes of all pairs, with Sen's interval.
+
+    Robust to the odd disturbed sample that would tilt a least-squares fit,
+    and needs no assumption about the noise. Needs two distinct x values.
+    """
+    from scipy.stats import theilslopes
+
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if xs.shape != ys.shape:
+        raise ValueError(f"{xs.size} x values for {ys.size} y values")
+    points = int(np.unique(xs).size)
+    if points < 2:
+        raise ValueError("a slope needs samples at two different x values at least")
+    fit = theilslopes(ys, xs, alpha=level)
+    estimate = Estimate(float(fit.slope), float(fit.low_slope), float(fit.high_slope), level, int(xs.size))
+    return Slope(estimate, float(fit.intercept), points)
+
+
+@dataclass(frozen=True)
+class Metg:
+    """Minimum effective task granularity: the shortest task at which efficiency still reaches ``target``.
+
+    ``bound`` says when the value is only a bound: ``"at most"`` (the shortest
+    task measured already reached it) or ``"above"`` (none did; ``value_s`` is
+    then the longest task measured). ``low_s``/``high_s`` come from the
+    efficiency intervals' upper and lower ends; an end beyond the durations
+    measured is open: 0 or infinity. ``how`` says how the value was found.
+    """
+
+    value_s: float
+    low_s: float
+    high_s: float
+    target: float
+    bound: str | None
+    how: str
+
+
+def _crossing(durations: np.ndarray, efficiencies: np.ndarray, target: float) -> tuple[float, str | None, int]:
+    """Where efficiency reaches ``target`` and stays there for every longer task (log-linear interpolation)."""
+    reached = efficiencies >= target
+    if not reached[-1]:
+        return float(durations[-1]), "above", len(durations)
+    k = len(reached) - 1
+    while k > 0 and reached[k - 1]:
+        k -= 1
+    if k == 0:
+        return float(durations[0]), "at most", 0
+    d0, d1 = np.log(durations[k - 1]), np.log(durations[k])
+    e0, e1 = efficiencies[k - 1], efficiencies[k]
+    fraction = (target - e0) / (e1 - e0)
+    return float(np.exp(d0 + fraction * (d1 - d0))), None, k
+
+
+def metg(points: Sequence[tuple[float, Estimate]], target: float = 0.5) -> Metg:
+    """METG(``target``) as in Task Bench, from (task duration in seconds, efficiency) points.
+
+    The value is where efficiency reaches ``target`` for good (every longer
+    task measured reaches it too), interpolated linearly in log(duration)
+    between the two durations either side. The interval repeats that on the
+    efficiency intervals' upper ends (shorter tasks suffice) and lower ends.
+    """
+    if not points:
+        raise ValueError("no points")
+    ordered = sorted(points, key=lambda point: point[0])
+    durations = np.array([d for d, _ in ordered], dtype=float)
+    if (durations <= 0).any():
+        raise ValueError("task durations must be positive")
+    value, bound, k = _crossing(durations, np.array([e.value for _, e in ordered]), target)
+    low, low_bound, _ = _crossing(durations, np.array([e.high for _, e in ordered]), target)
+    high, high_bound, _ = _crossing(durations, np.array([e.low for _, e in ordered]), target)
+    if low_bound == "at most":
+        low = 0.0  # open: shorter tasks than any measured may reach the target too
+    if high_bound == "above":
+        high = math.inf  # open: longer tasks than any measured may be needed
+    percent = f"{target:.0%}"
+    if bound == "above":
+        how = f"no task measured reached {percent} efficiency; the longest took {duration_text(value)}"
+    elif bound == "at most":
+        how = f"the shortest task measured ({duration_text(value)}) already reached {percent}"
+    else:
+        (d0, e0), (d1, e1) = ordered[k - 1], ordered[k]
+        how = (
+            f"interpolated in log(duration) between {duration_text(d0)} ({e0.value:.0%}) "
+            f"and {duration_text(d1)} ({e1.value:.0%})"
+        )
+    return Metg(value, min(low, value), max(high, value), target, bound, how)
+
+
+def _unit(seconds: float) -> tuple[str, float]:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3)):
+        if abs(seconds) >= scale:
+            return unit, scale
+    return "\u00b5s", 1e-6
+
+
+def duration_text(seconds: float) -> str:
+    """A duration as a person reads it: ``12 \u00b5s``, ``3.4 ms``, ``1.2 s``."""
+    unit, scale = _unit(seconds)
+    return f"{seconds / scale:.3g} {unit}"
+
+
+def duration_interval(estimate: Estimate) -> str:
+    """An estimate of a duration with its interval in the value's unit: ``302 \u00b5s [242, 345]``;
+    an open end reads ``0`` or ``inf``, and an interval below the suite's level says what it covers."""
+    unit, scale = _unit(estimate.value)
+    high = "inf" if math.isinf(estimate.high) else f"{estimate.high / scale:.3g}"
+    text = f"{estimate.value / scale:.3g} {unit} [{estimate.low / scale:.3g}, {high}]"
+    return text + coverage_text(estimate)
+
+
+def coverage_text(estimate: Estimate) -> str:
+    """`` (75%)`` after an interval that covers less than the suite's level, else nothing."""
+    return "" if estimate.at_level else f" ({estimate.confidence:.0%})"

@@ -256,3 +256,21 @@ def test_bad_usage_under_mpiexec_is_said_once_and_exits_2_without_hanging(tmp_pa
     assert done.returncode == 2
     assert done.stderr.startswith(message) and done.stderr.count("\n") == 1, done.stderr  # not once per rank
     assert not list(tmp_path.glob("results/*.jsonl"))
+
+
+def test_an_mpiexec_of_another_mpi_library_is_refused_before_each_rank_sweeps_alone(tmp_path):
+    # A launcher's variables without its MPI: what mpi4py sees when mpiexec belongs to another library
+    # (each process initialises as a world of 1, and every rank would run the whole sweep).
+    env = {**os.environ, "PMI_SIZE": "3", "PMI_RANK": "0"}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--executors", "serial", "--size", "20", "--repeats", "1"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "the launcher started 3 processes but mpi4py sees a world of 1 in each" in done.stderr
+    assert "(MPICH Version: " in done.stderr and done.stderr.count("\n") == 1
+    assert not (tmp_path / "results").exists()

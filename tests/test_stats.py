@@ -106,3 +106,90 @@ def test_cells_without_a_baseline_are_judged_on_their_time():
     serial = stats.cell_stats([1.0, 1.1, 0.9], None, workers=1)
     assert serial.speedup is None and serial.efficiency is None and not serial.suspicious
     assert serial.estimate is serial.time and serial.time.value == 1.0
+
+
+def test_tukey_fences_flag_outliers_and_summaries_carry_them():
+    samples = [1.0, 1.01, 0.99, 1.02, 0.98, 1.0, 2.5]
+    assert stats.outliers(samples) == [2.5]
+    assert stats.outliers([1.0, 1.1, 0.9, 1.05]) == []
+    summary = stats.summarize(samples)
+    assert summary.outliers == (2.5,) and summary.minimum == 0.98 and summary.iqr == pytest.approx(1.015 - 0.995)
+
+
+def test_a_ratio_of_two_estimates_joins_their_ends_and_says_its_confidence():
+    four = stats.median_ci([3.9, 4.0, 4.1, 4.0, 3.95, 4.05])
+    two = stats.median_ci([1.9, 2.0, 2.1, 2.0, 1.95, 2.05])
+    scaled = stats.ratio(four, two)
+    assert scaled.value == pytest.approx(2.0)
+    assert (scaled.low, scaled.high) == pytest.approx((3.9 / 2.1, 4.1 / 1.9))
+    assert scaled.confidence == pytest.approx(four.confidence * two.confidence) and scaled.confidence < stats.LEVEL
+    with pytest.raises(ValueError, match="positive"):
+        stats.ratio(four, stats.Estimate(0.0, 0.0, 0.0, 1.0, 1))
+
+
+def test_karp_flatt_recovers_the_serial_fraction_of_amdahls_law():
+    serial_fraction = 0.1
+    for workers in (2, 4, 16):
+        amdahl = 1 / (serial_fraction + (1 - serial_fraction) / workers)
+        estimate = stats.karp_flatt(stats.Estimate(amdahl, amdahl * 0.9, amdahl * 1.1, 0.95, 6), workers)
+        assert estimate.value == pytest.approx(serial_fraction)
+        assert estimate.low < serial_fraction < estimate.high  # a higher speedup means a smaller fraction
+    perfect = stats.karp_flatt(stats.Estimate(4.0, 4.0, 4.0, 0.95, 6), 4)
+    assert perfect.value == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="at least 2 workers"):
+        stats.karp_flatt(perfect, 1)
+
+
+def test_too_few_samples_can_never_be_told_apart():
+    assert not stats.separable(1, 1) and not stats.separable(2, 2) and not stats.separable(1, 6)
+    assert stats.separable(3, 3) and stats.separable(2, 6) and stats.separable(6, 6)  # 1/20, 1/28, 1/924
+    assert stats.significantly_greater([3.0, 4.0, 5.0], [0.0, 1.0, 2.0]) == (True, pytest.approx(0.05))
+
+
+def test_mann_whitney_says_which_samples_are_greater():
+    fast = [2.0, 2.1, 1.95, 2.05, 2.02, 1.98]
+    slow = [1.5, 1.55, 1.45, 1.52, 1.48, 1.51]
+    greater, p = stats.significantly_greater(fast, slow)
+    assert greater and p == pytest.approx(1 / 924)  # the smallest p-value 6 against 6 can give
+    assert not stats.significantly_greater(slow, fast)[0]
+    assert stats.significantly_greater([1.0] * 3, [1.0] * 3) == (False, 1.0)
+    mixed = [1.5, 2.1, 1.45, 2.05, 1.48, 1.98]
+    assert not stats.significantly_greater(fast, mixed)[0]
+
+
+def test_theil_sen_slope_ignores_a_disturbed_sample_that_would_tilt_least_squares():
+    tasks = [10, 10, 10, 100, 100, 100, 1000, 1000, 1000]
+    seconds = [0.001 + 20e-6 * n for n in tasks]
+    seconds[2] = 0.5  # one disturbed round
+    fit = stats.slope(tasks, seconds)
+    assert fit.slope.value == pytest.approx(20e-6, rel=1e-6) and fit.points == 3
+    assert fit.slope.low <= 20e-6 <= fit.slope.high
+    assert np.polyfit(tasks, seconds, 1)[0] < 0  # least squares is pulled below zero
+    with pytest.raises(ValueError, match="two different x"):
+        stats.slope([5, 5], [1.0, 2.0])
+
+
+def _efficiency(value, spread=0.05):
+    return stats.Estimate(value, value - spread, value + spread, 0.969, 6)
+
+
+def test_metg_interpolates_in_log_duration_where_efficiency_reaches_half_for_good():
+    points = [(1e-5, _efficiency(0.1)), (1e-4, _efficiency(0.3)), (1e-3, _efficiency(0.7)), (1e-2, _efficiency(0.95))]
+    found = stats.metg(points)
+    assert found.bound is None and found.value_s == pytest.approx(10**-3.5)  # halfway from 0.3 to 0.7
+    assert found.low_s < found.value_s < found.high_s < 1e-3
+    assert "between 100 \u00b5s (30%) and 1 ms (70%)" in found.how
+    open_ended = stats.metg([(1e-4, _efficiency(0.3, 0.1)), (1e-3, _efficiency(0.6, 0.15))])
+    assert open_ended.bound is None and open_ended.high_s == float("inf")  # 0.45 at the longest: no upper end
+    # a dip above the crossing moves METG past it: efficiency must stay at 50% for longer tasks
+    dip = stats.metg([(1e-5, _efficiency(0.6)), (1e-4, _efficiency(0.4)), (1e-3, _efficiency(0.8))])
+    assert 1e-4 < dip.value_s < 1e-3
+
+
+def test_metg_says_when_it_is_only_a_bound():
+    always = stats.metg([(1e-4, _efficiency(0.8)), (1e-3, _efficiency(0.9))])
+    assert always.bound == "at most" and always.value_s == 1e-4 and "already reached 50%" in always.how
+    never = stats.metg([(1e-4, _efficiency(0.1)), (1e-3, _efficiency(0.3))])
+    assert never.bound == "above" and never.value_s == 1e-3 and "no task measured reached 50%" in never.how
+    with pytest.raises(ValueError, match="no points"):
+        stats.metg([])

@@ -68,6 +68,9 @@ class Workload:
     #: The largest size that finishes in reasonable time (None: no limit), and why.
     max_size: ClassVar[int | None] = None
     max_size_reason: ClassVar[str] = ""
+    #: A probe measures an executor's costs (per-task cost, bandwidth, granularity) rather than work a
+    #: user wants done: reports show it among the costs, not among the answers.
+    probe: ClassVar[bool] = False
 
     @staticmethod
     def task(item: Any) -> Any:  # pragma: no cover - always overridden

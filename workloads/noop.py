@@ -19,6 +19,8 @@ def task(item: int) -> int:
 class Noop(Workload):
     """``size`` empty tasks; the answer says which came back (how many, how many distinct, first, last)."""
 
+    probe = True
+
     name = "noop"
     description = "empty tasks: per-task overhead (tasks/s = size / time)"
     default_size = 10000

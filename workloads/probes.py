@@ -73,6 +73,8 @@ def sleep_task(item: tuple[int, int]) -> tuple[int, float]:
 class Sleep(Workload):
     """``size`` tasks that each sleep ``task_us``: pure scheduling, ideal speedup = workers."""
 
+    probe = True
+
     name = "sleep"
     description = "tasks that sleep task_us each: scheduling alone (ideal speedup = workers)"
     default_size = 2000
@@ -124,6 +126,8 @@ def spin_task(item: tuple[int, int]) -> tuple[int, int]:
 class Spin(Workload):
     """``size`` CPU-bound tasks of ``task_us`` each (a busy loop calibrated once per run in the driver)."""
 
+    probe = True
+
     name = "spin"
     description = "CPU-bound tasks of task_us each (busy loop calibrated in the driver): like sleep, on cores"
     default_size = 2000
@@ -159,6 +163,8 @@ def identity(item: tuple[int, bytes]) -> tuple[int, bytes]:
 
 class Payload(Workload):
     """``size`` tasks that each carry ``payload_bytes`` to a worker and back: transfer bandwidth."""
+
+    probe = True
 
     name = "payload"
     description = "identity over payload_bytes of data per task, there and back: transfer bandwidth"

@@ -1,0 +1,774 @@
+"""From journals to answers: environments, cases, per-cell statistics, the best
+configurations, the probes' fits, METG, recommendations in words, and notes on
+what the data cannot support. Pure: no figures, no files.
+
+Cells of journals whose environments match (host or Slurm allocation, CPU,
+cores, Python, MPI library) are analysed together, their samples pooled per
+cell key; cells of different environments are kept apart.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench import stats
+from bench.records import NO_CHUNKS, CellRecord, RunRecord
+from bench.results import Results
+from bench.stats import duration_text
+
+__all__ = [
+    "TARGET_EFFICIENCY",
+    "Analysis",
+    "CaseReport",
+    "Environment",
+    "EnvironmentReport",
+    "Point",
+    "ProbeFit",
+    "analyse",
+    "case_title",
+    "executor_rank",
+]
+
+#: Efficiency that defines METG (Task Bench's METG(50%)).
+TARGET_EFFICIENCY = 0.5
+#: Significance level of "significantly worse" (one-sided Mann-Whitney U on paired speedups).
+ALPHA = 1 - stats.LEVEL
+#: Runners-up listed by name; the others are counted.
+RUNNERS_UP_SHOWN = 4
+
+
+def executor_rank(executor: str) -> int:
+    """Where an executor sorts: registry order (serial first), unknown ones last."""
+    import bench.executors
+
+    names = bench.executors.names()
+    return names.index(executor) if executor in names else len(names)
+
+
+def _mpi_name(env: dict[str, Any]) -> str | None:
+    library = env.get("mpi_library")
+    if not isinstance(library, str) or not library.strip():
+        return None
+    first = library.strip().splitlines()[0]
+    return re.sub(r"\s+", " ", first.replace(" Version:", "")).strip()
+
+
+def _slurm_text(env: dict[str, Any]) -> str | None:
+    job = env.get("slurm_job_id")
+    if not job:
+        return None
+    slurm = env.get("slurm") or {}
+    nodes = slurm.get("slurm_job_num_nodes")
+    where = f" on {env.get('slurm_nodes')}" if env.get("slurm_nodes") else ""
+    count = f" ({nodes} node{'s' if str(nodes) != '1' else ''})" if nodes else ""
+    return f"job {job}{where}{count}"
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Where a group of runs was measured; cells of different environments are never pooled."""
+
+    name: str
+    host: str
+    cpu: str
+    cores: int | None
+    python: str
+    mpi: str | None
+    slurm: tuple[str, ...]
+    journals: tuple[str, ...]
+    runs: tuple[str, ...]
+    started: str
+    commits: tuple[str, ...]
+
+    def describe(self) -> str:
+        """One line: host, CPU, cores, Python, MPI, Slurm."""
+        parts = [self.host, self.cpu, f"{self.cores} cores" if self.cores else "cores unknown", f"Python {self.python}"]
+        parts.append(self.mpi or "no MPI")
+        if self.slurm:
+            parts.append("Slurm " + "; ".join(self.slurm))
+        return ", ".join(parts)
+
+
+def _env_key(env: dict[str, Any]) -> tuple[Any, ...]:
+    """What must match for cells to be pooled: Slurm jobs of the same shape pool across nodes of a partition."""
+    slurm = env.get("slurm") or {}
+    place = f"slurm: {slurm.get('slurm_job_num_nodes', '?')} nodes" if env.get("slurm_job_id") else env.get("hostname")
+    return (place, env.get("cpu"), env.get("cores_available"), env.get("python"), _mpi_name(env))
+
+
+@dataclass
+class Point:
+    """One cell key in one environment: its records, with their samples pooled, and the statistics of those."""
+
+    record: CellRecord
+    records: list[CellRecord]
+    times_s: list[float]
+    #: Paired per-round speedups (serial / time), pooled; None without pairing.
+    ratios: list[float] | None
+    summary: stats.Summary | None
+    cell: stats.CellStats | None
+    #: Speedup over the same executor at 1 worker (same chunk spec and method).
+    self_speedup: stats.Estimate | None = None
+    #: Karp-Flatt serial fraction (2 workers or more).
+    serial_fraction: stats.Estimate | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.record.ok and self.cell is not None
+
+    @property
+    def speedup(self) -> stats.Estimate | None:
+        return self.cell.speedup if self.cell else None
+
+    @property
+    def efficiency(self) -> stats.Estimate | None:
+        return self.cell.efficiency if self.cell else None
+
+    @property
+    def executor(self) -> str:
+        return self.record.executor
+
+    @property
+    def workers(self) -> int:
+        return self.record.workers
+
+    @property
+    def tasks(self) -> int | None:
+        """Tasks (chunks) sent per run, when the item count is known."""
+        items = self.record.items
+        if items is None:
+            return None
+        return items if self.record.chunksize_spec == NO_CHUNKS else math.ceil(items / self.record.chunksize)
+
+    def config(self) -> str:
+        """``process-pool x2, chunk 16`` (and the method, when not map)."""
+        text = f"{self.executor} x{self.workers}"
+        chunk = self.record.chunk_label()
+        if chunk:
+            text += f", chunk {chunk}"
+        if self.record.method != "map":
+            text += f", {self.record.method}"
+        return text
+
+
+def _pool(records: Sequence[CellRecord]) -> Point:
+    """The records of one cell key, their samples pooled; pairs with a zero duration (a clock that did
+    not tick) cannot give a ratio and are left out of the speedup."""
+    ok = [r for r in records if r.ok and r.times_s]
+    if not ok:
+        return Point(records[-1], list(records), [], None, None, None)
+    times = [t for r in ok for t in r.times_s]
+    pairs = [(b, t) for r in ok if r.paired for b, t in zip(r.baseline_s or [], r.times_s, strict=True)]
+    pairs = [(b, t) for b, t in pairs if b > 0 and t > 0]
+    base, sample = [b for b, _ in pairs], [t for _, t in pairs]
+    cell = stats.cell_stats(sample or times, base or None, ok[-1].workers)
+    cell = stats.CellStats(stats.median_ci(times), cell.speedup, cell.efficiency)
+    ratios = stats.paired_ratios(base, sample).tolist() if pairs else None
+    return Point(ok[-1], list(records), times, ratios, stats.summarize(times), cell)
+
+
+@dataclass(frozen=True)
+class ProbeFit:
+    """A per-executor figure fitted from a probe: per-task cost, bandwidth, METG."""
+
+    executor: str
+    workers: int
+    estimate: stats.Estimate
+    how: str
+    metg: stats.Metg | None = None
+    #: METG: (task duration s, efficiency) of every point it rests on.
+    curve: tuple[tuple[float, stats.Estimate], ...] = ()
+    #: What else sets the fit apart (``, chunk 16, imap``), when not chunk 1 under map.
+    variant: str = ""
+    #: ``s`` (a duration) or ``B/s`` (a bandwidth).
+    unit: str = "s"
+
+    @property
+    def label(self) -> str:
+        return f"{self.executor} x{self.workers}{self.variant}"
+
+    def text(self) -> str:
+        """The value with its interval: ``124 \u00b5s [116, 147]``, ``480 MB/s [456, 539]``, ``above 11 ms``."""
+        e = self.estimate
+        if self.unit == "B/s":
+            high = "inf" if math.isinf(e.high) else f"{e.high / 1e6:.3g}"
+            return f"{e.value / 1e6:.3g} MB/s [{e.low / 1e6:.3g}, {high}]{stats.coverage_text(e)}"
+        if self.metg is not None and self.metg.bound is not None:
+            return f"{self.metg.bound} {duration_text(e.value)}"
+        return stats.duration_interval(e)
+
+
+@dataclass
+class CaseReport:
+    """One case (workload, size, params) in one environment."""
+
+    env: Environment
+    label: str
+    workload: str
+    points: list[Point]
+    best: Point | None = None
+    #: Configurations not significantly slower than the best, with the p-value that says so.
+    runners_up: list[tuple[Point, float]] = field(default_factory=list)
+    #: Configurations with too few rounds for the test to tell them from the best at all.
+    undecided: list[Point] = field(default_factory=list)
+    #: The best configuration at each worker count.
+    by_workers: list[Point] = field(default_factory=list)
+    recommendations: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok_points(self) -> list[Point]:
+        return [p for p in self.points if p.ok]
+
+    @property
+    def ranked(self) -> list[Point]:
+        """Ok parallel points with a paired speedup, best first: cells with a real 95% interval
+        before the others, cells that look disturbed (efficiency wholly above 100%) last, then by
+        the lower end of the speedup's interval (the speedup the data vouch for), then the median."""
+        ranked = [p for p in self.ok_points if p.speedup is not None and p.ratios is not None]
+
+        def order(p: Point) -> tuple[bool, bool, float, float]:
+            assert p.speedup is not None and p.cell is not None
+            return (not p.speedup.at_level, p.cell.suspicious, -p.speedup.low, -p.speedup.value)
+
+        return sorted(ranked, key=order)
+
+    @property
+    def probe(self) -> bool:
+        """A probe's case (noop, sleep, spin, payload): shown among the costs, not the answers."""
+        workload = _workload(self.workload)
+        return bool(workload is not None and workload.probe)
+
+    @property
+    def methods(self) -> list[str]:
+        return sorted({p.record.method for p in self.points})
+
+    #: Set where two labels would give the same slug (``mode=a b`` and ``mode=a-b``).
+    slug_suffix: str = ""
+
+    @property
+    def slug(self) -> str:
+        """The label as a file name and anchor: ``fibprimes-2000``; unique within its environment."""
+        return re.sub(r"[^a-z0-9]+", "-", self.label.lower()).strip("-") + self.slug_suffix
+
+
+@dataclass
+class EnvironmentReport:
+    env: Environment
+    cases: list[CaseReport]
+    startup: dict[str, list[tuple[int, stats.Estimate]]]
+    overhead: list[ProbeFit]
+    bandwidth: list[ProbeFit]
+    granularity: list[ProbeFit]
+    recommendations: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Analysis:
+    environments: list[EnvironmentReport]
+    runs: list[RunRecord]
+    #: Cell records read (the newest of each cell of each run), and how many of them are ok.
+    cells: int
+    ok_cells: int
+    #: (status, executor, reason) -> count, for cells that are not ok.
+    not_ok: dict[tuple[str, str, str], int]
+    #: Cells whose run record is missing from the journals (left out).
+    orphans: int = 0
+
+    @property
+    def cases(self) -> list[CaseReport]:
+        return [case for env in self.environments for case in env.cases]
+
+    @property
+    def answered(self) -> list[CaseReport]:
+        """The cases the answers are about: the work measured, or the probes when nothing else was."""
+        work = [case for case in self.cases if not case.probe]
+        return work or self.cases
+
+
+# -- environments -------------------------------------------------------------
+
+
+def _environments(results: Results) -> tuple[list[Environment], dict[str, Environment]]:
+    groups: dict[tuple[Any, ...], list[RunRecord]] = defaultdict(list)
+    for run in results.runs:
+        groups[_env_key(run.env)].append(run)
+    journal_of = _journal_names(results)
+    environments: list[Environment] = []
+    of_run: dict[str, Environment] = {}
+    for index, runs in enumerate(groups.values()):
+        env = runs[0].env
+        name = chr(ord("A") + index) if len(groups) > 1 and index < 26 else (str(index + 1) if len(groups) > 1 else "")
+        environment = Environment(
+            name=name,
+            host=str(env.get("hostname") or "unknown host"),
+            cpu=str(env.get("cpu") or "unknown CPU"),
+            cores=env.get("cores_available") or env.get("cores"),
+            python=str(env.get("python") or "?"),
+            mpi=_mpi_name(env),
+            slurm=tuple(text for text in (_slurm_text(run.env) for run in runs) if text),
+            journals=tuple(sorted({journal_of.get(run.run_id, run.run_id) for run in runs})),
+            runs=tuple(run.run_id for run in runs),
+            started=min(run.started for run in runs),
+            commits=tuple(sorted({str(run.env["git_commit"])[:7] for run in runs if run.env.get("git_commit")})),
+        )
+        environments.append(environment)
+        for run in runs:
+            of_run[run.run_id] = environment
+    return environments, of_run
+
+
+def _journal_names(results: Results) -> dict[str, str]:
+    """run id -> the journal's file name (a journal's name is its run id, unless renamed)."""
+    names = {path.stem: path.name for path in results.paths}
+    return {run.run_id: names.get(run.run_id, f"{run.run_id}.jsonl") for run in results.runs}
+
+
+# -- cases --------------------------------------------------------------------
+
+
+WORSE, TIE, UNDECIDED = "worse", "tie", "undecided"
+
+
+def _compare(best: Point, other: Point) -> tuple[str, float]:
+    """Whether ``other`` is significantly slower than ``best`` (on their paired speedups), as fast as far
+    as the test can tell, or undecided: too few rounds for the test to reject at all."""
+    assert best.ratios is not None and other.ratios is not None
+    if not stats.separable(len(best.ratios), len(other.ratios), ALPHA):
+        return UNDECIDED, 1.0
+    worse, p = stats.significantly_greater(best.ratios, other.ratios, ALPHA)
+    return (WORSE if worse else TIE), p
+
+
+def _link_workers(points: Sequence[Point]) -> None:
+    """Speedup over the same executor at 1 worker, and the Karp-Flatt fraction, for each point."""
+    one = {
+        (p.executor, p.record.chunksize_spec, p.record.method): p
+        for p in points
+        if p.workers == 1 and p.speedup is not None
+    }
+    for point in points:
+        if point.speedup is None or point.speedup.low <= 0:
+            continue
+        if point.workers >= 2:
+            if point.speedup.value >= 1:  # below 1 the "serial fraction" exceeds 1 and means nothing
+                point.serial_fraction = stats.karp_flatt(point.speedup, point.workers)
+            base = one.get((point.executor, point.record.chunksize_spec, point.record.method))
+            if base is not None and base.speedup is not None and base.speedup.low > 0:
+                point.self_speedup = stats.ratio(point.speedup, base.speedup)
+
+
+def _speedup_text(estimate: stats.Estimate) -> str:
+    from bench.console import speedup_text
+
+    return speedup_text(estimate) + stats.coverage_text(estimate)
+
+
+def _efficiency_text(estimate: stats.Estimate) -> str:
+    from bench.console import efficiency_text
+
+    return efficiency_text(estimate) + stats.coverage_text(estimate)
+
+
+def _workload(name: str) -> Any:
+    """The registered workload of that name; None for a user's (``file.py:Class``, never imported here:
+    a report does not run code named in a journal) or one this installation does not know."""
+    import workloads
+
+    if workloads.is_spec(name) or name not in workloads.names():
+        return None
+    return workloads.get(name)
+
+
+def case_title(record: CellRecord, keep: Iterable[str] = ()) -> str:
+    """The case as a heading: ``fibprimes[2000]``, naming only the parameters that differ from the
+    workload's defaults or are in ``keep`` (those a sweep varied); all of them for an unknown workload."""
+    workload = _workload(record.workload)
+    defaults = workload.default_params() if workload is not None else {}
+    kept = set(keep)
+    params = "".join(
+        f" {key}={value}" for key, value in record.param_items if key in kept or defaults.get(key, object()) != value
+    )
+    return f"{record.workload}[{record.size}]{params}"
+
+
+def _varied(cells: Iterable[CellRecord]) -> dict[str, set[str]]:
+    """Per workload, the parameters whose values differ between its cells."""
+    values: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for cell in cells:
+        for key, value in cell.params.items():
+            values[(cell.workload, key)].add(repr(value))
+    varied: dict[str, set[str]] = defaultdict(set)
+    for (workload, key), seen in values.items():
+        if len(seen) > 1:
+            varied[workload].add(key)
+    return varied
+
+
+def _case(env: Environment, points: list[Point], keep: Iterable[str]) -> CaseReport:
+    record = points[0].record
+    case = CaseReport(env, case_title(record, keep), record.workload, points)
+    _link_workers(points)
+    ranked = case.ranked
+    if ranked:
+        case.best = best = ranked[0]
+        for other in ranked[1:]:
+            verdict, p = _compare(best, other)
+            if verdict == TIE:
+                case.runners_up.append((other, p))
+            elif verdict == UNDECIDED:
+                case.undecided.append(other)
+        by_workers: dict[int, Point] = {}
+        for point in ranked:
+            by_workers.setdefault(point.workers, point)
+        case.by_workers = [by_workers[w] for w in sorted(by_workers)]
+    _recommend(case)
+    _case_notes(case)
+    return case
+
+
+def _recommend(case: CaseReport) -> None:
+    best, say = case.best, case.recommendations.append
+    if best is None:
+        if any(p.ok and p.executor == "serial" for p in case.points):
+            say(f"{case.label}: no parallel cell ran ok with a paired baseline, so nothing can be recommended.")
+        else:
+            say(f"{case.label}: no cell ran ok, so nothing can be recommended.")
+        return
+    speedup, efficiency = best.speedup, best.efficiency
+    assert speedup is not None and efficiency is not None
+    figures = f"{_speedup_text(speedup)} over serial, {_efficiency_text(efficiency)} efficiency"
+    if speedup.high < 1:
+        say(
+            f"For {case.label} nothing measured beats the serial loop: the best, {best.config()}, "
+            f"runs at {figures}. Keep it serial, or give each task more work."
+        )
+        return
+    if speedup.low <= 1:
+        say(
+            f"For {case.label} no configuration is significantly faster than serial: the best, "
+            f"{best.config()}, runs at {figures}."
+        )
+    else:
+        say(f"For {case.label} use {best.config()}: {figures}.")
+    _fewer_workers(case, best, say)
+    _chunk_effect(case, best, say)
+    _slower_executors(case, best, say)
+
+
+def _fewer_workers(case: CaseReport, best: Point, say: Any) -> None:
+    fewest = min((p for p, _ in case.runners_up), key=lambda p: p.workers, default=None)
+    if fewest is not None and fewest.workers < best.workers:
+        assert fewest.speedup is not None
+        plural = fewest.workers > 1
+        say(
+            f"{fewest.workers} worker{'s' if plural else ''} ({fewest.config()}, {_speedup_text(fewest.speedup)}) "
+            f"cannot be told apart from the best: more workers than that show no measurable gain here."
+        )
+
+
+def _chunk_effect(case: CaseReport, best: Point, say: Any) -> None:
+    siblings = [
+        p
+        for p in case.ranked
+        if p is not best
+        and p.executor == best.executor
+        and p.workers == best.workers
+        and p.record.method == best.record.method
+        and p.record.chunksize != best.record.chunksize
+    ]
+    if not siblings:
+        return
+    verdicts = [(p, _compare(best, p)[0]) for p in siblings]
+    worse = [p for p, verdict in verdicts if verdict == WORSE]
+    if not worse:
+        if all(verdict == TIE for _, verdict in verdicts):
+            chunks = ", ".join(sorted({p.record.chunk_label() for p in [best, *siblings]}))
+            say(f"For {best.executor} x{best.workers}, chunk size ({chunks}) makes no significant difference.")
+        return
+    worst = min(worse, key=lambda p: p.speedup.value)  # type: ignore[union-attr]
+    assert worst.speedup is not None and best.speedup is not None
+    loss = 1 - worst.speedup.value / best.speedup.value
+    why = (
+        "most likely to per-task overhead"
+        if worst.record.chunksize < best.record.chunksize
+        else "most likely to load imbalance (too few chunks per worker)"
+    )
+    say(f"With {best.executor} x{best.workers}, chunk size {worst.record.chunk_label()} loses {loss:.0%}, {why}.")
+
+
+def _slower_executors(case: CaseReport, best: Point, say: Any) -> None:
+    """At the best's worker count: how far each other executor's own best falls behind."""
+    own_best: dict[str, Point] = {}
+    for point in case.ranked:
+        if point.workers == best.workers and point.executor != best.executor:
+            own_best.setdefault(point.executor, point)
+    behind = []
+    for point in own_best.values():
+        verdict, _ = _compare(best, point)
+        if verdict == WORSE and point.speedup is not None and best.speedup is not None:
+            behind.append(f"{point.executor} {point.speedup.value:.2f}x")
+    if behind:
+        say(f"At {best.workers} workers the others' best fall significantly behind: {', '.join(behind)}.")
+
+
+def _case_notes(case: CaseReport) -> None:
+    note = case.notes.append
+    best = case.best
+    if best is not None and best.speedup is not None and not best.speedup.at_level:
+        note(
+            f"The best cell's interval covers only {best.speedup.confidence:.0%} "
+            f"({best.speedup.n} rounds): run at least {stats.min_samples()} rounds for 95%."
+        )
+    if case.runners_up:
+        shown = ", ".join(p.config() for p, _ in case.runners_up[:RUNNERS_UP_SHOWN])
+        more = len(case.runners_up) - RUNNERS_UP_SHOWN
+        note(
+            f"{len(case.runners_up)} other configuration{'s are' if len(case.runners_up) > 1 else ' is'} "
+            f"not significantly slower than the best (one-sided Mann-Whitney U on the paired speedups, "
+            f"p > {ALPHA:g}): {shown}{f' and {more} more' if more > 0 else ''}. The data cannot tell them apart."
+        )
+    if case.undecided:
+        rounds = min(len(p.ratios or []) for p in [*case.undecided, *([best] if best else [])])
+        note(
+            f"{len(case.undecided)} configuration(s) have too few rounds (down to {rounds}) for a test to tell "
+            f"them from the best at all: the ranking among them rests on too little data."
+        )
+    few = [p for p in case.ok_points if p.cell is not None and not p.cell.estimate.at_level]
+    if few:
+        note(f"{len(few)} cell(s) have too few rounds for a 95% interval; their intervals say what they cover.")
+    suspicious = [p for p in case.ok_points if p.cell is not None and p.cell.suspicious]
+    if suspicious:
+        names = ", ".join(p.config() for p in suspicious[:3])
+        note(
+            f"Efficiency wholly above 100% in {len(suspicious)} cell(s) ({names}): a disturbed baseline "
+            f"or superlinear scaling; look at them before trusting them."
+        )
+    unpaired = [p for p in case.ok_points if p.executor != "serial" and p.ratios is None]
+    if unpaired:
+        note(f"{len(unpaired)} cell(s) have no paired serial baseline, so no speedup.")
+    _method_notes(case)
+
+
+def _method_notes(case: CaseReport) -> None:
+    groups: dict[tuple[str, int, str], list[Point]] = defaultdict(list)
+    for point in case.ranked:
+        groups[(point.executor, point.workers, point.record.chunksize_spec)].append(point)
+    compared = differ = undecided = 0
+    differing: list[str] = []
+    for points in groups.values():
+        if len({p.record.method for p in points}) < 2:
+            continue
+        compared += 1
+        fastest, *others = points
+        for other in others:
+            verdict, _ = _compare(fastest, other)
+            if verdict == WORSE:
+                differ += 1
+                differing.append(f"{fastest.config()} beats {other.record.method}")
+            undecided += verdict == UNDECIDED
+    if not compared:
+        return
+    if undecided and not differ:
+        case.notes.append(f"Too few rounds to compare the map methods ({undecided} comparison(s) undecided).")
+    elif differ:
+        case.notes.append(f"Map methods differ significantly in {differ} comparison(s): {'; '.join(differing[:3])}.")
+    else:
+        case.notes.append(
+            f"The map methods ({', '.join(case.methods)}) make no significant difference "
+            f"in any of {compared} executor and worker combinations."
+        )
+
+
+# -- the probes -----------------------------------------------------------------
+
+
+def _by_executor(points: Iterable[Point]) -> dict[tuple[str, int], list[Point]]:
+    groups: dict[tuple[str, int], list[Point]] = defaultdict(list)
+    for point in points:
+        groups[(point.executor, point.workers)].append(point)
+    return groups
+
+
+def _overhead(points: Sequence[Point]) -> list[ProbeFit]:
+    """Per-task cost from ``noop``: the slope of time against tasks per run, or time / tasks for one count.
+    A slope that comes out negative (noise larger than the cost) is not shown."""
+    fits = []
+    for (executor, workers), group in sorted(_by_executor(p for p in points if p.tasks).items()):
+        x = [float(p.tasks or 0) for p in group for _ in p.times_s]
+        y = [t for p in group for t in p.times_s]
+        if len(set(x)) >= 2:
+            fit = stats.slope(x, y)
+            how = (
+                f"Theil-Sen slope of {len(y)} run times against tasks per run ({fit.points} task counts); "
+                f"fixed cost per run {duration_text(max(fit.intercept, 0.0))}"
+            )
+            estimate = fit.slope
+        else:
+            estimate = stats.median_ci([t / xi for t, xi in zip(y, x, strict=True)])
+            how = f"median of run time / tasks ({int(x[0])} tasks, one task count: no fit)"
+        if estimate.value > 0:
+            fits.append(ProbeFit(executor, workers, estimate, how))
+    return fits
+
+
+def _items_per_task(point: Point) -> float:
+    items, tasks = point.record.items or 0, point.tasks or 0
+    return items / tasks if tasks else 1.0
+
+
+def _bandwidth(points: Sequence[Point]) -> list[ProbeFit]:
+    """Bytes per second from ``payload``: the inverse slope of per-task time against the bytes a task carries
+    (``payload_bytes`` times the items in its chunk)."""
+    fits = []
+    for (executor, workers), group in sorted(_by_executor(p for p in points if p.tasks).items()):
+        if executor in ("serial", "thread-pool"):
+            continue  # nothing is sent: tasks read the driver's memory
+        x = [float(p.record.params.get("payload_bytes", 0)) * _items_per_task(p) for p in group for _ in p.times_s]
+        y = [t / (p.tasks or 1) for p in group for t in p.times_s]
+        if len(set(x)) >= 2:
+            fit = stats.slope(x, y)
+            s = fit.slope
+            if s.value <= 0:
+                continue
+            estimate = stats.Estimate(1 / s.value, 1 / s.high, 1 / s.low if s.low > 0 else math.inf, s.confidence, s.n)
+            how = f"inverse Theil-Sen slope of per-task time against bytes per task ({fit.points} sizes)"
+        else:
+            size = x[0]
+            estimate = stats.median_ci([size / yi for yi in y])
+            how = f"bytes per task / per-task time at one size ({int(size)} B), per-task cost included"
+        fits.append(ProbeFit(executor, workers, estimate, how, unit="B/s"))
+    return fits
+
+
+def _granularity(points: Sequence[Point]) -> list[ProbeFit]:
+    """METG(50%) from ``spin`` at several task durations: a task's serial time (the items of its chunk)
+    against efficiency, one curve per executor, workers, chunk spec and method."""
+    groups: dict[tuple[str, int, str, str], list[Point]] = defaultdict(list)
+    for point in points:
+        groups[(point.executor, point.workers, point.record.chunksize_spec, point.record.method)].append(point)
+    fits = []
+    for (executor, workers, chunk, method), group in sorted(groups.items()):
+        curve = []
+        for point in group:
+            base = [b for r in point.records if r.ok and r.paired for b in (r.baseline_s or [])]
+            if point.efficiency is None or not base or not point.record.items:
+                continue
+            curve.append((stats.median(base) / point.record.items * _items_per_task(point), point.efficiency))
+        if len({round(d, 9) for d, _ in curve}) < 2:
+            continue
+        found = stats.metg(curve, TARGET_EFFICIENCY)
+        confidence = min(e.confidence for _, e in curve)
+        estimate = stats.Estimate(found.value_s, found.low_s, found.high_s, confidence, min(e.n for _, e in curve))
+        variant = "" if (chunk, method) in (("1", "map"), (NO_CHUNKS, "map")) else f", chunk {chunk}"
+        variant += "" if method == "map" else f", {method}"
+        curve.sort(key=lambda c: c[0])
+        fits.append(ProbeFit(executor, workers, estimate, found.how, found, tuple(curve), variant))
+    return fits
+
+
+def _startup(points: Sequence[Point]) -> dict[str, list[tuple[int, stats.Estimate]]]:
+    """Start-up seconds per executor and worker count: one sample per started instance."""
+    seen: dict[tuple[str, int], dict[tuple[str, int | None], float]] = defaultdict(dict)
+    for point in points:
+        for record in point.records:
+            if record.startup_s is not None:
+                seen[(record.executor, record.workers)][(record.run_id, record.instance)] = record.startup_s
+    startup: dict[str, list[tuple[int, stats.Estimate]]] = defaultdict(list)
+    for (executor, workers), samples in sorted(seen.items()):
+        startup[executor].append((workers, stats.median_ci(list(samples.values()))))
+    return dict(startup)
+
+
+def _probe_text(fits: Sequence[ProbeFit]) -> str:
+    return "; ".join(f"{fit.label} {fit.text()}" for fit in fits)
+
+
+def _most_workers(fits: Iterable[ProbeFit]) -> list[ProbeFit]:
+    """Each executor's fit at its largest worker count."""
+    most: dict[str, ProbeFit] = {}
+    for fit in fits:
+        if fit.executor not in most or fit.workers > most[fit.executor].workers:
+            most[fit.executor] = fit
+    return list(most.values())
+
+
+def _environment_report(env: Environment, points: list[Point], varied: dict[str, set[str]]) -> EnvironmentReport:
+    cases: dict[tuple[Any, ...], list[Point]] = defaultdict(list)
+    for point in points:
+        cases[point.record.case].append(point)
+    case_reports = [_case(env, group, varied.get(group[0].record.workload, ())) for group in cases.values()]
+    case_reports.sort(key=lambda case: case.probe)  # the work first, then the probes (a stable sort)
+    seen: dict[str, int] = defaultdict(int)
+    for case in case_reports:
+        seen[case.slug] += 1
+        if seen[case.slug] > 1:
+            case.slug_suffix = f"-{seen[case.slug]}"
+    ok = [p for p in points if p.ok]
+    report = EnvironmentReport(
+        env,
+        case_reports,
+        startup=_startup(points),
+        overhead=_overhead([p for p in ok if p.record.workload == "noop"]),
+        bandwidth=_bandwidth([p for p in ok if p.record.workload == "payload"]),
+        granularity=_granularity([p for p in ok if p.record.workload == "spin"]),
+    )
+    parallel = sorted(
+        _most_workers(f for f in report.overhead if f.executor != "serial"), key=lambda f: f.estimate.value
+    )
+    if parallel:
+        report.recommendations.append(f"Per-task cost (noop), cheapest first: {_probe_text(parallel)}.")
+    bandwidth = sorted(_most_workers(report.bandwidth), key=lambda f: -f.estimate.value)
+    if bandwidth:
+        report.recommendations.append(
+            f"Bandwidth (payload, each byte counted once), fastest first: {_probe_text(bandwidth)}."
+        )
+    for fit in report.granularity:
+        assert fit.metg is not None
+        m = fit.metg
+        if m.bound == "above":
+            text = f"{fit.label} did not reach {m.target:.0%} efficiency with any task measured"
+            text += f" (up to {duration_text(m.value_s)})"
+        elif m.bound == "at most":
+            text = f"{fit.label} reaches {m.target:.0%} efficiency with the shortest tasks measured"
+            text += f" ({duration_text(m.value_s)})"
+        else:
+            text = f"{fit.label} needs tasks of at least {fit.text()} to reach {m.target:.0%} efficiency (METG)"
+        report.recommendations.append(text + ".")
+    if any(estimate.n == 1 for values in report.startup.values() for _, estimate in values):
+        report.notes.append(
+            "Start-up is measured once per executor instance: a point from one run has no interval "
+            "(merge journals of several runs for one)."
+        )
+    return report
+
+
+def analyse(results: Results) -> Analysis:
+    """Everything the report shows, computed from the raw samples of ``results``."""
+    environments, env_of_run = _environments(results)
+    grouped: dict[str, dict[Any, list[CellRecord]]] = {env.name: defaultdict(list) for env in environments}
+    not_ok: dict[tuple[str, str, str], int] = defaultdict(int)
+    orphans = 0
+    for cell in results.cells:
+        env = env_of_run.get(cell.run_id)
+        if env is None:
+            orphans += 1
+            continue
+        grouped[env.name][cell.key].append(cell)
+        if not cell.ok:
+            not_ok[(cell.status, cell.executor, (cell.error or "").splitlines()[0] if cell.error else "")] += 1
+        elif cell.baseline_error:
+            not_ok[("unpaired", cell.executor, cell.baseline_error.splitlines()[0])] += 1
+    varied = _varied(results.cells)
+    reports = []
+    for env in environments:
+        points = [_pool(records) for records in grouped[env.name].values()]
+        reports.append(_environment_report(env, points, varied))
+    ok = sum(cell.ok for cell in results.cells)
+    return Analysis(reports, list(results.runs), len(results.cells), ok, dict(not_ok), orphans)

@@ -1,0 +1,399 @@
+"""The report's figures (matplotlib, SVG): every point from raw samples, with its interval as error bars."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bench import stats
+from bench.report.analysis import CaseReport, EnvironmentReport, Point, ProbeFit, executor_rank
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure as MplFigure
+
+__all__ = ["Figure", "case_figures", "environment_figures"]
+
+#: How to read every figure's error bars.
+ERROR_BARS = (
+    "Error bars: 95% intervals where a point rests on 6 rounds or more; with fewer they cover less "
+    "(the tables give each one's coverage)."
+)
+MARKERS = "osD^v<>ph*"
+STYLE: dict[Any, Any] = {
+    "svg.fonttype": "none",  # text stays text: smaller files, selectable labels
+    "svg.hashsalt": "bench-report",  # the same input gives the same file
+    "text.parse_math": False,  # a "$" in a workload's name or parameter is text, not mathtext
+    "font.size": 9,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure: its file name, title, a caption that says how to read it, and its SVG text."""
+
+    name: str
+    title: str
+    caption: str
+    svg: str
+
+
+def _colour(executor: str) -> Any:
+    from matplotlib import colormaps
+
+    return colormaps["tab10"](executor_rank(executor) % 10)  # one colour per executor in every figure
+
+
+def _marker(executor: str) -> str:
+    return MARKERS[executor_rank(executor) % len(MARKERS)]
+
+
+@contextmanager
+def _figure(
+    ncols: int = 1, width: float = 6.4, height: float = 3.6, nrows: int = 1, sharey: bool = False
+) -> Iterator[tuple[MplFigure, list[Axes]]]:
+    """A figure of ``nrows`` x ``ncols`` axes (in reading order) in the report's style, closed afterwards."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with matplotlib.rc_context(STYLE):
+        figure, axes = plt.subplots(
+            nrows, ncols, figsize=(width, height), squeeze=False, sharey=sharey, layout="constrained"
+        )
+        try:
+            yield figure, list(axes.flat)
+        finally:
+            plt.close(figure)
+
+
+def _svg(figure: MplFigure) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", metadata={"Date": None})
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]  # no XML prologue: the text can also sit inside a page
+
+
+def _errorbar(axes: Axes, x: Sequence[float], estimates: Sequence[stats.Estimate], executor: str, **kw: Any) -> None:
+    values = [e.value for e in estimates]
+    below = [e.value - e.low for e in estimates]
+    above = [(e.high - e.value) if math.isfinite(e.high) else 0.0 for e in estimates]
+    axes.errorbar(
+        x,
+        values,
+        yerr=[below, above],
+        color=_colour(executor),
+        marker=_marker(executor),
+        markersize=4,
+        capsize=3,
+        linewidth=1.2,
+        label=executor,
+        **kw,
+    )
+
+
+def _best_per_workers(case: CaseReport) -> dict[str, list[Point]]:
+    """Each executor's best configuration at each worker count (the case's ranking)."""
+    best: dict[tuple[str, int], Point] = {}
+    for point in case.ranked:
+        best.setdefault((point.executor, point.workers), point)
+    lines: dict[str, list[Point]] = {}
+    for (executor, _), point in sorted(best.items(), key=lambda item: (executor_rank(item[0][0]), item[0][1])):
+        lines.setdefault(executor, []).append(point)
+    return lines
+
+
+def _legend(axes: Axes) -> None:
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(fontsize=7, frameon=False)
+
+
+def _scaling(case: CaseReport, prefix: str) -> Figure | None:
+    lines = _best_per_workers(case)
+    workers = sorted({p.workers for points in lines.values() for p in points})
+    if len(workers) < 2:
+        return None
+    with _figure(2, width=7.6) as (figure, (speed, eff)):
+        for executor, points in lines.items():
+            x = [p.workers for p in points]
+            _errorbar(speed, x, [p.speedup for p in points if p.speedup], executor)
+            _errorbar(eff, x, [p.efficiency for p in points if p.efficiency], executor)
+        speed.plot(workers, workers, color="grey", linestyle="--", linewidth=1, label="ideal")
+        eff.axhline(1.0, color="grey", linestyle="--", linewidth=1, label="ideal")
+        for axes in (speed, eff):
+            axes.set_xlabel("workers")
+            axes.set_xscale("log", base=2)
+            axes.set_xticks(workers, [str(w) for w in workers])
+            axes.minorticks_off()
+        speed.set_ylabel("speedup over serial (\u00d7)")
+        eff.set_ylabel("efficiency (speedup / workers)")
+        eff.yaxis.set_major_formatter(_percent())
+        eff.set_ylim(bottom=0)
+        speed.set_ylim(bottom=0)
+        _legend(speed)
+        figure.suptitle(f"{case.label}: scaling", fontsize=10)
+        svg = _svg(figure)
+    return Figure(
+        f"{prefix}{case.slug}-scaling",
+        f"{case.label}: speedup and efficiency against workers",
+        "Each executor at its best chunk size and method for each worker count; the speedup is paired "
+        f"(serial time / parallel time, round by round); dashed: ideal scaling. {ERROR_BARS}",
+        svg,
+    )
+
+
+def _percent() -> Any:
+    from matplotlib.ticker import PercentFormatter
+
+    return PercentFormatter(1.0)
+
+
+def _chunks(case: CaseReport, prefix: str) -> Figure | None:
+    chunked: dict[str, list[Point]] = {}
+    for point in case.ranked:
+        if point.record.chunksize_spec != "n/a" and point.record.method == (case.best or point).record.method:
+            chunked.setdefault(point.executor, []).append(point)
+    executors = sorted(
+        (e for e, ps in chunked.items() if len({p.record.chunksize_spec for p in ps}) >= 2),
+        key=executor_rank,
+    )
+    if not executors:
+        return None
+    columns = min(len(executors), 4)
+    rows = math.ceil(len(executors) / columns)
+    from matplotlib import colormaps
+
+    size = {"width": 2.2 * columns + 0.8, "height": 2.3 * rows + 0.6}
+    with _figure(columns, nrows=rows, sharey=True, **size) as (figure, grid):
+        for index, axes in enumerate(grid):
+            if index >= len(executors):
+                axes.set_visible(False)
+                continue
+            executor = executors[index]
+            by_workers: dict[int, list[Point]] = {}
+            for point in chunked[executor]:
+                by_workers.setdefault(point.workers, []).append(point)
+            for shade, (workers, points) in enumerate(sorted(by_workers.items())):
+                points.sort(key=lambda p: p.record.chunksize)
+                colour = colormaps["viridis"](shade / max(len(by_workers) - 1, 1) * 0.85)
+                estimates = [p.speedup for p in points if p.speedup]
+                axes.errorbar(
+                    [p.record.chunksize for p in points],
+                    [e.value for e in estimates],
+                    yerr=[[e.value - e.low for e in estimates], [e.high - e.value for e in estimates]],
+                    color=colour,
+                    marker="o",
+                    markersize=3.5,
+                    capsize=2.5,
+                    linewidth=1.1,
+                    label=f"{workers} worker{'s' if workers > 1 else ''}",
+                )
+                auto = [p for p in points if p.record.chunksize_spec == "auto" and p.speedup]
+                axes.scatter(
+                    [p.record.chunksize for p in auto],
+                    [p.speedup.value for p in auto if p.speedup],
+                    s=60,
+                    facecolors="none",
+                    edgecolors=colour,
+                    linewidths=1.0,
+                    zorder=3,
+                )
+            axes.set_xscale("log", base=2)
+            sizes = sorted({p.record.chunksize for p in chunked[executor]})
+            axes.set_xticks(sizes, [str(size) for size in sizes], fontsize=7)
+            axes.minorticks_off()
+            axes.set_title(executor, fontsize=9)
+            axes.set_xlabel("chunk size (items per task)")
+            if index % columns == 0:
+                axes.set_ylabel("speedup over serial (\u00d7)")
+            axes.axhline(1.0, color="grey", linewidth=0.8, linestyle=":")
+            if index == 0:  # the worker counts' colours are the same in every panel
+                _legend(axes)
+        figure.suptitle(f"{case.label}: the effect of chunk size", fontsize=10)
+        svg = _svg(figure)
+    return Figure(
+        f"{prefix}{case.slug}-chunks",
+        f"{case.label}: speedup against chunk size",
+        "One panel per executor, one line per worker count; a ring marks the size that auto chose "
+        f"(ceil(items / (4 x workers))); dotted: as fast as serial. {ERROR_BARS}",
+        svg,
+    )
+
+
+def _methods(case: CaseReport, prefix: str) -> Figure | None:
+    if len(case.methods) < 2:
+        return None
+    most = max((p.workers for p in case.ranked), default=0)
+    groups: dict[str, dict[str, Point]] = {}
+    for point in case.ranked:
+        if point.workers == most:
+            groups.setdefault(point.executor, {}).setdefault(point.record.method, point)
+    executors = sorted((e for e, m in groups.items() if len(m) >= 2), key=executor_rank)
+    if not executors:
+        return None
+    methods = case.methods
+    width = 0.8 / len(methods)
+    with _figure(1, width=max(5.0, 1.1 * len(executors) + 2)) as (figure, (axes,)):
+        for m_index, method in enumerate(methods):
+            xs, estimates = [], []
+            for e_index, executor in enumerate(executors):
+                chosen = groups[executor].get(method)
+                if chosen is not None and chosen.speedup is not None:
+                    xs.append(e_index + (m_index - (len(methods) - 1) / 2) * width)
+                    estimates.append(chosen.speedup)
+            axes.bar(
+                xs,
+                [e.value for e in estimates],
+                width=width * 0.95,
+                yerr=[[e.value - e.low for e in estimates], [e.high - e.value for e in estimates]],
+                capsize=3,
+                label=method,
+            )
+        axes.set_xticks(range(len(executors)), executors)
+        axes.set_ylabel("speedup over serial (\u00d7)")
+        axes.set_xlabel(f"executor, {most} workers, each at its best chunk size")
+        _legend(axes)
+        figure.suptitle(f"{case.label}: map methods side by side", fontsize=10)
+        svg = _svg(figure)
+    return Figure(
+        f"{prefix}{case.slug}-methods",
+        f"{case.label}: map methods",
+        f"Speedup under each map method at the largest worker count. {ERROR_BARS}",
+        svg,
+    )
+
+
+def case_figures(case: CaseReport, prefix: str = "") -> list[Figure]:
+    """The figures of one case, as far as its cells support them."""
+    made = (_scaling(case, prefix), _chunks(case, prefix), _methods(case, prefix))
+    return [figure for figure in made if figure is not None]
+
+
+def _startup(report: EnvironmentReport, prefix: str) -> Figure | None:
+    startup = {e: v for e, v in report.startup.items() if e != "serial"}
+    if not startup:
+        return None
+    with _figure(1, width=6.0) as (figure, (axes,)):
+        workers = sorted({w for values in startup.values() for w, _ in values})
+        for executor in sorted(startup, key=executor_rank):
+            values = startup[executor]
+            _errorbar(axes, [w for w, _ in values], [e for _, e in values], executor)
+        axes.set_yscale("log")
+        axes.set_xscale("log", base=2)
+        axes.set_xticks(workers, [str(w) for w in workers])
+        axes.minorticks_off()
+        axes.set_xlabel("workers")
+        axes.set_ylabel("start-up (s, log scale)")
+        axes.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        figure.suptitle("Start-up cost: until every worker has answered once", fontsize=10)
+        svg = _svg(figure)
+    single = all(e.n == 1 for values in startup.values() for _, e in values)
+    return Figure(
+        f"{prefix}startup",
+        "Start-up cost per executor",
+        "Seconds from asking for the workers until each has run a task."
+        + (
+            " One start per point, so no interval."
+            if single
+            else " Error bars: the intervals of the starts' median (points from one start have none)."
+        ),
+        svg,
+    )
+
+
+def _bars(axes: Axes, fits: Sequence[ProbeFit], scale: float, label: str) -> None:
+    ordered = sorted(fits, key=lambda fit: (executor_rank(fit.executor), fit.workers))
+    names = [fit.label for fit in ordered]
+    values = [fit.estimate.value * scale for fit in ordered]
+    below = [(fit.estimate.value - fit.estimate.low) * scale for fit in ordered]
+    above = [
+        (fit.estimate.high - fit.estimate.value) * scale if math.isfinite(fit.estimate.high) else 0.0 for fit in ordered
+    ]
+    y = list(range(len(ordered)))
+    axes.barh(y, values, xerr=[below, above], capsize=3, color=[_colour(fit.executor) for fit in ordered])
+    axes.set_yticks(y, names)
+    axes.invert_yaxis()
+    axes.set_xscale("log")
+    axes.set_xlabel(label)
+
+
+def _probes(report: EnvironmentReport, prefix: str) -> Figure | None:
+    overhead = [fit for fit in report.overhead if fit.executor != "serial"]
+    panels = [
+        (fits, scale, label)
+        for fits, scale, label in (
+            (overhead, 1e6, "per-task cost (\u00b5s, log scale)"),
+            (report.bandwidth, 1e-6, "bandwidth (MB/s, log scale)"),
+        )
+        if fits
+    ]
+    if not panels:
+        return None
+    rows = max(len(fits) for fits, _, _ in panels)
+    with _figure(len(panels), width=4.2 * len(panels) + 1.0, height=0.28 * rows + 1.4) as (figure, axes):
+        for ax, (fits, scale, label) in zip(axes, panels, strict=True):
+            _bars(ax, fits, scale, label)
+        figure.suptitle("Per-task overhead (noop) and bandwidth (payload)", fontsize=10)
+        svg = _svg(figure)
+    return Figure(
+        f"{prefix}probes",
+        "Per-task overhead and bandwidth per executor",
+        "Per-task cost: the slope of run time against tasks per run (noop), or time / tasks where one task "
+        "count was measured. Bandwidth: the inverse slope of per-task time against payload size, each byte "
+        f"counted once. {ERROR_BARS}",
+        svg,
+    )
+
+
+def _granularity(report: EnvironmentReport, prefix: str) -> Figure | None:
+    fits = [fit for fit in report.granularity if fit.curve]
+    if not fits:
+        return None
+    with _figure(1, width=6.4) as (figure, (axes,)):
+        for fit in sorted(fits, key=lambda f: (executor_rank(f.executor), f.workers)):
+            x = [d for d, _ in fit.curve]
+            _errorbar(axes, x, [e for _, e in fit.curve], fit.executor)
+            metg = fit.metg
+            if metg is not None and metg.bound is None:
+                axes.errorbar(
+                    [metg.value_s],
+                    [metg.target],
+                    xerr=[[metg.value_s - metg.low_s], [metg.high_s - metg.value_s]],
+                    color=_colour(fit.executor),
+                    marker="*",
+                    markersize=11,
+                    capsize=3,
+                    linestyle="none",
+                )
+        axes.axhline(0.5, color="grey", linestyle="--", linewidth=1)
+        axes.set_xscale("log")
+        axes.set_xlabel("task duration (s, serial time per task, log scale)")
+        axes.set_ylabel("efficiency (speedup / workers)")
+        axes.yaxis.set_major_formatter(_percent())
+        axes.set_ylim(bottom=0)
+        _legend(axes)
+        figure.suptitle("Efficiency against task duration; \u2605 METG(50%)", fontsize=10)
+        svg = _svg(figure)
+    return Figure(
+        f"{prefix}granularity",
+        "Efficiency against task duration (METG)",
+        "Spin tasks of growing duration, one per chunk; a star marks where each executor reaches 50% "
+        "efficiency for good (METG, interpolated in log duration), with its interval from the efficiencies' "
+        f"intervals; dashed: 50%. {ERROR_BARS}",
+        svg,
+    )
+
+
+def environment_figures(report: EnvironmentReport, prefix: str = "") -> list[Figure]:
+    """Start-up, probes and granularity figures of one environment, as far as its cells support them."""
+    made = (_startup(report, prefix), _probes(report, prefix), _granularity(report, prefix))
+    return [figure for figure in made if figure is not None]

@@ -1,0 +1,220 @@
+"""Render an analysis into figures, a self-contained HTML page and a Markdown summary (jinja2)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from bench import stats
+from bench.console import efficiency_text, speedup_text
+from bench.report.analysis import (
+    ALPHA,
+    Analysis,
+    CaseReport,
+    EnvironmentReport,
+    Point,
+    ProbeFit,
+    executor_rank,
+)
+from bench.report.figures import Figure, case_figures, environment_figures
+from bench.stats import duration_interval, duration_text
+
+__all__ = ["render"]
+
+
+def _interval(estimate: stats.Estimate | None, text: Any) -> str:
+    """The estimate as ``text`` formats it, with its coverage where that is below the suite's level."""
+    return text(estimate) + stats.coverage_text(estimate) if estimate is not None else ""
+
+
+def _time(estimate: stats.Estimate | None) -> str:
+    return duration_interval(estimate) if estimate is not None else ""
+
+
+def _fraction(estimate: stats.Estimate | None) -> str:
+    if estimate is None:
+        return ""
+    return f"{estimate.value:.3f} [{estimate.low:.3f}, {estimate.high:.3f}]"
+
+
+def _row(point: Point) -> dict[str, Any]:
+    """One cell as the tables show it."""
+    record, summary = point.record, point.summary
+    return {
+        "config": point.config(),
+        "executor": point.executor,
+        "workers": point.workers,
+        "chunk": record.chunk_label() or "-",
+        "method": record.method,
+        "status": record.status,
+        "error": (record.error or "").splitlines()[0] if record.error else "",
+        "rounds": len(point.times_s),
+        "median": _time(point.cell.time if point.cell else None),
+        "iqr": duration_text(summary.iqr) if summary else "",
+        "min": duration_text(summary.minimum) if summary else "",
+        "outliers": ", ".join(duration_text(v) for v in summary.outliers) if summary else "",
+        "speedup": _interval(point.speedup, speedup_text),
+        "efficiency": _interval(point.efficiency, efficiency_text),
+        "confidence": f"{point.cell.estimate.confidence:.0%}" if point.cell else "",
+        "self_speedup": _interval(point.self_speedup, speedup_text),
+        "serial_fraction": _fraction(point.serial_fraction),
+        "suspicious": bool(point.cell and point.cell.suspicious),
+        "runs": ", ".join(sorted({r.run_id for r in point.records})),
+    }
+
+
+def _data_uri(figure: Figure) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(figure.svg.encode("utf-8")).decode("ascii")
+
+
+def _figures(figures: list[Figure]) -> list[dict[str, str]]:
+    return [
+        {"name": f.name, "title": f.title, "caption": f.caption, "src": _data_uri(f), "file": f"figures/{f.name}.svg"}
+        for f in figures
+    ]
+
+
+def _answer(case: CaseReport) -> dict[str, Any]:
+    best = case.best
+    return {
+        "env": case.env.name,
+        "case": case.label,
+        "executor": best.executor if best else "",
+        "workers": best.workers if best else "",
+        "chunk": (best.record.chunk_label() or "-") if best else "",
+        "method": best.record.method if best else "",
+        "speedup": _interval(best.speedup if best else None, speedup_text),
+        "efficiency": _interval(best.efficiency if best else None, efficiency_text),
+        "tied": len(case.runners_up),
+        "verdict": case.recommendations[0] if case.recommendations else "",
+    }
+
+
+def _probe_rows(fits: list[ProbeFit]) -> list[dict[str, str]]:
+    return [{"config": fit.label, "value": fit.text(), "how": fit.how} for fit in fits]
+
+
+def _case(case: CaseReport, prefix: str, answered: bool) -> tuple[dict[str, Any], list[Figure]]:
+    figures = case_figures(case, prefix)
+    top = case.ranked[:10]
+    return {
+        "label": case.label,
+        "anchor": f"{prefix}{case.slug}",
+        "recommendations": case.recommendations,
+        "answered": answered,
+        "notes": case.notes,
+        "by_workers": [_row(p) for p in case.by_workers] if len(case.by_workers) > 1 else [],
+        "probe": case.probe,
+        "top": [_row(p) | {"tied": any(p is q for q, _ in case.runners_up), "best": p is case.best} for p in top],
+        "ranked": len(case.ranked),
+        "cells": [_row(p) for p in sorted(case.points, key=_cell_order)],
+        "figures": _figures(figures),
+    }, figures
+
+
+def _cell_order(point: Point) -> tuple[Any, ...]:
+    return (executor_rank(point.executor), point.executor, point.workers, point.record.chunksize, point.record.method)
+
+
+def _environment(
+    report: EnvironmentReport, several: bool, answered: list[CaseReport]
+) -> tuple[dict[str, Any], list[Figure]]:
+    env = report.env
+    prefix = f"{env.name.lower()}-" if several else ""
+    cases, figures = [], []
+    for case in report.cases:
+        context, made = _case(case, prefix, any(case is other for other in answered))
+        cases.append(context)
+        figures += made
+    env_figures = environment_figures(report, prefix)
+    figures += env_figures
+    metg = _probe_rows([fit for fit in report.granularity if fit.metg is not None])
+    startup = [
+        {
+            "executor": executor,
+            "workers": workers,
+            "value": f"{e.value:.3g} s" + (f" [{e.low:.3g}, {e.high:.3g}]" if e.n > 1 else ""),
+            "n": e.n,
+        }
+        for executor, values in sorted(report.startup.items())
+        for workers, e in values
+    ]
+    return {
+        "name": env.name,
+        "title": f"Environment {env.name}: {env.describe()}" if several else env.describe(),
+        "describe": env.describe(),
+        "host": env.host,
+        "cpu": env.cpu,
+        "cores": env.cores,
+        "python": env.python,
+        "mpi": env.mpi or "none",
+        "slurm": "; ".join(env.slurm) or "no",
+        "journals": ", ".join(env.journals),
+        "commits": ", ".join(env.commits),
+        "started": env.started,
+        "cases": cases,
+        "recommendations": report.recommendations,
+        "notes": report.notes,
+        "overhead": _probe_rows(report.overhead),
+        "bandwidth": _probe_rows(report.bandwidth),
+        "metg": metg,
+        "startup": startup,
+        "figures": _figures(env_figures),
+    }, figures
+
+
+def _templates(autoescape: bool) -> Any:
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    templates = Environment(
+        loader=PackageLoader("bench.report", "templates"),
+        autoescape=autoescape,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    if not autoescape:  # Markdown: every value from a journal is text, never markup or a table cell's end
+        templates.finalize = _markdown_text
+    return templates
+
+
+def _markdown_text(value: Any) -> str:
+    text = "" if value is None else str(value)
+    for raw, escaped in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("\n", " ")):
+        text = text.replace(raw, escaped)
+    return text
+
+
+def render(analysis: Analysis, generator: str) -> tuple[list[Figure], str, str]:
+    """Every figure, the HTML page (every journal string escaped) and the Markdown summary."""
+    several = len(analysis.environments) > 1
+    environments, figures = [], []
+    for report in analysis.environments:
+        context, made = _environment(report, several, analysis.answered)
+        environments.append(context)
+        figures += made
+    not_measured = [
+        {"status": status, "executor": executor, "reason": reason, "count": count}
+        for (status, executor, reason), count in sorted(analysis.not_ok.items())
+    ]
+    ok = analysis.ok_cells
+    context = {
+        "generator": generator,
+        "journals": sum(len(env.env.journals) for env in analysis.environments),
+        "cells": analysis.cells,
+        "ok_cells": ok,
+        "environments": environments,
+        "several": several,
+        "answers": [_answer(case) for case in analysis.answered],
+        "not_measured": not_measured,
+        "failed": sum(c for (status, _, _), c in analysis.not_ok.items() if status in ("error", "timeout")),
+        "orphans": analysis.orphans,
+        "level": f"{stats.LEVEL:.0%}",
+        "alpha": f"{ALPHA:g}",
+        "min_rounds": stats.min_samples(),
+        "first_started": min((run.started for run in analysis.runs), default=""),
+    }
+    html = _templates(True).get_template("index.html.j2").render(context)
+    markdown = _templates(False).get_template("summary.md.j2").render(context)
+    return figures, html, markdown
