@@ -55,7 +55,6 @@ def _row(point: Point) -> dict[str, Any]:
         "outliers": ", ".join(duration_text(v) for v in summary.outliers) if summary else "",
         "speedup": _interval(point.speedup, speedup_text),
         "efficiency": _interval(point.efficiency, efficiency_text),
-        "confidence": f"{point.cell.estimate.confidence:.0%}" if point.cell else "",
         "self_speedup": _interval(point.self_speedup, speedup_text),
         "serial_fraction": _fraction(point.serial_fraction),
         "suspicious": bool(point.cell and point.cell.suspicious),
