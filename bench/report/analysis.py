@@ -31,7 +31,9 @@ __all__ = [
     "ProbeFit",
     "analyse",
     "case_title",
+    "efficiency_interval",
     "executor_rank",
+    "speedup_interval",
 ]
 
 #: Efficiency that defines METG (Task Bench's METG(50%)).
@@ -165,10 +167,12 @@ def _pool(records: Sequence[CellRecord]) -> Point:
     times = [t for r in ok for t in r.times_s]
     pairs = [(b, t) for r in ok if r.paired for b, t in zip(r.baseline_s or [], r.times_s, strict=True)]
     pairs = [(b, t) for b, t in pairs if b > 0 and t > 0]
-    base, sample = [b for b, _ in pairs], [t for _, t in pairs]
-    cell = stats.cell_stats(sample or times, base or None, ok[-1].workers)
-    cell = stats.CellStats(stats.median_ci(times), cell.speedup, cell.efficiency)
-    ratios = stats.paired_ratios(base, sample).tolist() if pairs else None
+    if not pairs:
+        cell = stats.CellStats(stats.median_ci(times), None, None)
+        return Point(ok[-1], list(records), times, None, stats.summarize(times), cell)
+    ratios = stats.paired_ratios([b for b, _ in pairs], [t for _, t in pairs]).tolist()
+    speedup = stats.median_ci(ratios)
+    cell = stats.CellStats(stats.median_ci(times), speedup, stats.efficiency(speedup, ok[-1].workers))
     return Point(ok[-1], list(records), times, ratios, stats.summarize(times), cell)
 
 
@@ -364,13 +368,15 @@ def _link_workers(points: Sequence[Point]) -> None:
                 point.self_speedup = stats.ratio(point.speedup, base.speedup)
 
 
-def _speedup_text(estimate: stats.Estimate) -> str:
+def speedup_interval(estimate: stats.Estimate) -> str:
+    """``1.92x [1.88, 1.95]``, with its coverage where that is below the suite's level."""
     from bench.console import speedup_text
 
     return speedup_text(estimate) + stats.coverage_text(estimate)
 
 
-def _efficiency_text(estimate: stats.Estimate) -> str:
+def efficiency_interval(estimate: stats.Estimate) -> str:
+    """``96% [94, 98]``, with its coverage where that is below the suite's level."""
     from bench.console import efficiency_text
 
     return efficiency_text(estimate) + stats.coverage_text(estimate)
@@ -443,7 +449,7 @@ def _recommend(case: CaseReport) -> None:
         return
     speedup, efficiency = best.speedup, best.efficiency
     assert speedup is not None and efficiency is not None
-    figures = f"{_speedup_text(speedup)} over serial, {_efficiency_text(efficiency)} efficiency"
+    figures = f"{speedup_interval(speedup)} over serial, {efficiency_interval(efficiency)} efficiency"
     if speedup.high < 1:
         say(
             f"For {case.label} nothing measured beats the serial loop: the best, {best.config()}, "
@@ -468,7 +474,7 @@ def _fewer_workers(case: CaseReport, best: Point, say: Any) -> None:
         assert fewest.speedup is not None
         plural = fewest.workers > 1
         say(
-            f"{fewest.workers} worker{'s' if plural else ''} ({fewest.config()}, {_speedup_text(fewest.speedup)}) "
+            f"{fewest.workers} worker{'s' if plural else ''} ({fewest.config()}, {speedup_interval(fewest.speedup)}) "
             f"cannot be told apart from the best: more workers than that show no measurable gain here."
         )
 

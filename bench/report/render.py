@@ -6,7 +6,6 @@ import base64
 from typing import Any
 
 from bench import stats
-from bench.console import efficiency_text, speedup_text
 from bench.report.analysis import (
     ALPHA,
     Analysis,
@@ -14,7 +13,9 @@ from bench.report.analysis import (
     EnvironmentReport,
     Point,
     ProbeFit,
+    efficiency_interval,
     executor_rank,
+    speedup_interval,
 )
 from bench.report.figures import Figure, case_figures, environment_figures
 from bench.stats import duration_interval, duration_text
@@ -23,12 +24,8 @@ __all__ = ["render"]
 
 
 def _interval(estimate: stats.Estimate | None, text: Any) -> str:
-    """The estimate as ``text`` formats it, with its coverage where that is below the suite's level."""
-    return text(estimate) + stats.coverage_text(estimate) if estimate is not None else ""
-
-
-def _time(estimate: stats.Estimate | None) -> str:
-    return duration_interval(estimate) if estimate is not None else ""
+    """The estimate as ``text`` formats it (with its coverage), or nothing without one."""
+    return text(estimate) if estimate is not None else ""
 
 
 def _fraction(estimate: stats.Estimate | None) -> str:
@@ -49,13 +46,13 @@ def _row(point: Point) -> dict[str, Any]:
         "status": record.status,
         "error": (record.error or "").splitlines()[0] if record.error else "",
         "rounds": len(point.times_s),
-        "median": _time(point.cell.time if point.cell else None),
+        "median": _interval(point.cell.time if point.cell else None, duration_interval),
         "iqr": duration_text(summary.iqr) if summary else "",
         "min": duration_text(summary.minimum) if summary else "",
         "outliers": ", ".join(duration_text(v) for v in summary.outliers) if summary else "",
-        "speedup": _interval(point.speedup, speedup_text),
-        "efficiency": _interval(point.efficiency, efficiency_text),
-        "self_speedup": _interval(point.self_speedup, speedup_text),
+        "speedup": _interval(point.speedup, speedup_interval),
+        "efficiency": _interval(point.efficiency, efficiency_interval),
+        "self_speedup": _interval(point.self_speedup, speedup_interval),
         "serial_fraction": _fraction(point.serial_fraction),
         "suspicious": bool(point.cell and point.cell.suspicious),
         "runs": ", ".join(sorted({r.run_id for r in point.records})),
@@ -82,10 +79,9 @@ def _answer(case: CaseReport) -> dict[str, Any]:
         "workers": best.workers if best else "",
         "chunk": (best.record.chunk_label() or "-") if best else "",
         "method": best.record.method if best else "",
-        "speedup": _interval(best.speedup if best else None, speedup_text),
-        "efficiency": _interval(best.efficiency if best else None, efficiency_text),
+        "speedup": _interval(best.speedup if best else None, speedup_interval),
+        "efficiency": _interval(best.efficiency if best else None, efficiency_interval),
         "tied": len(case.runners_up),
-        "verdict": case.recommendations[0] if case.recommendations else "",
     }
 
 
