@@ -49,7 +49,8 @@ def _terminal_env() -> dict[str, str]:
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
     """Run the default sweep of every executor, mpi-comm included, then report on it: the journal and
-    its report (``<journal>-report/index.html``) are kept under results/.
+    its report (``<journal>-report/index.html``) are kept under results/. Then run the pytest-benchmark
+    benchmarks of benchmarks/, saved under results/pytest-benchmark/.
 
     With MPI installed, the sweep runs under ``mpiexec -n <cores + 1> python -m mpi4py``:
     rank 0 measures while the other ranks are the mpi-comm workers.
@@ -72,6 +73,13 @@ def bench(session: nox.Session) -> None:
     import bench
 
     failed = bench.load(journals[-1]).failed
+    # the suite's own pytest-benchmark benchmarks, kept where pytest-benchmark compare finds them
+    storage = out / "pytest-benchmark"
+    session.run(
+        "pytest", "benchmarks/", "-p", "no:cacheprovider", "-q", "--benchmark-autosave",
+        f"--benchmark-storage={storage}", "--benchmark-columns=min,median,iqr,rounds", "--benchmark-group-by=group",
+    )  # fmt: skip
+    session.log(f"pytest-benchmark JSON in {storage}; compare runs with: pytest-benchmark --storage {storage} compare")
     if failed:
         session.error(f"{len(failed)} cell(s) failed; the journal and the report say why")
 

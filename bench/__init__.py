@@ -6,11 +6,13 @@
     results = bench.sweep(matrix, out=None)   # in memory; out="results" also writes a journal
     results.cells, results.path, results.to_dataframe()
     results = bench.load("results/a.jsonl", "results/b.jsonl")
+    comparison = bench.compare(bench.load("a.jsonl"), bench.load("b.jsonl"))   # asv's rule, cell by cell
 
 Under ``mpiexec -n N python -m mpi4py script.py`` call ``bench.sweep`` on every
 rank: rank 0 measures (``mpi-comm`` included) while the others serve it.
 """
 
+from bench.comparison import Comparison, compare
 from bench.plan import Matrix, PlanError
 from bench.records import CellRecord, ResumeRecord, RunRecord
 from bench.results import JournalError, Results, load
@@ -20,6 +22,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CellRecord",
+    "Comparison",
     "Interrupted",
     "JournalError",
     "Matrix",
@@ -29,6 +32,7 @@ __all__ = [
     "ResumeRecord",
     "RunRecord",
     "__version__",
+    "compare",
     "load",
     "resume",
     "sweep",

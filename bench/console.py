@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
@@ -25,12 +25,18 @@ from bench.records import CellRecord
 from bench.results import record_stats
 from bench.runner import Progress as SweepProgress
 
+if TYPE_CHECKING:
+    from bench.comparison import Comparison
+
 __all__ = [
     "ConsoleProgress",
     "cell_line",
+    "chunk_text",
     "efficiency_text",
     "make_console",
+    "print_comparison",
     "print_summary",
+    "ratio_text",
     "speedup_text",
     "summary_notes",
     "summary_rows",
@@ -119,11 +125,16 @@ def _bound(value: float, decimals: int, scale: float = 1.0) -> str:
     return text
 
 
-def speedup_text(estimate: stats.Estimate | None) -> str:
-    """E.g. ``1.92x [1.88, 1.95]``; a bound just off 1 keeps the side it lies on (``[1.003, 1.09]``)."""
+def ratio_text(estimate: stats.Estimate | None, unit: str = "") -> str:
+    """E.g. ``1.92 [1.88, 1.95]``; a bound just off 1 keeps the side it lies on (``[1.003, 1.09]``)."""
     if estimate is None:
         return ""
-    return f"{estimate.value:.2f}x [{_bound(estimate.low, 2)}, {_bound(estimate.high, 2)}]"
+    return f"{estimate.value:.2f}{unit} [{_bound(estimate.low, 2)}, {_bound(estimate.high, 2)}]"
+
+
+def speedup_text(estimate: stats.Estimate | None) -> str:
+    """E.g. ``1.92x [1.88, 1.95]``."""
+    return ratio_text(estimate, "x")
 
 
 def efficiency_text(estimate: stats.Estimate | None) -> str:
@@ -194,6 +205,11 @@ def summary_rows(records: Sequence[CellRecord]) -> Rows:
 TITLE = "Median time; speedup over the paired serial baseline, with 95% intervals"
 
 
+def chunk_text(record: CellRecord) -> str:
+    """The chunk size as the tables show it: ``16``, ``250 a`` (what auto resolved to), or empty."""
+    return record.chunk_label().replace("auto->", "") + (" a" if record.chunksize_spec == "auto" else "")
+
+
 def summary_table(records: Sequence[CellRecord], rows: Rows | None = None, title: str = TITLE) -> Table:
     """Median time, paired speedup and efficiency of each cell, each with its 95% interval; fits 80 columns
     (with a workload column only when the records hold several cases).
@@ -221,8 +237,10 @@ def summary_table(records: Sequence[CellRecord], rows: Rows | None = None, title
     table.add_column("efficiency", justify="right")
     table.add_column("status")
     for record, cell, marks in rows:
-        chunk = record.chunk_label().replace("auto->", "") + (" a" if record.chunksize_spec == "auto" else "")
-        cells = [f"{record.executor} x{record.workers}{'*' if record.oversubscribed else ''}", chunk or "-"]
+        cells = [
+            f"{record.executor} x{record.workers}{'*' if record.oversubscribed else ''}",
+            chunk_text(record) or "-",
+        ]
         if several_methods:
             cells.append(METHOD_LABELS.get(record.method, record.method))
         if several_cases:
@@ -270,3 +288,39 @@ def print_summary(console: Console, records: Sequence[CellRecord]) -> None:
             console.print(summary_table(case_records, case_rows, title=title))
     for note in summary_notes(records, rows):
         console.print(note, soft_wrap=True, markup=False)
+
+
+def print_comparison(console: Console, comparison: Comparison, verdict_lines: Sequence[str] = ()) -> None:
+    """The header, one table per case (fits 80 columns), the notes, the counts and ``verdict_lines``;
+    every line that is not a table is printed whole (paths and labels in it stay copyable)."""
+    from bench.comparison import header, notes, rows, summary
+
+    for line in header(comparison):
+        console.print(line, soft_wrap=True, markup=False)
+    cases: dict[str, list[dict[str, str]]] = {}
+    for row in rows(comparison):
+        cases.setdefault(row["case"], []).append(row)
+    several_methods = len({change.a.method for change in comparison.changes}) > 1
+    for case, case_rows in cases.items():
+        table = Table(title=case, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 0), pad_edge=False)
+        table.add_column("executor", no_wrap=True)
+        table.add_column("chunk", justify="right")
+        if several_methods:
+            table.add_column("method")
+        for name in ("A", "B", "B/A", "p"):
+            table.add_column(name, justify="right")
+        table.add_column("verdict")
+        for row in case_rows:
+            cells = [row["executor"], row["chunk"]]
+            if several_methods:
+                cells.append(METHOD_LABELS.get(row["method"], row["method"]))
+            cells += [row["a"], row["b"], row["ratio"], row["p"]]
+            verdict = escape(row["verdict"])
+            if row["verdict"].endswith("slower"):
+                verdict = f"[bold red]{verdict}[/]"
+            elif row["verdict"].endswith("faster"):
+                verdict = f"[bold green]{verdict}[/]"
+            table.add_row(*map(escape, cells), verdict)
+        console.print(table)
+    for line in [*notes(comparison), summary(comparison), *verdict_lines]:
+        console.print(line, soft_wrap=True, markup=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from typing import Any
 
 from bench.executors.base import package_versions
 
-__all__ = ["available_cores", "collect_env"]
+__all__ = ["available_cores", "collect_env", "environment", "mpi_name"]
 
 PACKAGES = (
     "parallel-bench",
@@ -112,3 +113,26 @@ def collect_env() -> dict[str, Any]:
     for collect in COLLECTORS:
         env.update(collect())
     return env
+
+
+def mpi_name(env: dict[str, Any]) -> str | None:
+    """The MPI library of a run's ``env`` in one line (``MPICH 4.2.0``), or None without MPI."""
+    library = env.get("mpi_library")
+    if not isinstance(library, str) or not library.strip():
+        return None
+    first = library.strip().splitlines()[0]
+    return re.sub(r"\s+", " ", first.replace(" Version:", "")).strip()
+
+
+def environment(env: dict[str, Any]) -> dict[str, Any]:
+    """What makes timings of two runs comparable, from a run's ``env``: the place (the host, or the
+    shape of a Slurm job, whose nodes of one partition are alike), CPU, cores, Python and MPI library."""
+    slurm = env.get("slurm") or {}
+    place = f"slurm: {slurm.get('slurm_job_num_nodes', '?')} nodes" if env.get("slurm_job_id") else env.get("hostname")
+    return {
+        "host": place,
+        "CPU": env.get("cpu"),
+        "cores": env.get("cores_available"),
+        "Python": env.get("python"),
+        "MPI": mpi_name(env),
+    }

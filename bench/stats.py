@@ -36,6 +36,7 @@ __all__ = [
     "efficiency",
     "karp_flatt",
     "median",
+    "mann_whitney",
     "median_ci",
     "metg",
     "min_samples",
@@ -265,28 +266,37 @@ def karp_flatt(speedup: Estimate, workers: int) -> Estimate:
     )
 
 
-def separable(n_a: int, n_b: int, alpha: float = 1 - LEVEL) -> bool:
-    """Whether samples of these sizes could ever be told apart at ``alpha`` by a one-sided Mann-Whitney U test.
+def separable(n_a: int, n_b: int, alpha: float = 1 - LEVEL, *, two_sided: bool = False) -> bool:
+    """Whether samples of these sizes could ever be told apart at ``alpha`` by a Mann-Whitney U test.
 
-    Its smallest p-value, all of one sample above all of the other, is
-    ``1 / C(n_a + n_b, n_a)``: 1/2 for one sample each, 1/20 for 3 each, 1/924
-    for 6 each. Below that, "not significantly different" says nothing.
+    The smallest one-sided p-value, all of one sample above all of the
+    other, is ``1 / C(n_a + n_b, n_a)``: 1/2 for one sample each, 1/20 for 3
+    each, 1/924 for 6 each; a two-sided test doubles it. Below that, "not
+    significantly different" says nothing.
     """
-    return n_a > 0 and n_b > 0 and 1 / math.comb(n_a + n_b, n_a) <= alpha
+    if n_a < 1 or n_b < 1:
+        return False
+    return (2 if two_sided else 1) / math.comb(n_a + n_b, n_a) <= alpha
 
 
-def significantly_greater(a: Sequence[float], b: Sequence[float], alpha: float = 1 - LEVEL) -> tuple[bool, float]:
-    """Whether samples ``a`` are stochastically greater than ``b`` (one-sided Mann-Whitney U), and its p-value.
+def mann_whitney(a: Sequence[float], b: Sequence[float], alternative: str = "two-sided") -> float:
+    """The p-value of a Mann-Whitney U test of samples ``a`` against ``b``: ``greater`` (``a`` stochastically
+    greater), ``less`` or ``two-sided``.
 
     Distribution-free, like the intervals; exact for small samples without
-    ties. Whether the test could reject at all is :func:`separable`.
+    ties (scipy's choice). Whether the test could reject at all is :func:`separable`.
     """
     from scipy.stats import mannwhitneyu
 
     x, y = _values(a), _values(b)
     if np.ptp(np.concatenate([x, y])) == 0:
-        return False, 1.0  # all equal: nothing differs (and the test's variance is zero)
-    p = float(mannwhitneyu(x, y, alternative="greater").pvalue)
+        return 1.0  # all equal: nothing differs (and the test's variance is zero)
+    return float(mannwhitneyu(x, y, alternative=alternative).pvalue)
+
+
+def significantly_greater(a: Sequence[float], b: Sequence[float], alpha: float = 1 - LEVEL) -> tuple[bool, float]:
+    """Whether samples ``a`` are stochastically greater than ``b`` (one-sided Mann-Whitney U), and its p-value."""
+    p = mann_whitney(a, b, "greater")
     return p <= alpha, p
 
 

@@ -107,7 +107,7 @@ def test_help_lists_the_options(run_bench, module):
     assert done.returncode == 0, done.stderr
     for option in ("--repeats R|auto", "--precision P", "--max-repeats N", "--warmup", "--oversubscribe"):
         assert option in done.stdout
-    assert "6 rounds (the fewest that give 95% intervals)" in " ".join(done.stdout.split())
+    assert "8 rounds (95% intervals, and enough for compare to find a change)" in " ".join(done.stdout.split())
 
 
 def test_unwritable_output_folder_is_exit_2_before_any_cell(run_bench, tmp_path):

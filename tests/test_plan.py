@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench import plan
+from bench import plan, stats
 from bench.metadata import available_cores
 from conftest import EXECUTOR_CONTRACT
 
@@ -206,5 +206,9 @@ def test_cells_of_one_case_share_a_case_key():
     assert cells[0].case_label() == "fibprimes[10] order=ascending producer=generator"
 
 
-def test_the_quick_preset_gives_95_percent_intervals():
-    assert plan.from_preset("quick").repeats == plan.AUTO_MIN_ROUNDS == 6
+def test_the_quick_preset_gives_95_percent_intervals_and_comparable_runs():
+    rounds = plan.from_preset("quick").repeats
+    assert rounds == plan.QUICK_ROUNDS == 8 and rounds >= plan.AUTO_MIN_ROUNDS == 6
+    # compare's two-sided test at p < 0.002 can reject with 8 rounds against 8, never with 6 against 6
+    assert stats.separable(rounds, rounds, 0.002, two_sided=True)
+    assert not stats.separable(6, 6, 0.002, two_sided=True) and stats.separable(6, 6, 0.002)

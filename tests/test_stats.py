@@ -157,6 +157,19 @@ def test_mann_whitney_says_which_samples_are_greater():
     assert not stats.significantly_greater(fast, mixed)[0]
 
 
+def test_the_two_sided_test_doubles_the_smallest_p_value():
+    # asv's level, p < 0.002: 6 against 6 can never reach it two-sided (2/924), 7 against 7 can (2/3432)
+    assert stats.separable(6, 6, 0.002) and not stats.separable(6, 6, 0.002, two_sided=True)
+    assert stats.separable(7, 7, 0.002, two_sided=True) and not stats.separable(0, 7, 0.5, two_sided=True)
+    low, high = [1.0 + i / 100 for i in range(7)], [2.0 + i / 100 for i in range(7)]
+    assert stats.mann_whitney(high, low) == pytest.approx(2 / 3432)
+    assert stats.mann_whitney(low, high) == pytest.approx(2 / 3432)  # either way round
+    assert stats.mann_whitney(high, low, "greater") == pytest.approx(1 / 3432)
+    assert stats.mann_whitney(low, high, "greater") == pytest.approx(1.0)
+    overlapping = [1.055, *high[1:]]  # 1.06 of low lies above it: one pair of 49 out of order
+    assert stats.mann_whitney(overlapping, low) == pytest.approx(4 / 3432)
+
+
 def test_theil_sen_slope_ignores_a_disturbed_sample_that_would_tilt_least_squares():
     tasks = [10, 10, 10, 100, 100, 100, 1000, 1000, 1000]
     seconds = [0.001 + 20e-6 * n for n in tasks]

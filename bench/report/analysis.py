@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench import stats
+from bench.metadata import environment, mpi_name
 from bench.records import NO_CHUNKS, CellRecord, RunRecord
 from bench.results import Results
 from bench.stats import duration_text
@@ -50,14 +51,6 @@ def executor_rank(executor: str) -> int:
 
     names = bench.executors.names()
     return names.index(executor) if executor in names else len(names)
-
-
-def _mpi_name(env: dict[str, Any]) -> str | None:
-    library = env.get("mpi_library")
-    if not isinstance(library, str) or not library.strip():
-        return None
-    first = library.strip().splitlines()[0]
-    return re.sub(r"\s+", " ", first.replace(" Version:", "")).strip()
 
 
 def _slurm_text(env: dict[str, Any]) -> str | None:
@@ -97,10 +90,8 @@ class Environment:
 
 
 def _env_key(env: dict[str, Any]) -> tuple[Any, ...]:
-    """What must match for cells to be pooled: Slurm jobs of the same shape pool across nodes of a partition."""
-    slurm = env.get("slurm") or {}
-    place = f"slurm: {slurm.get('slurm_job_num_nodes', '?')} nodes" if env.get("slurm_job_id") else env.get("hostname")
-    return (place, env.get("cpu"), env.get("cores_available"), env.get("python"), _mpi_name(env))
+    """What must match for cells to be pooled."""
+    return tuple(environment(env).values())
 
 
 @dataclass
@@ -315,7 +306,7 @@ def _environments(results: Results) -> tuple[list[Environment], dict[str, Enviro
             cpu=str(env.get("cpu") or "unknown CPU"),
             cores=env.get("cores_available") or env.get("cores"),
             python=str(env.get("python") or "?"),
-            mpi=_mpi_name(env),
+            mpi=mpi_name(env),
             slurm=tuple(text for text in (_slurm_text(run.env) for run in runs) if text),
             journals=tuple(sorted({journal_of.get(run.run_id, run.run_id) for run in runs})),
             runs=tuple(run.run_id for run in runs),

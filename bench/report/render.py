@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 from bench import stats
+from bench.markdown import escape
 from bench.report.analysis import (
     ALPHA,
     Analysis,
@@ -170,15 +171,8 @@ def _templates(autoescape: bool) -> Any:
         keep_trailing_newline=True,
     )
     if not autoescape:  # Markdown: every value from a journal is text, never markup or a table cell's end
-        templates.finalize = _markdown_text
+        templates.finalize = escape
     return templates
-
-
-def _markdown_text(value: Any) -> str:
-    text = "" if value is None else str(value)
-    for raw, escaped in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("\n", " ")):
-        text = text.replace(raw, escaped)
-    return text
 
 
 def render(analysis: Analysis, generator: str) -> tuple[list[Figure], str, str]:
