@@ -77,7 +77,7 @@ def bench(session: nox.Session) -> None:
     storage = out / "pytest-benchmark"
     session.run(
         "pytest", "benchmarks/", "-p", "no:cacheprovider", "-q", "--benchmark-autosave",
-        f"--benchmark-storage={storage}", "--benchmark-columns=min,median,iqr,rounds", "--benchmark-group-by=group",
+        f"--benchmark-storage={storage}", "--benchmark-columns=median,iqr,rounds", "--benchmark-group-by=group",
     )  # fmt: skip
     session.log(f"pytest-benchmark JSON in {storage}; compare runs with: pytest-benchmark --storage {storage} compare")
     if failed:
