@@ -9,6 +9,7 @@ prints, so an error is shown once.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -800,7 +801,9 @@ def _dispatch(args: argparse.Namespace, prog: str) -> int:
     warnings.showwarning = _report_warning
     args.prog = prog
     try:
-        return int(args.handler(args))
+        status = int(args.handler(args))
+        exit_now_if_abandoned(status)
+        return status
     except UsageError as exc:
         if _speaks():
             print(f"{prog}: error: {exc}", file=sys.stderr)
@@ -821,3 +824,23 @@ def run_main(argv: Sequence[str] | None = None, prog: str = "python bench/run.py
     """The sweep script: ``python bench/run.py ...``, the same as ``python -m bench run ...``."""
     args = build_run_parser(prog).parse_args(argv)
     return _dispatch(args, prog)
+
+
+def exit_now_if_abandoned(status: int) -> None:
+    """End the process with ``status`` without waiting for work an aborted executor left running
+    (a thread or an MPI worker stuck in a task would keep it from ending); the journal is complete by then."""
+    from bench.executors.base import ABANDONED
+
+    if not ABANDONED:
+        return
+    if _speaks():
+        print(f"ending without waiting for work left running: {'; '.join(dict.fromkeys(ABANDONED))}", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    lib = sys.modules.get("mpi4py.MPI")
+    if lib is not None and lib.Is_initialized() and not lib.Is_finalized():
+        # MPI workers of this job (spawned, or the ranks of a launch) end with it, and so does the status;
+        # MPICH's abort notice goes to /dev/null, since the line above said why.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+        lib.COMM_WORLD.Abort(status)
+    os._exit(status)

@@ -34,6 +34,7 @@ from typing import Any, Protocol, TypeVar
 import workloads
 from bench import stats
 from bench.executors import Executor
+from bench.executors.base import ABANDONED
 from bench.executors.local import Serial
 from bench.plan import AUTO, AUTO_MIN_ROUNDS, Cell
 
@@ -44,6 +45,7 @@ __all__ = [
     "Rounds",
     "Verifier",
     "describe",
+    "remote_traceback",
     "measure_group",
     "time_run",
 ]
@@ -100,6 +102,8 @@ class CellResult:
     cell: Cell
     status: str = "ok"
     error: str | None = None
+    #: The last lines of the traceback of the exception that failed the cell (a worker's, where it came from one).
+    traceback: str | None = None
     startup_s: float | None = None
     warmup: str | None = None
     warmup_items: int | None = None
@@ -159,6 +163,24 @@ def describe(exc: BaseException) -> str:
     """One line naming the exception, for a journal's ``error`` field."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+#: Lines of a worker's traceback kept in a failed cell's record.
+TRACEBACK_LINES = 12
+
+
+def remote_traceback(exc: BaseException) -> str | None:
+    """The last lines of the traceback where ``exc`` was raised: in a worker process, as the executor
+    passed it on (``concurrent.futures`` and ``multiprocessing`` chain it as the cause; Dask and
+    mpi4py restore the frames), or in this process."""
+    import traceback
+
+    cause = exc.__cause__
+    text = getattr(cause, "tb", None)  # concurrent.futures.process._RemoteTraceback, multiprocessing's
+    if not isinstance(text, str):
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, chain=False))
+    lines = [line for line in text.strip().splitlines() if line.strip() and set(line.strip()) != {'"'}]
+    return "\n".join(lines[-TRACEBACK_LINES:]) or None
 
 
 def time_run(
@@ -258,13 +280,18 @@ class _Instance:
     def close(self, results: list[CellResult]) -> None:
         self._stop(self._stack.close, results)
 
-    def abort(self, results: list[CellResult]) -> None:
-        """Stop a pool that may still run abandoned work."""
+    def abort(self, results: list[CellResult]) -> str | None:
+        """Stop a pool that may still run abandoned work; returns what it left running, if anything
+        (also kept in ``ABANDONED``)."""
         self._stack.pop_all()
         try:
             self._stop(self.pool.abort, results)
+            left = self.pool.abandoned()
         except Exception:  # the pool is being discarded; nothing more to save
-            pass
+            return None
+        if left:
+            ABANDONED.append(left)
+        return left
 
 
 @dataclass
@@ -312,7 +339,8 @@ class _Group:
         self.results = [CellResult(cell, warmup=rounds.warmup) for cell in cells]
         cases: dict[tuple[Any, ...], _Case] = {}
         for result in self.results:
-            case = cases.setdefault(result.cell.case, _Case(result.cell, [], backend.paired))
+            paired = backend.paired and workloads.get(result.cell.workload).baseline
+            case = cases.setdefault(result.cell.case, _Case(result.cell, [], paired))
             case.results.append(result)
             if case.paired:
                 result.baseline_s = []
@@ -338,9 +366,12 @@ class _Group:
         self.active.serve(running)
         return True
 
-    def _replace(self) -> bool:
+    def _replace(self, failed: CellResult | None = None) -> bool:
+        """A fresh instance for the running cells; ``failed``'s error says what the old one left running."""
         assert self.active is not None
-        self.active.abort(self.results)
+        left = self.active.abort(self.results)
+        if left and failed is not None and failed.error:
+            failed.error += f"; {left}"
         self.active = None
         return any(result.running for result in self.results) and self._start()
 
@@ -378,11 +409,12 @@ class _Group:
             timeout = self.rounds.cell_timeout
             runs = len(result.times_s)
             result.fail("timeout", f"exceeded the cell timeout of {timeout:g} s after {runs} timed run(s)")
-            self._replace()
+            self._replace(result)
             return None
         except Exception as exc:
             result.fail("error", describe(exc))
-            self._replace()
+            result.traceback = remote_traceback(exc)
+            self._replace(result)
             return None
         finally:
             result.spent_s += self.clock() - start

@@ -56,7 +56,8 @@ class PlanError(ValueError):
         self.reason, self.allowed_by = reason, allowed_by
 
     def __str__(self) -> str:
-        return self.reason + (f"; {self.allowed_by}=True allows it" if self.allowed_by else "")
+        value = "SECONDS" if self.allowed_by == "cell_timeout" else "True"
+        return self.reason + (f"; {self.allowed_by}={value} allows it" if self.allowed_by else "")
 
 
 def auto_chunksize(n_items: int, workers: int) -> int:
@@ -216,6 +217,9 @@ QUICK_SIZES = {
     "sleep": (200,),
     "spin": (200,),
     "payload": (50,),
+    "fault-raise": (16,),
+    "fault-exit": (16,),
+    "fault-hang": (16,),
 }
 #: Rounds of the ``quick`` preset: more than the fewest for a 95% interval (6), so that ``compare`` can
 #: call a change between two quick runs. Its two-sided test at p < 0.002 needs 7 rounds each with every
@@ -382,6 +386,8 @@ def validate(matrix: Matrix) -> None:
             raise PlanError(f"unknown param {key!r} for {', '.join(matrix.workloads)}; known: {known}")
     for name in matrix.workloads:
         workload = workloads.get(name)
+        if workload.needs_timeout and matrix.cell_timeout is None:
+            raise PlanError(f"{name} never finishes without a cell timeout", allowed_by="cell_timeout")
         if workload.max_size is not None and any(size > workload.max_size for size in matrix.sizes_of(name)):
             reason = f" ({workload.max_size_reason})" if workload.max_size_reason else ""
             raise PlanError(f"{name} takes sizes up to {workload.max_size}{reason}")

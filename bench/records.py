@@ -15,8 +15,8 @@ Schema history (the ``schema`` field of every record):
    ``baseline_error``, ``warmup`` (``short``/``full``; a matrix without it ran
    whole warm-ups), ``warmup_items``, ``rounds``, ``precision`` and
    ``precision_reached``, ``options`` (every executor option as used),
-   ``nodes``, ``rank_nodes``, ``slurm_jobs`` and ``queue_wait_s``, ``window``
-   and ``driver_peak_bytes``; ``items`` may be null (an endless stream); the
+   ``nodes``, ``rank_nodes``, ``slurm_jobs`` and ``queue_wait_s``, ``window``,
+   ``driver_peak_bytes`` and ``traceback``; ``items`` may be null (an endless stream); the
    matrix gained ``precision``, ``max_repeats``, ``warmup``, ``oversubscribe``,
    ``executor_options``, ``methods`` (null: each workload's own) and
    ``workload_sizes`` (sizes of particular workloads, from a preset); the
@@ -258,6 +258,8 @@ class CellRecord(_Record, CellIdentity):
     precision_reached: bool | None = field(default=None, metadata=_meta("bool?"))
     teardown_s: float | None = field(default=None, metadata=_meta("num?"))
     error: str | None = field(default=None, metadata=_meta("str?"))
+    #: The last lines of the traceback that failed the cell: the worker's, where the exception came from one.
+    traceback: str | None = field(default=None, metadata=_meta("str?"))
     answer: Any = None
     verified: bool | None = field(default=None, metadata=_meta("bool?"))
     items: int | None = field(default=None, metadata=_meta("int?"))
@@ -321,7 +323,7 @@ def parse(data: Any) -> Record:
         raise RecordError("not a journal record (not a JSON object)")
     data = _migrate(data)
     kind = data.get("kind")
-    if kind not in _CLASSES:
+    if not isinstance(kind, str) or kind not in _CLASSES:
         raise RecordError(f"unknown record kind {kind!r} (known: {', '.join(KINDS)})")
     cls = _CLASSES[kind]
     _check_fields(cls, data)

@@ -224,6 +224,7 @@ def cell_record(run_id: str, result: CellResult, rounds: Rounds) -> CellRecord:
         precision_reached=result.precision_reached,
         teardown_s=result.teardown_s,
         error=result.error,
+        traceback=result.traceback,
         answer=result.answer,
         verified=result.verified,
         items=cell.items,
@@ -403,7 +404,8 @@ def resume(
     oversubscribe: bool = False,
     argv: Sequence[str] | None = None,
 ) -> Results:
-    """Go on with the run of the journal at ``path``: measure the cells it lacks and append them.
+    """Go on with the run of the journal at ``path``: measure the cells it lacks or that are not ok
+    (failed, timed out or skipped) and append them.
 
     The matrix comes from the journal. A ``resume`` record marks where the
     new cells begin; nothing already in the file changes. Returns the results
@@ -426,7 +428,8 @@ def resume(
 
 def _resume(path: Path, old: Results, matrix: Matrix, progress: Progress, argv: Sequence[str] | None) -> Results:
     [run] = old.runs
-    groups = without(build(matrix), {complete_key(cell.key) for cell in old.cells})
+    # Cells that are missing or not ok (failed, timed out, skipped) run again; the newest record of a cell counts.
+    groups = without(build(matrix), {complete_key(cell.key) for cell in old.cells if cell.ok})
     marker = ResumeRecord(run.run_id, utc_now(), list(sys.argv if argv is None else argv), run_env(groups))
     # Instance numbers stay unique across resumed runs.
     first_instance = 1 + max((cell.instance or 0 for cell in old.cells), default=0)

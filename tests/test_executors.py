@@ -81,6 +81,10 @@ TINY = {
     "sleep": (12, {"task_us": 200}),
     "spin": (12, {"task_us": 200}),
     "payload": (6, {"payload_bytes": 70000}),
+    # the fault beyond the last task: the healthy path (tests/test_faults.py has the faults)
+    "fault-raise": (16, {"at": 16}),
+    "fault-exit": (16, {"at": 16}),
+    "fault-hang": (16, {"at": 16}),
 }
 
 

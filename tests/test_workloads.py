@@ -102,6 +102,12 @@ def small(name):
     return QUICK_SIZES[name][0]
 
 
+def params_of(workload, size):
+    """The default parameters; a fault workload's fault placed beyond its last task (tests/test_faults.py
+    has the faults themselves)."""
+    return {**workload.default_params(), **({"at": size} if workload.fault else {})}
+
+
 def serial_answer(workload, size, **params):
     return workload.consume(map(workload.task, workload.items(size, **params)), size, **params)
 
@@ -124,6 +130,7 @@ def corrupt(answer):
 
 def test_the_registry_has_every_workload_of_the_contract():
     expected = ["fibprimes", "fibprimes-first", "primes-range", "polyfit", "noop", "sleep", "spin", "payload"]
+    expected += ["fault-raise", "fault-exit", "fault-hang"]
     assert CONTRACT_WORKLOADS[: len(expected)] == expected
     assert set(QUICK_SIZES) == set(expected)
 
@@ -132,18 +139,18 @@ def test_the_registry_has_every_workload_of_the_contract():
 def test_items_and_count_agree(name):
     w = workloads.get(name)
     size = small(name)
-    count = w.count(size, **w.default_params())
+    count = w.count(size, **params_of(w, size))
     if count is None:  # an endless stream
-        assert len(list(itertools.islice(w.items(size, **w.default_params()), 5000))) == 5000
+        assert len(list(itertools.islice(w.items(size, **params_of(w, size)), 5000))) == 5000
     else:
-        assert sum(1 for _ in w.items(size, **w.default_params())) == count
+        assert sum(1 for _ in w.items(size, **params_of(w, size))) == count
 
 
 @pytest.mark.parametrize("name", CONTRACT_WORKLOADS)
 def test_the_task_and_its_items_survive_pickling(name):
     w = workloads.get(name)
     assert pickle.loads(pickle.dumps(w.task)) is w.task
-    item = next(iter(w.items(small(name), **w.default_params())))
+    item = next(iter(w.items(small(name), **params_of(w, small(name)))))
     assert pickle.loads(pickle.dumps(item)) == item
 
 
@@ -151,9 +158,9 @@ def test_the_task_and_its_items_survive_pickling(name):
 def test_the_serial_answer_verifies_and_a_corrupted_one_does_not(name):
     w = workloads.get(name)
     size = small(name)
-    answer = serial_answer(w, size, **w.default_params())
-    assert w.verify(answer, size, **w.default_params())
-    assert not w.verify(corrupt(answer), size, **w.default_params())
+    answer = serial_answer(w, size, **params_of(w, size))
+    assert w.verify(answer, size, **params_of(w, size))
+    assert not w.verify(corrupt(answer), size, **params_of(w, size))
 
 
 # fibprimes-first, the endless pipeline, has its own test of out-of-order results below.
@@ -162,7 +169,7 @@ def test_results_in_any_order_give_the_same_answer(name):
     """imap_unordered hands results over as they complete."""
     w = workloads.get(name)
     size = small(name)
-    results = list(map(w.task, w.items(size, **w.default_params())))
+    results = list(map(w.task, w.items(size, **params_of(w, size))))
     shuffled = results[:]
     random.Random(1).shuffle(shuffled)
     assert w.consume(shuffled, size) == w.consume(results, size)

@@ -38,6 +38,9 @@ _registry: Registry[type[Workload]] = Registry(
         "sleep": "workloads.probes:Sleep",
         "spin": "workloads.probes:Spin",
         "payload": "workloads.probes:Payload",
+        "fault-raise": "workloads.faults:FaultRaise",
+        "fault-exit": "workloads.faults:FaultExit",
+        "fault-hang": "workloads.faults:FaultHang",
     },
 )
 _instances: dict[str, Workload] = {}

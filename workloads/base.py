@@ -71,6 +71,12 @@ class Workload:
     #: A probe measures an executor's costs (per-task cost, bandwidth, granularity) rather than work a
     #: user wants done: reports show it among the costs, not among the answers.
     probe: ClassVar[bool] = False
+    #: A fault workload (fault-raise, fault-exit, fault-hang): one of its tasks fails on purpose.
+    fault: ClassVar[bool] = False
+    #: False where a serial baseline means nothing (the fault workloads): its cells are unpaired.
+    baseline: ClassVar[bool] = True
+    #: True where a run may never end without a cell timeout (fault-hang): a matrix without one is refused.
+    needs_timeout: ClassVar[bool] = False
 
     @staticmethod
     def task(item: Any) -> Any:  # pragma: no cover - always overridden

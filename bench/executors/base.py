@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from bench.records import METHODS
 
 __all__ = [
+    "ABANDONED",
     "METHODS",
     "TIMEOUT_ERRORS",
     "WINDOW_PER_WORKER",
@@ -43,6 +44,9 @@ WINDOW_PER_WORKER = 2
 #: What libraries raise when a wait runs out. Before Python 3.11 neither
 #: concurrent.futures' nor asyncio's TimeoutError is the builtin one.
 TIMEOUT_ERRORS = (TimeoutError, concurrent.futures.TimeoutError, asyncio.TimeoutError)
+#: Work that aborted instances left running (threads, MPI workers cannot be stopped), one line each:
+#: such work can keep the process from ending, so the command line ends it without waiting.
+ABANDONED: list[str] = []
 
 
 def batched(iterable: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -276,6 +280,10 @@ class Executor:
     def abort(self) -> None:
         """Stop at once, dropping unfinished work (after a timeout or a fault)."""
         self.shutdown()
+
+    def abandoned(self) -> str | None:
+        """After ``abort``: what still runs because it cannot be stopped (None: nothing)."""
+        return None
 
     def wait_ready(self) -> None:
         """Return once every worker has answered one call; records the node of each in ``nodes``."""

@@ -6,9 +6,11 @@ import concurrent.futures
 import functools
 import multiprocessing
 import multiprocessing.pool
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from bench.executors.base import Executor, apply_chunk, batched, ignore_interrupts, mp_context, remaining_s
@@ -54,16 +56,47 @@ class Serial(Executor):
     ) -> list[Any]:
         if timeout is None:
             return list(map(fn, iterable))
-        return list(self._stream(fn, iterable, chunksize, time.monotonic() + timeout, ordered=True))
+        with alarm(timeout):
+            return list(map(fn, iterable))
 
     def _stream(
         self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int, deadline: float | None, ordered: bool
     ) -> Iterator[Any]:
         """One item at a time, only when the consumer asks for it: nothing is computed ahead."""
         for item in iterable:
-            yield fn(item)
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"unfinished after the timeout (at {deadline:.1f} s monotonic)")
+            if deadline is None:
+                yield fn(item)
+                continue
+            with alarm(deadline - time.monotonic()):
+                result = fn(item)
+            yield result
+
+
+@contextmanager
+def alarm(seconds: float) -> Iterator[None]:
+    """Raise TimeoutError in the block once ``seconds`` have passed, even inside a call that never returns
+    (SIGALRM; in the main thread of a POSIX process). Elsewhere the block runs to its end, and a TimeoutError
+    follows it when it took too long."""
+    if seconds <= 0:
+        raise TimeoutError("unfinished after the timeout")
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        start = time.monotonic()
+        yield
+        if time.monotonic() - start > seconds:
+            raise TimeoutError(f"unfinished after {seconds:.3g} s")
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"unfinished after {seconds:.3g} s (stopped by SIGALRM)")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 class _ProcessWorkers(Executor):
@@ -108,6 +141,19 @@ class ThreadPool(_FuturesPool):
     def make_pool(self) -> concurrent.futures.Executor:
         return concurrent.futures.ThreadPoolExecutor(max_workers=self.workers)
 
+    def abandoned(self) -> str | None:
+        # After the abort, idle threads end at once; the ones still alive run a task that cannot be stopped.
+        threads = list(getattr(self.pool, "_threads", ()))
+        deadline = time.monotonic() + 0.2
+        for thread in threads:
+            thread.join(max(deadline - time.monotonic(), 0.0))
+        alive = sum(thread.is_alive() for thread in threads)
+        return (
+            f"{alive} thread(s) of {self.name} x{self.workers} left running (threads cannot be stopped)"
+            if alive
+            else None
+        )
+
 
 class NativeChunksPool(_FuturesPool):
     """A concurrent.futures-style pool whose own ``map`` chunks and times out."""
@@ -130,14 +176,24 @@ class ProcessPool(_ProcessWorkers, NativeChunksPool):
         )
 
     def abort(self) -> None:
-        # The public API cannot stop running tasks: kill the workers; the pool
-        # then marks every unfinished future broken and winds down at once.
+        # Kill the workers; the pool then marks every unfinished future broken and winds down at once.
+        kill = getattr(self.pool, "kill_workers", None)  # public from Python 3.14
+        if kill is not None:
+            kill()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            return
+        # Before 3.14 only private attributes reach the workers; without them a hung task could
+        # not be stopped, so their absence is an error rather than a silent hang.
+        if not (hasattr(self.pool, "_processes") and hasattr(self.pool, "_pending_work_items")):
+            raise RuntimeError(
+                "ProcessPoolExecutor of this Python has neither kill_workers() nor _processes: cannot stop its workers"
+            )
         # A timed-out map() has already cancelled its queued futures, and
         # Python 3.11's clean-up raises on a cancelled one: give it fresh ones.
-        for item in list(getattr(self.pool, "_pending_work_items", {}).values()):
+        for item in list((self.pool._pending_work_items or {}).values()):
             if item.future.cancelled():
                 item.future = concurrent.futures.Future()
-        for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+        for process in list((self.pool._processes or {}).values()):  # None once the pool has shut down
             process.kill()
         self.pool.shutdown(wait=True)
 

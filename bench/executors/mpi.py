@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import threading
 from typing import Any
 
 from bench import mpi
@@ -16,8 +17,8 @@ __all__ = ["MpiComm", "MpiPool"]
 
 
 class _MpiBase(NativeChunksPool):
-    """mpi4py.futures executors chunk natively; their workers cannot be killed,
-    so an abort cancels queued chunks and waits for the running ones."""
+    """mpi4py.futures executors chunk natively; their workers cannot be killed (MPICH ends the whole
+    job when one dies), so an abort cancels queued chunks and leaves the running ones behind."""
 
     packages = ("mpi4py", "mpich")
 
@@ -38,8 +39,21 @@ class _MpiBase(NativeChunksPool):
 
         return {**super().metadata(), **mpi.describe()}
 
+    #: How long an abort waits for running chunks to finish before it leaves them behind.
+    ABORT_WAIT_S = 2.0
+
     def abort(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        # Waiting could wait for a task that never ends: queued chunks are cancelled, and running ones
+        # get a short while to finish; after that they are left to the workers (see ``abandoned``).
+        self._stopper = threading.Thread(target=self.pool.shutdown, kwargs={"cancel_futures": True}, daemon=True)
+        self._stopper.start()
+        self._stopper.join(self.ABORT_WAIT_S)
+
+    def abandoned(self) -> str | None:
+        stopper = getattr(self, "_stopper", None)
+        if stopper is None or not stopper.is_alive():
+            return None
+        return f"the workers of {self.name} x{self.workers} still run a task (MPI workers cannot be stopped)"
 
 
 class MpiPool(_MpiBase):

@@ -1,0 +1,173 @@
+"""Faults in a sweep, executor by executor: a raising task, a worker that dies, a task that never returns.
+
+Each sweep runs the three fault workloads and then a healthy one, with a cell
+timeout, in a fresh process: the faulty cells are recorded (with the worker's
+traceback), the broken executor is replaced, the healthy cell is measured,
+and the run ends with exit 1 and one line per failed cell.
+"""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import bench
+import bench.executors
+from bench.executors.local import Serial, alarm
+from conftest import ROOT, unavailable
+from workloads import faults
+
+FAULTS = ("fault-raise", "fault-exit", "fault-hang")
+TIMEOUT = "3"
+#: What each executor records for fault-exit: in the driver it raises; multiprocessing.Pool loses the task.
+EXIT_OUTCOME = {
+    "serial": ("error", "FaultInjected: fault-exit: task 8 runs in the driver process"),
+    "thread-pool": ("error", "FaultInjected: fault-exit: task 8 runs in the driver process"),
+    "multiprocessing": ("timeout", "exceeded the cell timeout of 3 s"),
+    "process-pool": ("error", "BrokenProcessPool"),
+    "dask-local": ("error", "KilledWorker"),
+}
+
+
+def needs(executor):
+    reason = bench.executors.get(executor).available()
+    if reason:
+        unavailable(reason)
+
+
+def arguments(executor, workloads):
+    return (
+        *("--executors", executor, "--workloads", ",".join(workloads), "--workers", "1", "--chunksizes", "4"),
+        *("--size", "16", "--repeats", "2", "--cell-timeout", TIMEOUT, "--out", "out", "--quiet"),
+    )
+
+
+def sweep(run_bench, executor, workloads, timeout=180):
+    return run_bench(*arguments(executor, workloads), timeout=timeout)
+
+
+def mpi_sweep(tmp_path, workloads):
+    """mpi-pool in its own session: when MPICH ends a job whose worker died or was left running, it kills
+    the whole process group of the run, which must not be this test's."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), *arguments("mpi-pool", workloads)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        start_new_session=True,
+    )
+
+
+def cells_of(tmp_path):
+    [path] = (tmp_path / "out").glob("*.jsonl")
+    return {cell.workload: cell for cell in bench.load(path).cells}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "executor",
+    [
+        "serial",
+        "thread-pool",
+        "multiprocessing",
+        "process-pool",
+        pytest.param("dask-local", marks=pytest.mark.dask),
+    ],
+)
+def test_every_fault_is_recorded_and_the_sweep_goes_on(run_bench, tmp_path, executor):
+    needs(executor)
+    done = sweep(run_bench, executor, [*FAULTS, "noop"])
+    assert done.returncode == 1, done.stderr
+    cells = cells_of(tmp_path)
+    raised = cells["fault-raise"]
+    assert raised.status == "error" and raised.error.startswith("FaultInjected: fault-raise: task 8 raised")
+    # the worker's own frames: the task that raised, in the module that defines it
+    assert 'faults.py", line' in raised.traceback and "in raise_task" in raised.traceback
+    status, text = EXIT_OUTCOME[executor]
+    assert cells["fault-exit"].status == status and text in cells["fault-exit"].error
+    hung = cells["fault-hang"]
+    assert hung.status == "timeout" and hung.error.startswith(f"exceeded the cell timeout of {TIMEOUT} s")
+    if executor == "thread-pool":  # a thread cannot be stopped: said in the record, and the run still ends
+        assert "1 thread(s) of thread-pool x1 left running" in hung.error
+        assert "ending without waiting for work left running" in done.stderr
+    # the broken executor was replaced: the healthy cell after the faults ran on a new instance
+    healthy = cells["noop"]
+    assert healthy.ok and healthy.verified and healthy.instance > raised.instance
+    assert all(cells[name].baseline_s is None for name in FAULTS)  # no serial baseline to pair
+    failed = [line for line in done.stderr.splitlines() if line.startswith(("error: ", "timeout: "))]
+    assert len(failed) == 3 and all(executor in line for line in failed)
+
+
+@pytest.mark.slow
+def test_mpi_pool_records_a_raise_and_leaves_a_hung_task_behind_then_ends(tmp_path):
+    needs("mpi-pool")
+    done = mpi_sweep(tmp_path, ["fault-raise", "fault-hang", "noop"])
+    assert done.returncode != 0, done.stderr  # MPICH ends the spawned job, this process included
+    cells = cells_of(tmp_path)  # the journal is complete before that
+    # mpi4py.futures passes the exception on without the worker's frames
+    raised = cells["fault-raise"]
+    assert raised.status == "error" and raised.traceback.endswith(
+        "FaultInjected: fault-raise: task 8 raised, as planned"
+    )
+    assert cells["fault-hang"].status == "timeout" and "still run a task" in cells["fault-hang"].error
+    assert cells["noop"].ok and cells["noop"].verified
+    assert "ending without waiting for work left running: the workers of mpi-pool x1" in done.stderr
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_under_mpi_pool_ends_the_job_and_the_journal_still_loads(tmp_path):
+    needs("mpi-pool")
+    done = mpi_sweep(tmp_path, ["fault-exit"])
+    assert done.returncode != 0
+    [path] = (tmp_path / "out").glob("*.jsonl")
+    assert bench.load(path).runs  # a file that loads, run record first
+
+
+def test_a_hang_needs_a_cell_timeout_and_a_fault_beyond_the_last_task_is_no_fault(run_bench, tmp_path):
+    done = run_bench("--executors", "serial", "--workloads", "fault-hang", "--out", "out")
+    assert done.returncode == 2 and not (tmp_path / "out").exists()
+    assert done.stderr.strip().endswith("fault-hang never finishes without a cell timeout; --cell-timeout allows it")
+    done = run_bench(
+        *("--executors", "serial,thread-pool", "--workers", "1", "--workloads", ",".join(FAULTS)),
+        *("--param", "at=16", "--size", "16", "--repeats", "1", "--cell-timeout", "30", "--out", "out", "--quiet"),
+    )
+    assert done.returncode == 0, done.stderr
+    [path] = (tmp_path / "out").glob("*.jsonl")
+    assert all(cell.ok and cell.verified for cell in bench.load(path).cells if cell.status != "skipped")
+
+
+def test_the_serial_loop_is_stopped_inside_a_task_that_never_returns():
+    items = [(index, 2, 0) for index in range(4)]
+    previous = signal.getsignal(signal.SIGALRM)
+    start = time.monotonic()
+    with Serial(1) as pool, pytest.raises(TimeoutError, match="SIGALRM"):
+        pool.map(faults.hang_task, items, timeout=0.5)
+    assert time.monotonic() - start < 30  # it did return (the task alone would sleep for an hour)
+    assert signal.getsignal(signal.SIGALRM) == previous and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    with alarm(5):  # an alarm that does not fire leaves nothing behind
+        pass
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_resume_runs_the_failed_cells_again_and_not_the_ok_ones(run_bench, tmp_path):
+    done = run_bench(
+        *("--executors", "serial", "--workers", "1", "--workloads", "fault-raise,noop", "--size", "16"),
+        *("--repeats", "1"),
+        *("--out", "out", "--quiet"),
+    )
+    assert done.returncode == 1
+    [path] = (tmp_path / "out").glob("*.jsonl")
+    done = run_bench("--resume", str(path), "--quiet")
+    assert done.returncode == 1
+    kinds = [(record["kind"], record.get("workload")) for record in map(json.loads, path.read_text().splitlines())]
+    assert kinds == [
+        ("run", None),
+        ("cell", "fault-raise"),
+        ("cell", "noop"),
+        ("resume", None),
+        ("cell", "fault-raise"),
+    ]
