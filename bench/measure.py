@@ -353,6 +353,10 @@ class _Group:
     def _start(self) -> bool:
         """A fresh instance for the cells still running; False when none could start."""
         running = [result for result in self.results if result.running]
+        if self.backend.blocked:
+            for result in running:
+                result.fail("error", self.backend.blocked)
+            return False
         number = next(self.instances)
         try:
             self.active = _Instance(self.backend, self.workers, number, self.clock, self.options)

@@ -10,7 +10,9 @@ import json
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -100,6 +102,8 @@ def test_every_fault_is_recorded_and_the_sweep_goes_on(run_bench, tmp_path, exec
     assert all(cells[name].baseline_s is None for name in FAULTS)  # no serial baseline to pair
     failed = [line for line in done.stderr.splitlines() if line.startswith(("error: ", "timeout: "))]
     assert len(failed) == 3 and all(executor in line for line in failed)
+    if executor == "dask-local":  # each cluster's scratch folder went with it, the aborted ones' too
+        assert not list(Path(tempfile.gettempdir()).glob("bench-dask-*"))
 
 
 @pytest.mark.slow

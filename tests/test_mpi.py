@@ -275,3 +275,33 @@ def test_an_mpiexec_of_another_mpi_library_is_refused_before_each_rank_sweeps_al
     assert "the launcher started 3 processes but mpi4py sees a world of 1 in each" in done.stderr
     assert "(MPICH Version: " in done.stderr and done.stderr.count("\n") == 1
     assert not (tmp_path / "results").exists()
+
+
+FAULT_RUN = ("--workers", "2", "--chunksizes", "4", "--size", "16", "--repeats", "2", "--cell-timeout", "3", "--quiet")
+
+
+@pytest.mark.slow
+def test_under_mpi_comm_a_raise_is_recorded_and_a_hung_rank_blocks_only_mpi_comm(tmp_path):
+    done = mpiexec(
+        3,
+        *("--executors", "mpi-comm,process-pool", "--workloads", "fault-raise,fault-hang,noop", *FAULT_RUN),
+        cwd=tmp_path,
+        timeout=180,
+    )
+    assert done.returncode == 1, done.stderr  # rank 0's status, through MPI_Abort: every rank ends
+    cells = {(c.executor, c.workload): c for c in journal_of(done, tmp_path).cells}
+    assert cells["mpi-comm", "fault-raise"].error.startswith("FaultInjected: fault-raise: task 8 raised")
+    hung = cells["mpi-comm", "fault-hang"]
+    assert hung.status == "timeout" and "the workers of mpi-comm x2 still run a task" in hung.error
+    # the ranks cannot serve another executor in this launch; the other back-ends go on
+    assert cells["mpi-comm", "noop"].error == "not run: ranks of this launch still run a task that mpi-comm left behind"
+    assert cells["process-pool", "noop"].ok and cells["process-pool", "fault-hang"].status == "timeout"
+    assert "ending without waiting for work left running: the workers of mpi-comm x2" in done.stderr
+
+
+@pytest.mark.slow
+def test_a_rank_that_dies_ends_the_launch_and_the_journal_loads(tmp_path):
+    done = mpiexec(3, "--executors", "mpi-comm", "--workloads", "fault-exit", *FAULT_RUN, cwd=tmp_path, timeout=120)
+    assert done.returncode != 0
+    [path] = (tmp_path / "results").glob("*.jsonl")
+    assert bench.load(path).runs

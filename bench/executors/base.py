@@ -191,6 +191,9 @@ class Executor:
     paired: ClassVar[bool] = True
     #: True where the workers run on this machine (their count is bounded by its cores).
     local: ClassVar[bool] = True
+    #: Why no new instance can start in this process (set when an abort left workers that cannot be
+    #: freed, such as the ranks of an MPI launch); None: instances can start.
+    blocked: ClassVar[str | None] = None
     #: The settings the back-end takes, by key (``--executor-option KEY=VALUE``).
     options: ClassVar[dict[str, Option]] = {}
 

@@ -7,8 +7,10 @@ import importlib.util
 import logging
 import os
 import shlex
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -120,10 +122,14 @@ class DaskLocal(_DaskBase):
     description = "Dask distributed.LocalCluster (processes, 1 thread each, loopback)"
 
     def make_cluster(self) -> Any:
+        import dask
         from distributed import LocalCluster
 
+        # The workers' scratch space in a folder of this instance, removed with it (Dask's default,
+        # <tmp>/dask-scratch-space, outlives every run).
+        self.scratch = tempfile.mkdtemp(prefix="bench-dask-")
         # The worker processes inherit an ignored SIGINT: Ctrl-C is for the driver.
-        with ignoring_interrupts():
+        with ignoring_interrupts(), dask.config.set({"temporary-directory": self.scratch}):
             return LocalCluster(
                 n_workers=self.workers,
                 threads_per_worker=1,
@@ -136,7 +142,16 @@ class DaskLocal(_DaskBase):
                 # Failures reach the driver through the futures; what the cluster logs on its
                 # own (a heartbeat that finds the scheduler gone at teardown) is noise.
                 silence_logs=logging.CRITICAL,
+                local_directory=self.scratch,
             )
+
+    def shutdown(self) -> None:
+        try:
+            super().shutdown()
+        finally:
+            scratch = getattr(self, "scratch", None)
+            if scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _seconds(text: str) -> float:

@@ -110,4 +110,9 @@ class MpiComm(_MpiBase):
 
     def abort(self) -> None:
         super().abort()
+        if self.abandoned():
+            # A rank still runs the task: its executor cannot be closed, and the ranks cannot serve
+            # another one in this launch.
+            type(self).blocked = f"not run: ranks of this launch still run a task that {self.name} left behind"
+            return
         self.shutdown()
