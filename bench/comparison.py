@@ -68,9 +68,9 @@ def rule(factor: float = FACTOR, alpha: float = ALPHA) -> str:
 class Difference:
     """A measure in A and in B, and the verdict of asv's rule on their samples."""
 
-    #: Medians of the compared samples (seconds, or speedups).
-    median_a: float
-    median_b: float
+    #: The medians of the compared samples (seconds, or speedups), with their 95% intervals.
+    estimate_a: stats.Estimate
+    estimate_b: stats.Estimate
     #: How many times slower B is than A: > 1 slower, < 1 faster.
     ratio: float
     #: The two-sided Mann-Whitney U p-value; None when the samples are too few to ever reject.
@@ -81,6 +81,14 @@ class Difference:
     #: The ratio with the interval that joins the ends of the two medians' 95% intervals (about 90%);
     #: None where a median's interval reaches zero.
     interval: stats.Estimate | None
+
+    @property
+    def median_a(self) -> float:
+        return self.estimate_a.value
+
+    @property
+    def median_b(self) -> float:
+        return self.estimate_b.value
 
     @property
     def text(self) -> str:
@@ -185,16 +193,6 @@ def _ratio(median_a: float, median_b: float) -> float:
     return 1.0 if median_b == 0 else float("inf")
 
 
-def _interval(a: Sequence[float], b: Sequence[float], slower_when_higher: bool) -> stats.Estimate | None:
-    """The ratio B / A (or A / B for speedups) of the medians, with its interval."""
-    median_a, median_b = stats.median_ci(a), stats.median_ci(b)
-    numerator, denominator = (median_b, median_a) if slower_when_higher else (median_a, median_b)
-    try:
-        return stats.ratio(numerator, denominator)
-    except ValueError:  # a zero sample
-        return None
-
-
 def _verdict(
     a: Sequence[float], b: Sequence[float], ratio: float, factor: float, alpha: float
 ) -> tuple[float | None, str]:
@@ -211,6 +209,31 @@ def _verdict(
     return p, "within"
 
 
+def _difference(
+    a: Sequence[float], b: Sequence[float], *, speedups: bool, factor: float, alpha: float
+) -> dict[str, Any]:
+    """The fields of a Difference between samples ``a`` and ``b``: times, where higher is slower, or
+    speedups, where lower is."""
+    estimate_a, estimate_b = stats.median_ci(a), stats.median_ci(b)
+    # how many times slower B is: B / A for times, A / B for speedups
+    numerator, denominator = (estimate_a, estimate_b) if speedups else (estimate_b, estimate_a)
+    ratio = _ratio(denominator.value, numerator.value)
+    p, verdict = _verdict(a, b, ratio, factor, alpha)
+    try:
+        interval: stats.Estimate | None = stats.ratio(numerator, denominator)
+    except ValueError:  # a zero sample
+        interval = None
+    return {
+        "estimate_a": estimate_a,
+        "estimate_b": estimate_b,
+        "ratio": ratio,
+        "p": p,
+        "verdict": verdict,
+        "factor": factor,
+        "interval": interval,
+    }
+
+
 def _positive_pairs(cell: CellRecord) -> bool:
     """Paired, with no zero sample (a speedup needs both)."""
     return cell.paired and min(cell.times_s) > 0 and min(cell.baseline_s or [0.0]) > 0
@@ -218,20 +241,12 @@ def _positive_pairs(cell: CellRecord) -> bool:
 
 def _change(a: CellRecord, b: CellRecord, factor: float, alpha: float, relative: bool) -> Change:
     if relative and _positive_pairs(a) and _positive_pairs(b):
-        assert a.baseline_s is not None and b.baseline_s is not None
-        samples_a = list(stats.paired_ratios(a.baseline_s, a.times_s))
-        samples_b = list(stats.paired_ratios(b.baseline_s, b.times_s))
-        median_a, median_b = stats.median(samples_a), stats.median(samples_b)
-        ratio = _ratio(median_b, median_a)  # a lower speedup is slower
+        samples: list[Sequence[float]] = [stats.paired_ratios(c.baseline_s or [], c.times_s).tolist() for c in (a, b)]
         measure = "speedup"
     else:
-        samples_a, samples_b = a.times_s, b.times_s
-        median_a, median_b = stats.median(samples_a), stats.median(samples_b)
-        ratio = _ratio(median_a, median_b)
-        measure = "time"
-    p, verdict = _verdict(samples_a, samples_b, ratio, factor, alpha)
-    interval = _interval(samples_a, samples_b, slower_when_higher=measure == "time")
-    return Change(median_a, median_b, ratio, p, verdict, factor, interval, a=a, b=b, measure=measure)
+        samples, measure = [a.times_s, b.times_s], "time"
+    fields = _difference(*samples, speedups=measure == "speedup", factor=factor, alpha=alpha)
+    return Change(**fields, a=a, b=b, measure=measure)
 
 
 def _baseline_samples(cells: Sequence[CellRecord]) -> dict[tuple[Any, ...], tuple[str, list[float]]]:
@@ -264,12 +279,8 @@ def _baselines(a: Sequence[CellRecord], b: Sequence[CellRecord], factor: float, 
     for case, (label, values_a) in samples_a.items():
         if case not in samples_b:
             continue
-        values_b = samples_b[case][1]
-        median_a, median_b = stats.median(values_a), stats.median(values_b)
-        ratio = _ratio(median_a, median_b)
-        p, verdict = _verdict(values_a, values_b, ratio, factor, alpha)
-        interval = _interval(values_a, values_b, slower_when_higher=True)
-        found.append(BaselineChange(median_a, median_b, ratio, p, verdict, factor, interval, case=label))
+        fields = _difference(values_a, samples_b[case][1], speedups=False, factor=factor, alpha=alpha)
+        found.append(BaselineChange(**fields, case=label))
     return found
 
 
@@ -379,20 +390,13 @@ def _value(change: Change, value: float) -> str:
     return f"{value:.2f}x" if change.measure == "speedup" else stats.duration_text(value)
 
 
-def _value_interval(change: Change, samples: Sequence[float]) -> str:
+def _value_interval(change: Change, estimate: stats.Estimate) -> str:
     """A median with its 95% interval, for the Markdown table (which has room for it)."""
     from bench.console import ratio_text
 
-    estimate = stats.median_ci(samples)
     if change.measure == "speedup":
         return ratio_text(estimate, "x") + stats.coverage_text(estimate)
     return stats.duration_interval(estimate)
-
-
-def _samples(change: Change, cell: CellRecord) -> list[float]:
-    if change.measure == "speedup" and cell.baseline_s is not None:
-        return list(stats.paired_ratios(cell.baseline_s, cell.times_s))
-    return list(cell.times_s)
 
 
 def p_text(p: float | None) -> str:
@@ -427,7 +431,7 @@ def rows(comparison: Comparison, intervals: bool = False) -> list[dict[str, str]
     found = []
     for change in comparison.changes:
         if intervals:
-            a, b = (_value_interval(change, _samples(change, cell)) for cell in (change.a, change.b))
+            a, b = (_value_interval(change, estimate) for estimate in (change.estimate_a, change.estimate_b))
         else:
             a, b = _value(change, change.median_a), _value(change, change.median_b)
         found.append(
