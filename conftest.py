@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -102,12 +103,33 @@ def raising_plugin(tmp_path):
 
 
 @pytest.fixture
+def scratch(tmp_path):
+    """A temporary folder of the test's own, for ``TMPDIR``: what a run leaves there (``pymp-*``,
+    ``bench-dask-*``, ``dask-scratch-space``) can be seen, and nothing else lands in it."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    return folder
+
+
+def left_in(folder: Path, wait_s: float = 0.0) -> list[str]:
+    """What is left in ``folder``, waiting up to ``wait_s`` for it to empty (batch jobs end on their own)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = sorted(str(path.relative_to(folder)) for path in folder.rglob("*"))
+        if not found or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.2)
+
+
+@pytest.fixture
 def run_bench(tmp_path):
     """Run ``python bench/run.py ARGS`` in a fresh process, with a timeout."""
 
-    def run(*args: str, timeout: float = 240, module: bool = False) -> subprocess.CompletedProcess:
-        """``module=True`` runs ``python -m bench ARGS`` instead (project on PYTHONPATH)."""
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    def run(
+        *args: str, timeout: float = 240, module: bool = False, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
+        """``module=True`` runs ``python -m bench ARGS`` instead (project on PYTHONPATH); ``env`` adds variables."""
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         command = [sys.executable, str(ROOT / "bench" / "run.py")]
         if module:
             command = [sys.executable, "-m", "bench"]

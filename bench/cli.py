@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from bench.plan import Matrix, PlanError
 from bench.results import JournalError, Results
-from bench.runner import Interrupted
+from bench.runner import Interrupted, Signalled
 
 if TYPE_CHECKING:
     from bench.console import ConsoleProgress
@@ -26,7 +29,6 @@ if TYPE_CHECKING:
 __all__ = ["main", "run_main"]
 
 USAGE_ERROR = 2
-INTERRUPTED = 130
 
 
 class UsageError(Exception):
@@ -462,7 +464,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             results = _measure(args, progress)
     except Interrupted as stop:
         if _speaks():
-            how = "interrupted" if stop.status == INTERRUPTED else f"stopped by {stop}"
+            how = _how_stopped(stop)
             kept = f"{len(stop.results.cells)} finished cell(s) kept in {stop.results.path}"
             print(f"{how}; {kept}; --resume {stop.results.path} goes on", file=sys.stderr)
         return stop.status
@@ -666,9 +668,10 @@ def cmd_slurm(args: argparse.Namespace) -> int:
     except (TimeoutError, slurm.SlurmError) as exc:
         print(f"{args.prog}: {exc}; the job(s) go on (scancel {' '.join(ids)} stops them)", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"interrupted; job(s) {', '.join(ids)} go on (scancel {' '.join(ids)} stops them)", file=sys.stderr)
-        return INTERRUPTED
+    except KeyboardInterrupt as exc:
+        how = _how_stopped(exc)
+        print(f"{how}; job(s) {', '.join(ids)} go on (scancel {' '.join(ids)} stops them)", file=sys.stderr)
+        return 128 + _signum(exc)
     return _report_jobs(args.prog, jobs, states)
 
 
@@ -797,21 +800,49 @@ def _report_warning(message: Warning | str, category: type[Warning], *args: Any,
         print(f"warning: {message}", file=sys.stderr)
 
 
+def _signum(exc: BaseException) -> int:
+    return int(getattr(exc, "signum", signal.SIGINT))
+
+
+def _how_stopped(exc: BaseException) -> str:
+    signum = _signum(exc)
+    return "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, ``scancel``, a batch system at walltime) stops a command as Ctrl-C does:
+    files are closed and what was started is stopped (a sweep handles both on its own)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise Signalled(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _dispatch(args: argparse.Namespace, prog: str) -> int:
     warnings.showwarning = _report_warning
     args.prog = prog
     try:
-        status = int(args.handler(args))
+        with _sigterm_as_interrupt():
+            status = int(args.handler(args))
         exit_now_if_abandoned(status)
         return status
     except UsageError as exc:
         if _speaks():
             print(f"{prog}: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # outside a sweep's measurements (which say what they kept)
         if _speaks():
-            print("interrupted; the journal keeps every finished cell", file=sys.stderr)
-        return INTERRUPTED
+            print(_how_stopped(exc), file=sys.stderr)
+        return 128 + _signum(exc)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m bench") -> int:

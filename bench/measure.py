@@ -558,7 +558,7 @@ class _Group:
         rounds = (self.rounds.most - rounds_done) * len(self._steps(forwards=True))
         return self.runs + rounds + len(self._memory_owed())
 
-    def measure(self) -> list[CellResult]:
+    def measure(self, on_interrupt: Callable[[list[CellResult]], None]) -> list[CellResult]:
         expected = self._forecast(-1)
         try:
             with self.baseline:
@@ -576,6 +576,7 @@ class _Group:
             if self.active is not None:
                 self.active.abort(self.results)
                 self.active = None
+            on_interrupt([result for result in self.results if not result.running])
             raise
         finally:
             if self.active is not None:
@@ -596,15 +597,19 @@ def measure_group(
     baseline: type[Executor] = Serial,
     clock: Clock = time.perf_counter,
     options: dict[str, Any] | None = None,
+    on_interrupt: Callable[[list[CellResult]], None] = lambda finished: None,
 ) -> list[CellResult]:
     """Measure the runnable cells of one (executor, workers) group.
 
     ``instances`` numbers every executor instance started, restarts included;
     ``baseline`` runs the paired serial baselines in the driver; ``options``
-    go to the executor (``Executor(workers, **options)``).
+    go to the executor (``Executor(workers, **options)``). When an interrupt
+    (or any other exception) stops the group, ``on_interrupt`` gets the cells
+    that had finished (all their rounds done, or failed) before it is raised
+    again, once the executor is stopped.
     """
     group = _Group(backend, workers, cells, rounds, verifier, reporter, instances, baseline, clock, options or {})
-    return group.measure()
+    return group.measure(on_interrupt)
 
 
 class NullReporter:

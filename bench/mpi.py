@@ -163,14 +163,15 @@ def _sub_communicator(comm: Any, workers: int) -> Any:
 def serve() -> None:
     """Ranks other than 0: obey rank 0 until it says stop, without spinning.
 
-    A launcher forwards Ctrl-C to every rank; the serving ranks leave it to
-    rank 0, which stops the sweep and then releases them.
+    A launcher forwards Ctrl-C to every rank, and Slurm sends SIGTERM to every
+    task; the serving ranks leave both to rank 0, which stops the sweep and
+    then releases them.
     """
     from mpi4py.futures import MPICommExecutor
 
-    from bench.executors.base import ignore_interrupts, node_name
+    from bench.executors.base import leave_signals_to_the_driver, node_name
 
-    ignore_interrupts()
+    leave_signals_to_the_driver()
     comm = _world()
     while True:
         command, workers = _wait_for_command(comm)

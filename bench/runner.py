@@ -30,6 +30,7 @@ __all__ = [
     "Interrupted",
     "Progress",
     "ProgressCallback",
+    "Signalled",
     "cell_record",
     "resume",
     "rounds_of",
@@ -55,8 +56,8 @@ class Interrupted(KeyboardInterrupt):
         return 128 + self.signum
 
 
-class _Signalled(KeyboardInterrupt):
-    """SIGINT or SIGTERM arrived during a sweep."""
+class Signalled(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived (during a sweep, or a command that handles SIGTERM as Ctrl-C)."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
@@ -132,15 +133,31 @@ class _Interrupts(Progress):
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
         self.pending: int | None = None
+        self._holding = self._deferred = False
 
     def _handler(self, signum: int, frame: object) -> None:
         if self.pending is not None:  # already stopping: let the clean-up (cancelling jobs) finish
             return
         self.pending = signum
-        raise _Signalled(signum)
+        if self._holding:
+            self._deferred = True
+        else:
+            raise Signalled(signum)
 
     @contextmanager
-    def installed(self) -> Iterator[Progress]:
+    def held(self) -> Iterator[None]:
+        """A signal that arrives inside is raised when the block is done (a journal line is written whole)."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+        if self._deferred and self.pending is not None:
+            self._deferred = False
+            raise Signalled(self.pending)
+
+    @contextmanager
+    def installed(self) -> Iterator[_Interrupts]:
         """Handle SIGINT and SIGTERM this way while the sweep runs (in the main thread only).
 
         SIGTERM (what ``scancel`` and batch systems send) stops the sweep as Ctrl-C does:
@@ -166,7 +183,7 @@ class _Interrupts(Progress):
 
     def _check(self) -> None:
         if self.pending is not None:
-            raise _Signalled(self.pending)
+            raise Signalled(self.pending)
 
     def sweep_started(self, cells: Sequence[Cell], runs: int) -> None:
         self._progress.sweep_started(cells, runs)
@@ -261,11 +278,22 @@ def run_groups(
 ) -> list[CellRecord]:
     """Measure every group; returns the cell records, also written to ``journal`` when there is one.
 
-    Executor instances are numbered from ``first_instance`` on, restarts included.
+    Executor instances are numbered from ``first_instance`` on, restarts included. When an
+    interrupt stops a group, the cells it had finished are written (and passed to ``on_record``)
+    before the interrupt goes on.
     """
     verifier = Verifier()
     instances = itertools.count(first_instance)
     records = []
+
+    def keep(results: list[CellResult]) -> None:
+        for result in results:
+            record = cell_record(run_id, result, rounds)
+            if journal is not None:
+                journal.write(record)
+            records.append(record)
+            on_record(record)
+
     for group in groups:
         runnable = [cell for cell in group.cells if not cell.skip_reason]
         measured = {}
@@ -280,15 +308,10 @@ def run_groups(
                 reporter=reporter,
                 instances=instances,
                 options=dict(group.options),
+                on_interrupt=keep,  # the cells a stopped group had finished are kept too
             )
             measured = {result.cell: result for result in results}
-        for cell in group.cells:
-            result = measured.get(cell) or CellResult(cell, status="skipped", error=cell.skip_reason)
-            record = cell_record(run_id, result, rounds)
-            if journal is not None:
-                journal.write(record)
-            records.append(record)
-            on_record(record)
+        keep([measured.get(cell) or CellResult(cell, status="skipped", error=cell.skip_reason) for cell in group.cells])
     return records
 
 
@@ -342,11 +365,14 @@ def _measure(
         reporter.sweep_started([cell for group in groups for cell in group.cells], total_runs(groups, rounds))
 
         def finished(record: CellRecord) -> None:
-            kept.append(record)
-            reporter.cell_finished(record)
+            with reporter.held():
+                if journal is not None:
+                    journal.write(record)
+                kept.append(record)
+                reporter.cell_finished(record)
 
         return run_groups(
-            groups, journal, run_id, rounds, reporter=reporter, first_instance=first_instance, on_record=finished
+            groups, None, run_id, rounds, reporter=reporter, first_instance=first_instance, on_record=finished
         )
 
 

@@ -384,7 +384,7 @@ def test_ctrl_c_during_a_dask_local_cell_exits_130_with_one_line(tmp_path):
 
     from conftest import ROOT
 
-    args = "--executors dask-local --workloads fibprimes --workers 1,2 --size 800 --chunksizes 1 --repeats 2 --out out"
+    args = "--executors dask-local --workloads fibprimes --workers 1,2 --size 800 --chunksizes 1 --repeats 8 --out out"
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "run.py"), *args.split()],
         cwd=tmp_path,

@@ -7,19 +7,19 @@ and the run ends with exit 1 and one line per failed cell.
 """
 
 import json
+import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
 import bench
 import bench.executors
+from bench import slurm
 from bench.executors.local import Serial, alarm
-from conftest import ROOT, unavailable
+from conftest import ROOT, left_in, unavailable
 from workloads import faults
 
 FAULTS = ("fault-raise", "fault-exit", "fault-hang")
@@ -31,7 +31,10 @@ EXIT_OUTCOME = {
     "multiprocessing": ("timeout", "exceeded the cell timeout of 3 s"),
     "process-pool": ("error", "BrokenProcessPool"),
     "dask-local": ("error", "KilledWorker"),
+    "dask-slurm": ("error", "KilledWorker"),
 }
+#: Options for executors that need them: jobs start here within seconds, a fault should not wait 600 s.
+OPTIONS = {"dask-slurm": ("--executor-option", "ready_timeout=60")}
 
 
 def needs(executor):
@@ -44,14 +47,15 @@ def arguments(executor, workloads):
     return (
         *("--executors", executor, "--workloads", ",".join(workloads), "--workers", "1", "--chunksizes", "4"),
         *("--size", "16", "--repeats", "2", "--cell-timeout", TIMEOUT, "--out", "out", "--quiet"),
+        *OPTIONS.get(executor, ()),
     )
 
 
-def sweep(run_bench, executor, workloads, timeout=180):
-    return run_bench(*arguments(executor, workloads), timeout=timeout)
+def sweep(run_bench, executor, workloads, scratch, timeout=180):
+    return run_bench(*arguments(executor, workloads), timeout=timeout, env={"TMPDIR": str(scratch)})
 
 
-def mpi_sweep(tmp_path, workloads):
+def mpi_sweep(tmp_path, workloads, scratch):
     """mpi-pool in its own session: when MPICH ends a job whose worker died or was left running, it kills
     the whole process group of the run, which must not be this test's."""
     return subprocess.run(
@@ -61,6 +65,7 @@ def mpi_sweep(tmp_path, workloads):
         text=True,
         timeout=180,
         start_new_session=True,
+        env={**os.environ, "TMPDIR": str(scratch)},
     )
 
 
@@ -78,11 +83,14 @@ def cells_of(tmp_path):
         "multiprocessing",
         "process-pool",
         pytest.param("dask-local", marks=pytest.mark.dask),
+        pytest.param("dask-slurm", marks=pytest.mark.slurm),
     ],
 )
-def test_every_fault_is_recorded_and_the_sweep_goes_on(run_bench, tmp_path, executor):
+def test_every_fault_is_recorded_and_the_sweep_goes_on(run_bench, tmp_path, scratch, executor, request):
+    if executor == "dask-slurm":
+        request.getfixturevalue("slurm_nodes")
     needs(executor)
-    done = sweep(run_bench, executor, [*FAULTS, "noop"])
+    done = sweep(run_bench, executor, [*FAULTS, "noop"], scratch)
     assert done.returncode == 1, done.stderr
     cells = cells_of(tmp_path)
     raised = cells["fault-raise"]
@@ -102,14 +110,18 @@ def test_every_fault_is_recorded_and_the_sweep_goes_on(run_bench, tmp_path, exec
     assert all(cells[name].baseline_s is None for name in FAULTS)  # no serial baseline to pair
     failed = [line for line in done.stderr.splitlines() if line.startswith(("error: ", "timeout: "))]
     assert len(failed) == 3 and all(executor in line for line in failed)
-    if executor == "dask-local":  # each cluster's scratch folder went with it, the aborted ones' too
-        assert not list(Path(tempfile.gettempdir()).glob("bench-dask-*"))
+    if executor == "dask-slurm":  # every job of every instance was cancelled, the hung one's too
+        jobs = [job["job_id"] for cell in cells.values() for job in cell.slurm_jobs]
+        assert len(set(jobs)) == 4 == len({cell.instance for cell in cells.values()})
+        slurm.wait(jobs, timeout=20, poll_s=0.2)
+    # nothing left in the temporary folder: no pymp-*, no Dask scratch space (the jobs' own included)
+    assert left_in(scratch, wait_s=20) == []
 
 
 @pytest.mark.slow
-def test_mpi_pool_records_a_raise_and_leaves_a_hung_task_behind_then_ends(tmp_path):
+def test_mpi_pool_records_a_raise_and_leaves_a_hung_task_behind_then_ends(tmp_path, scratch):
     needs("mpi-pool")
-    done = mpi_sweep(tmp_path, ["fault-raise", "fault-hang", "noop"])
+    done = mpi_sweep(tmp_path, ["fault-raise", "fault-hang", "noop"], scratch)
     assert done.returncode != 0, done.stderr  # MPICH ends the spawned job, this process included
     cells = cells_of(tmp_path)  # the journal is complete before that
     # mpi4py.futures passes the exception on without the worker's frames
@@ -123,9 +135,9 @@ def test_mpi_pool_records_a_raise_and_leaves_a_hung_task_behind_then_ends(tmp_pa
 
 
 @pytest.mark.slow
-def test_a_worker_that_dies_under_mpi_pool_ends_the_job_and_the_journal_still_loads(tmp_path):
+def test_a_worker_that_dies_under_mpi_pool_ends_the_job_and_the_journal_still_loads(tmp_path, scratch):
     needs("mpi-pool")
-    done = mpi_sweep(tmp_path, ["fault-exit"])
+    done = mpi_sweep(tmp_path, ["fault-exit"], scratch)
     assert done.returncode != 0
     [path] = (tmp_path / "out").glob("*.jsonl")
     assert bench.load(path).runs  # a file that loads, run record first

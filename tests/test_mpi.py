@@ -12,6 +12,7 @@ import pytest
 
 import bench
 from conftest import ROOT
+from tests.helpers import command_line, still_running
 
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
 RUN = [sys.executable, "-m", "mpi4py", str(ROOT / "bench" / "run.py")]
@@ -305,3 +306,87 @@ def test_a_rank_that_dies_ends_the_launch_and_the_journal_loads(tmp_path):
     assert done.returncode != 0
     [path] = (tmp_path / "results").glob("*.jsonl")
     assert bench.load(path).runs
+
+
+DRIVER_BUG = '''
+import sys, time
+import bench
+
+class Bug(bench.Progress):
+    """The driver fails in the middle of an mpi-comm cell, while the other ranks work for it."""
+    runs = 0
+
+    def run_started(self, label, phase):
+        self.runs += 1
+        if self.runs == 6:
+            print(f"raising at {time.monotonic()}", file=sys.stderr, flush=True)
+            raise RuntimeError("a bug in the driver")
+
+matrix = bench.Matrix(
+    executors=("mpi-comm",), workers=(2,), workloads=("fibprimes",), sizes=(1500,), chunksizes=(1,), repeats=40
+)
+bench.sweep(matrix, "out", progress=Bug())
+'''
+
+
+def launch_members(process):
+    """The processes of an mpiexec launch: the launcher's descendants (its proxies and ranks)."""
+    try:
+        return psutil.Process(process.pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+@pytest.mark.slow
+def test_an_exception_in_the_driver_ends_every_rank_within_seconds(tmp_path):
+    (tmp_path / "driver.py").write_text(DRIVER_BUG)
+    members = []
+
+    def watch(process, deadline):
+        while not list((tmp_path / "out").glob("*.jsonl")) and time.monotonic() < deadline:
+            members.extend(launch_members(process))
+            time.sleep(0.05)
+        members.extend(launch_members(process))
+        ranks.update(p.pid for p in members if "driver.py" in command_line(p))
+
+    ranks = set()
+    done = mpiexec(3, cwd=tmp_path, runner=[sys.executable, "-m", "mpi4py", "driver.py"], timeout=120, watch=watch)
+    ended = time.monotonic()
+    assert done.returncode != 0 and "RuntimeError: a bug in the driver" in done.stderr, done.stderr
+    raised = float(done.stderr.split("raising at ")[1].split()[0])
+    assert ended - raised < 10  # MPI_Abort from -m mpi4py, not a deadlock of the serving ranks
+    assert len(ranks) == 3
+    assert still_running(members) == []
+    [journal] = (tmp_path / "out").glob("*.jsonl")
+    assert bench.load(journal).runs  # the journal loads: its run record, no cell yet
+
+
+@pytest.mark.slow
+def test_kill_9_of_rank_0_ends_the_launch(tmp_path):
+    members = []
+
+    def rank_0(process):
+        for member in launch_members(process):
+            try:
+                if member.environ().get("PMI_RANK") == "0" and "bench/run.py" in command_line(member):
+                    return member
+            except psutil.Error:
+                pass
+        return None
+
+    def watch(process, deadline):
+        while not list((tmp_path / "results").glob("*.jsonl")):
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
+        time.sleep(1)  # into the mpi-comm cell
+        members.extend(launch_members(process))
+        rank_0(process).send_signal(signal.SIGKILL)
+        watch.killed = time.monotonic()
+
+    args = ("--executors", "mpi-comm", "--workers", "2", "--workloads", "fibprimes", "--size", "1500")
+    done = mpiexec(3, *args, "--chunksizes", "1", "--repeats", "40", cwd=tmp_path, timeout=120, watch=watch)
+    assert done.returncode != 0
+    assert time.monotonic() - watch.killed < 15  # the launch ended on its own, well before the timeout
+    assert still_running(members) == []
+    [journal] = (tmp_path / "results").glob("*.jsonl")
+    assert bench.load(journal).runs

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import bench
 from bench import cli
 from bench.results import JournalError, JournalWarning
+from tests.journals import cell, write_journal
 
 #: Options and values of the sweep, good and bad; sweeps stay tiny (serial or threads, size 1, 1 round).
 TOKENS = [
@@ -63,6 +64,31 @@ def test_any_sweep_command_line_is_exit_0_1_or_2(tokens):
         assert status in (0, 1, 2), tokens
         for journal in (folder / "out").glob("*.jsonl") if (folder / "out").is_dir() else ():
             bench.load(journal)  # whatever was written loads
+
+
+#: The other commands, and what they take; "slurm submit" and "run" are left out (they would submit
+#: jobs or start sweeps of any size; the sweep's own arguments are tested above).
+COMMANDS = [["list"], ["report"], ["compare"], ["export"], ["slurm", "script"]]
+COMMAND_TOKENS = [
+    *("j.jsonl", "other.jsonl", "missing.jsonl", "-o", "--out", "out", "j.jsonl", "--to", "pytest-benchmark"),
+    *("--format", "md", "text", "html", "--fail-above", "5%", "5", "--factor", "1.1", "0", "--relative"),
+    *("--nodes", "2", "0", "--executors", "serial", "nosuch", "--workloads", "--partition", "--time", "1:00"),
+    *("--workers", "1", "x", "--", "-x", "", "☃"),
+]
+EXAMPLES_COMMANDS = 150
+
+
+@pytest.mark.slow
+@settings(max_examples=EXAMPLES_COMMANDS, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(COMMANDS), st.lists(st.sampled_from(COMMAND_TOKENS), max_size=7))
+def test_any_command_line_of_the_other_commands_is_exit_0_1_or_2_and_changes_no_journal(command, tokens):
+    with in_temporary_folder() as folder:
+        for name, speedup in (("j.jsonl", 1.8), ("other.jsonl", 1.5)):
+            write_journal(folder / name, [cell("serial", 1, 1.0), cell("process-pool", 2, speedup)])
+        before = {path: path.read_bytes() for path in folder.glob("*.jsonl")}
+        status = exit_status(lambda: cli.main([*command, *tokens]))
+        assert status in (0, 1, 2), (command, tokens)
+        assert {path: path.read_bytes() for path in before} == before  # read, never changed
 
 
 def records():

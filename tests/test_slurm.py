@@ -22,7 +22,7 @@ import bench.executors
 import workloads
 from bench import slurm
 from bench.plan import Matrix, build
-from conftest import ROOT
+from conftest import ROOT, left_in
 from tests.helpers import fail_on_13, nap
 
 pytestmark = pytest.mark.slurm
@@ -118,12 +118,15 @@ def test_a_sweep_records_options_jobs_nodes_and_start_up(run_bench, tmp_path, sl
 
 
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_an_interrupt_or_sigterm_cancels_the_jobs(tmp_path, slurm_nodes, signum, status):
+def test_an_interrupt_or_sigterm_cancels_the_jobs(tmp_path, scratch, slurm_nodes, signum, status):
     command = [sys.executable, str(ROOT / "bench" / "run.py"), "--executors=dask-slurm", "--workers=2"]
     command += ["--size=3000", "--workloads=fibprimes", "--repeats=20", "--chunksizes=1"]
     command += ["--executor-option=ready_timeout=60"]
     before = set(squeue())
-    with subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    env = {**os.environ, "TMPDIR": str(scratch)}  # the jobs inherit it, as Slurm passes the environment on
+    with subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    ) as proc:
         try:
             deadline = time.monotonic() + 60
             while sum(slurm.job_facts(job)["state"] == "RUNNING" for job in set(squeue()) - before) < 2:
@@ -139,6 +142,8 @@ def test_an_interrupt_or_sigterm_cancels_the_jobs(tmp_path, slurm_nodes, signum,
     assert proc.returncode == status, err
     assert "finished cell(s) kept in" in err.splitlines()[-1]
     assert gone(ids), squeue()
+    # no scratch space left: the driver's scheduler's, nor each worker job's (removed as the job ends)
+    assert left_in(scratch, wait_s=30) == []
 
 
 def test_no_reachable_slurm_skips_the_cells_and_says_what_to_run(run_bench, tmp_path, monkeypatch):

@@ -102,8 +102,20 @@ def mp_context() -> multiprocessing.context.BaseContext:
     event loop, an MPI library) can deadlock its children; forkserver starts
     workers from a clean single-threaded server and is still cheap.
     """
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    from multiprocessing import forkserver, resource_tracker
+
+    # The server, and every worker it forks, inherit SIGINT blocked: a Ctrl-C is for the driver, and
+    # one that came while the server or a worker was still starting would end it with a traceback.
+    # (The resource tracker first: starting it unblocks SIGINT in this thread.)
+    resource_tracker.ensure_running()
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    return multiprocessing.get_context("forkserver")
 
 
 def ignore_interrupts() -> None:
@@ -113,6 +125,19 @@ def ignore_interrupts() -> None:
     worker that took it would die mid-task with a traceback of its own.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def leave_signals_to_the_driver() -> None:
+    """MPI ranks that serve rank 0, and MPI workers: SIGINT and SIGTERM are for the driver.
+
+    A launcher forwards Ctrl-C to every process of the job, and Slurm sends
+    SIGTERM to every task at walltime; rank 0 then stops the sweep, keeps the
+    journal and releases the others (a process that died of the signal would
+    end the whole MPI job first). They are not ``multiprocessing`` workers,
+    which their pool stops with SIGTERM.
+    """
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 @contextmanager
@@ -130,6 +155,40 @@ def ignoring_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """SIGINT and SIGTERM that arrive inside are delivered when the block ends; a second one at once.
+
+    A back-end stopped half-way through its start (a Dask cluster whose workers
+    are still starting) cannot be torn down; a started one can. Outside the main
+    thread it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = (signal.SIGINT, signal.SIGTERM)
+    arrived: list[int] = []
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    def defer(signum: int, frame: object) -> None:
+        arrived.append(signum)
+        if len(arrived) > 1:  # asked twice: the handler in place before takes it now
+            restore()
+            signal.raise_signal(signum)
+
+    previous = {signum: signal.signal(signum, defer) for signum in signals}
+    try:
+        yield
+    finally:
+        if len(arrived) <= 1:
+            restore()
+        if len(arrived) == 1:
+            signal.raise_signal(arrived[0])
 
 
 def package_versions(*names: str) -> dict[str, str | None]:
@@ -308,8 +367,14 @@ class Executor:
 
     def __enter__(self) -> Executor:
         try:
-            self.start()
-            self.wait_ready()
+            # What starts is whole before an interrupt can stop it (a half-started pool or cluster cannot
+            # be torn down); a batch queue may keep jobs waiting for long, and that wait stops at once.
+            with deferred_interrupts():
+                self.start()
+                if self.local:
+                    self.wait_ready()
+            if not self.local:
+                self.wait_ready()
         except BaseException:  # an interrupt during start-up too: release what was started
             try:
                 self.abort()

@@ -48,9 +48,14 @@ class _DaskBase(Executor):
         raise NotImplementedError
 
     def start(self) -> None:
+        import dask
         from distributed import Client
 
-        self.cluster = self.make_cluster()
+        # The scheduler's (and local workers') scratch space in a folder of this instance, removed
+        # with it: Dask's default, <tmp>/dask-scratch-space, outlives every run.
+        self.scratch = tempfile.mkdtemp(prefix="bench-dask-")
+        with dask.config.set({"temporary-directory": self.scratch}):
+            self.cluster = self.make_cluster()
         self.client = Client(self.cluster)
 
     #: Seconds to wait for every worker to connect.
@@ -97,10 +102,15 @@ class _DaskBase(Executor):
 
     def shutdown(self) -> None:
         client, cluster = getattr(self, "client", None), getattr(self, "cluster", None)
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
+        try:
+            if client is not None:
+                client.close()
+            if cluster is not None:
+                cluster.close()
+        finally:
+            scratch = getattr(self, "scratch", None)
+            if scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
 
     def abort(self) -> None:
         """Tear the cluster down without its farewell noise (closed connections, cancelled tasks)."""
@@ -122,14 +132,10 @@ class DaskLocal(_DaskBase):
     description = "Dask distributed.LocalCluster (processes, 1 thread each, loopback)"
 
     def make_cluster(self) -> Any:
-        import dask
         from distributed import LocalCluster
 
-        # The workers' scratch space in a folder of this instance, removed with it (Dask's default,
-        # <tmp>/dask-scratch-space, outlives every run).
-        self.scratch = tempfile.mkdtemp(prefix="bench-dask-")
         # The worker processes inherit an ignored SIGINT: Ctrl-C is for the driver.
-        with ignoring_interrupts(), dask.config.set({"temporary-directory": self.scratch}):
+        with ignoring_interrupts():
             return LocalCluster(
                 n_workers=self.workers,
                 threads_per_worker=1,
@@ -145,14 +151,6 @@ class DaskLocal(_DaskBase):
                 local_directory=self.scratch,
             )
 
-    def shutdown(self) -> None:
-        try:
-            super().shutdown()
-        finally:
-            scratch = getattr(self, "scratch", None)
-            if scratch:
-                shutil.rmtree(scratch, ignore_errors=True)
-
 
 def _seconds(text: str) -> float:
     value = float(text)
@@ -164,6 +162,17 @@ def _seconds(text: str) -> float:
 def _lines(text: str) -> list[str]:
     """Shell text run before the worker, as one line (``module load python; source env/bin/activate``)."""
     return [text] if text.strip() else []
+
+
+#: Each worker job keeps its scratch space in a folder of its own on its node, removed when the job
+#: ends: when the worker exits, and after scancel's SIGTERM once the worker has stopped (Dask's
+#: default, <tmp>/dask-scratch-space, outlives every job).
+SCRATCH_PROLOGUE = [
+    'BENCH_SCRATCH="$(mktemp -d "${TMPDIR:-/tmp}/bench-dask-XXXXXX")" || exit 1',
+    "trap 'rm -rf \"$BENCH_SCRATCH\"' EXIT",
+    "trap 'exit 143' TERM",
+    "trap 'exit 130' INT",
+]
 
 
 class DaskSlurm(_DaskBase):
@@ -249,6 +258,7 @@ class DaskSlurm(_DaskBase):
             }
         log_directory = settings["log_directory"] or os.path.expanduser("~/.cache/parallel-bench/dask-slurm")
         os.makedirs(log_directory, exist_ok=True)
+        prologue = [*settings["prologue"], *SCRATCH_PROLOGUE]
         # The workers start in batch jobs, which a terminal's Ctrl-C does not reach.
         return SLURMCluster(
             cores=1,
@@ -258,7 +268,8 @@ class DaskSlurm(_DaskBase):
             account=settings["account"],
             walltime=settings["walltime"],
             job_extra_directives=list(settings["job_directives"]),
-            job_script_prologue=list(settings["prologue"]),
+            job_script_prologue=prologue,
+            local_directory='"$BENCH_SCRATCH"',
             python=shlex.quote(settings["python"] or sys.executable),  # dask_jobqueue does not quote it
             log_directory=log_directory,
             job_name=self.job_name,

@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 from bench import mpi
+from bench.executors.base import leave_signals_to_the_driver
 from bench.executors.local import NativeChunksPool
 from bench.metadata import PROJECT_ROOT
 from bench.mpi import INSTALL_HINT
@@ -73,7 +74,7 @@ class MpiPool(_MpiBase):
 
         # Spawned workers import tasks by module name: the project and the folders of users' workloads.
         path = [str(PROJECT_ROOT), *workloads.user_paths]
-        return MPIPoolExecutor(max_workers=self.workers, main=False, path=path)
+        return MPIPoolExecutor(max_workers=self.workers, main=False, path=path, initializer=leave_signals_to_the_driver)
 
 
 class MpiComm(_MpiBase):

@@ -1,0 +1,211 @@
+"""SIGINT and SIGTERM at several moments of a sweep: the journal keeps every finished cell, nothing is
+left behind (processes, temporary folders), and ``--resume`` completes the run.
+
+The signals are real: sent from outside to the driver's process group, as a
+terminal's Ctrl-C or a batch system's SIGTERM at walltime would.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+import bench
+import bench.executors
+from bench.plan import Matrix
+from bench.runner import Interrupted, Progress, _Interrupts
+from conftest import ROOT, left_in, unavailable
+from tests.helpers import command_line, still_running
+
+#: Two groups (x1, then x2) of eight paired rounds: long enough to be stopped in either.
+SWEEP = "--workloads fibprimes --workers 1,2 --size 1000 --chunksizes 16 --repeats 8 --out out"
+RUN = [sys.executable, str(ROOT / "bench" / "run.py")]
+#: The same, signalled alone (kill PID) rather than as a process group.
+SINGLETON = list(RUN)
+#: In the command line of every worker process (and of MPICH's process manager).
+WORKER = ("python", "mpiexec")
+#: The launch the README gives for MPI: rank 0 measures, the others serve.
+MPIEXEC = [str(Path(sys.executable).parent / "mpiexec"), "-n", "3", sys.executable, "-m", "mpi4py", *RUN[1:]]
+
+
+class Driver:
+    """The sweep in a session of its own; every process it starts is remembered."""
+
+    def __init__(self, launch, executor, cwd, scratch):
+        command = [*launch, "--executors", executor, *SWEEP.split()]
+        self.cwd, self.env = cwd, {**os.environ, "TMPDIR": str(scratch), "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
+            start_new_session=True,
+        )
+        self.seen: dict[int, psutil.Process] = {}
+        self.lines: list[str] = []
+
+    def look(self):
+        """Remember the driver's descendants; returns how many of them are workers (not a ``git`` or
+        ``lscpu`` asked for the run's provenance)."""
+        try:
+            for child in psutil.Process(self.process.pid).children(recursive=True):
+                self.seen.setdefault(child.pid, child)
+        except psutil.Error:
+            pass
+        return sum(any(word in command_line(child) for word in WORKER) for child in self.seen.values())
+
+    def wait_for(self, condition, what, timeout=120):
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert self.process.poll() is None, f"the run ended before {what}: {self.process.communicate()}"
+            assert time.monotonic() < deadline, f"no {what} within {timeout} s"
+            time.sleep(0.02)
+
+    def first_line(self):
+        """Block until the run prints its first cell line (the x1 group is done)."""
+        self.lines.append(self.process.stdout.readline())
+        return self.lines[-1]
+
+    def stop(self, signum, group, timeout=60):
+        self.look()
+        if group:  # as a terminal's Ctrl-C, or a batch system's signal to every process of the job
+            os.killpg(self.process.pid, signum)
+        else:  # kill PID
+            self.process.send_signal(signum)
+        try:
+            out, err = self.process.communicate(timeout=timeout)
+        finally:
+            self.kill()
+        return "".join(self.lines) + out, err
+
+    def resume(self, path):
+        command = [*self.process.args[: self.process.args.index("--executors")], "--resume", path, "--quiet"]
+        return subprocess.run(
+            command, cwd=self.cwd, env=self.env, capture_output=True, text=True, timeout=240, start_new_session=True
+        )
+
+    def kill(self):
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.communicate()
+
+    def left_running(self, wait_s=15):
+        return [command_line(p)[:100] for p in still_running(list(self.seen.values()), wait_s)]
+
+
+def needs(executor):
+    reason = bench.executors.get(executor).available()
+    if reason:
+        unavailable(reason)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("launch", "executor", "moment", "signum"),
+    [
+        (RUN, "process-pool", "early", signal.SIGTERM),
+        (RUN, "multiprocessing", "start-up", signal.SIGTERM),
+        (RUN, "multiprocessing", "rounds", signal.SIGINT),
+        (RUN, "process-pool", "start-up", signal.SIGINT),
+        (RUN, "process-pool", "rounds", signal.SIGTERM),
+        (RUN, "thread-pool", "rounds", signal.SIGTERM),
+        pytest.param(RUN, "dask-local", "start-up", signal.SIGTERM, marks=pytest.mark.dask),
+        pytest.param(RUN, "dask-local", "rounds", signal.SIGTERM, marks=pytest.mark.dask),
+        # an MPICH singleton, signalled alone: a signal to the whole group reaches the process
+        # manager MPICH started for the spawn too, which ends the job at once (README, "Interrupts")
+        (SINGLETON, "mpi-pool", "start-up", signal.SIGTERM),
+        (SINGLETON, "mpi-pool", "rounds", signal.SIGINT),
+        (MPIEXEC, "mpi-comm", "journal", signal.SIGINT),
+        (MPIEXEC, "mpi-comm", "rounds", signal.SIGTERM),
+        (MPIEXEC, "mpi-pool", "rounds", signal.SIGINT),
+    ],
+    ids=lambda value: {id(MPIEXEC): "mpiexec", id(RUN): "", id(SINGLETON): "driver-only"}.get(id(value)),
+)
+def test_a_signal_keeps_the_finished_cells_leaves_nothing_behind_and_resume_completes(
+    tmp_path, scratch, launch, executor, moment, signum
+):
+    needs(executor)
+    driver = Driver(launch, executor, tmp_path, scratch)
+    try:
+        if moment == "early":  # as soon as the driver starts a process (it asks git for the run's provenance)
+            driver.wait_for(lambda: driver.seen or driver.look(), "process")
+            finished = 0
+        elif moment == "start-up":  # the journal is open and the first worker process (or MPI's launcher) exists
+            driver.wait_for(lambda: list((tmp_path / "out").glob("*.jsonl")) and driver.look(), "worker process")
+            finished = 0
+        elif moment == "journal":  # the run record is written, the first executor starts
+            driver.wait_for(lambda: list((tmp_path / "out").glob("*.jsonl")), "journal")
+            finished = 0
+        else:  # the x1 group is done and the x2 group has started
+            assert driver.first_line().startswith(f"ok       {executor} x1"), driver.lines
+            driver.wait_for(lambda: driver.look() >= (2 if executor != "thread-pool" else 0), "x2 workers")
+            time.sleep(1)
+            finished = 1
+        out, err = driver.stop(signum, group=launch is not SINGLETON)
+    finally:
+        driver.kill()
+    assert driver.process.returncode == 128 + signum, err
+    how = "interrupted" if signum == signal.SIGINT else "stopped by SIGTERM"
+    journals = list((tmp_path / "out").glob("*.jsonl"))
+    if moment == "early" and not journals:  # stopped before there was anything to keep
+        assert err.splitlines()[-1] == how
+        assert driver.left_running() == [] and left_in(scratch) == []
+        return
+    [journal] = journals
+    path = f"out/{journal.name}"
+    assert err.splitlines()[-1] == f"{how}; {finished} finished cell(s) kept in {path}; --resume {path} goes on"
+    kept = bench.load(journal).cells
+    assert [(cell.workers, cell.status) for cell in kept] == [(1, "ok")] * finished
+    assert driver.left_running() == []
+    assert left_in(scratch, wait_s=10) == []  # no pymp-*, no Dask scratch space
+
+    done = driver.resume(path)
+    assert done.returncode == 0, done.stderr
+    kinds = [json.loads(line)["kind"] for line in journal.read_text().splitlines()]
+    assert kinds == ["run", *["cell"] * finished, "resume", *["cell"] * (2 - finished)]
+    cells = bench.load(journal).cells
+    assert sorted(cell.workers for cell in cells) == [1, 2] and all(cell.ok and cell.verified for cell in cells)
+    assert left_in(scratch, wait_s=10) == []
+
+
+class _StopAt(Progress):
+    """Raises a real SIGINT at the ``at``-th run of a sweep."""
+
+    def __init__(self, at):
+        self.at, self.runs = at, 0
+
+    def run_started(self, label, phase):
+        self.runs += 1
+        if self.runs == self.at:
+            signal.raise_signal(signal.SIGINT)
+
+
+def test_an_interrupted_group_keeps_the_cells_it_had_finished(tmp_path):
+    # One group: fault-raise fails in its first round, noop goes on until the interrupt.
+    matrix = Matrix(
+        executors=("thread-pool",), workers=(1,), workloads=("fault-raise", "noop"), sizes=(16,), chunksizes=(4,)
+    )
+    with pytest.raises(Interrupted) as stopped:
+        bench.sweep(matrix, tmp_path, progress=_StopAt(8))
+    [failed] = stopped.value.results.cells
+    assert failed.workload == "fault-raise" and failed.status == "error"
+    [journal] = tmp_path.glob("*.jsonl")
+    assert [(cell.workload, cell.status) for cell in bench.load(journal).cells] == [("fault-raise", "error")]
+
+
+def test_a_signal_while_a_journal_line_is_written_waits_for_the_line():
+    interrupts = _Interrupts(Progress())
+    written = []
+    with interrupts.installed(), pytest.raises(KeyboardInterrupt) as raised, interrupts.held():
+        signal.raise_signal(signal.SIGTERM)  # delivered here, raised only after the block
+        written.append("the whole line")
+    assert written == ["the whole line"] and raised.value.signum == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
