@@ -95,6 +95,11 @@ class Option:
     config: str | None = None
 
 
+def start_method() -> str:
+    """The start method of process back-ends (see ``mp_context``)."""
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
 def mp_context() -> multiprocessing.context.BaseContext:
     """The start method for process back-ends: forkserver where it exists.
 
@@ -102,8 +107,8 @@ def mp_context() -> multiprocessing.context.BaseContext:
     event loop, an MPI library) can deadlock its children; forkserver starts
     workers from a clean single-threaded server and is still cheap.
     """
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
+    if start_method() != "forkserver":
+        return multiprocessing.get_context(start_method())
     from multiprocessing import forkserver, resource_tracker
 
     # The server, and every worker it forks, inherit SIGINT blocked: a Ctrl-C is for the driver, and

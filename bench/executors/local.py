@@ -13,7 +13,15 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from bench.executors.base import Executor, apply_chunk, batched, ignore_interrupts, mp_context, remaining_s
+from bench.executors.base import (
+    Executor,
+    apply_chunk,
+    batched,
+    ignore_interrupts,
+    mp_context,
+    remaining_s,
+    start_method,
+)
 
 __all__ = ["MultiprocessingPool", "NativeChunksPool", "ProcessPool", "Serial", "ThreadPool"]
 
@@ -104,7 +112,7 @@ class _ProcessWorkers(Executor):
 
     @classmethod
     def metadata(cls) -> dict[str, Any]:
-        return {**super().metadata(), "start_method": mp_context().get_start_method()}
+        return {**super().metadata(), "start_method": start_method()}
 
 
 class _FuturesPool(Executor):
