@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from bench.plan import Matrix, PlanError
 from bench.results import JournalError, Results
-from bench.runner import Interrupted, Signalled
+from bench.runner import Interrupted, Signalled, signum_of
 
 if TYPE_CHECKING:
     from bench.console import ConsoleProgress
@@ -671,7 +671,7 @@ def cmd_slurm(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as exc:
         how = _how_stopped(exc)
         print(f"{how}; job(s) {', '.join(ids)} go on (scancel {' '.join(ids)} stops them)", file=sys.stderr)
-        return 128 + _signum(exc)
+        return 128 + signum_of(exc)
     return _report_jobs(args.prog, jobs, states)
 
 
@@ -800,12 +800,8 @@ def _report_warning(message: Warning | str, category: type[Warning], *args: Any,
         print(f"warning: {message}", file=sys.stderr)
 
 
-def _signum(exc: BaseException) -> int:
-    return int(getattr(exc, "signum", signal.SIGINT))
-
-
 def _how_stopped(exc: BaseException) -> str:
-    signum = _signum(exc)
+    signum = signum_of(exc)
     return "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
 
 
@@ -842,7 +838,7 @@ def _dispatch(args: argparse.Namespace, prog: str) -> int:
     except KeyboardInterrupt as exc:  # outside a sweep's measurements (which say what they kept)
         if _speaks():
             print(_how_stopped(exc), file=sys.stderr)
-        return 128 + _signum(exc)
+        return 128 + signum_of(exc)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m bench") -> int:

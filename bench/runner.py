@@ -35,6 +35,7 @@ __all__ = [
     "resume",
     "rounds_of",
     "run_groups",
+    "signum_of",
     "sweep",
     "total_runs",
 ]
@@ -64,8 +65,9 @@ class Signalled(KeyboardInterrupt):
         self.signum = signum
 
 
-def _signum(exc: KeyboardInterrupt) -> int:
-    return getattr(exc, "signum", signal.SIGINT)
+def signum_of(exc: BaseException) -> int:
+    """The signal that stopped a sweep or command (SIGINT for a plain KeyboardInterrupt)."""
+    return int(getattr(exc, "signum", signal.SIGINT))
 
 
 class Progress(NullReporter):
@@ -268,7 +270,6 @@ def total_runs(groups: list[Group], rounds: Rounds) -> int:
 
 def run_groups(
     groups: list[Group],
-    journal: Journal | None,
     run_id: str,
     rounds: Rounds,
     *,
@@ -276,11 +277,11 @@ def run_groups(
     first_instance: int = 1,
     on_record: Callable[[CellRecord], None] = lambda record: None,
 ) -> list[CellRecord]:
-    """Measure every group; returns the cell records, also written to ``journal`` when there is one.
+    """Measure every group; returns the cell records, each also passed to ``on_record`` as soon as it exists.
 
     Executor instances are numbered from ``first_instance`` on, restarts included. When an
-    interrupt stops a group, the cells it had finished are written (and passed to ``on_record``)
-    before the interrupt goes on.
+    interrupt stops a group, the cells it had finished are passed to ``on_record`` before the
+    interrupt goes on.
     """
     verifier = Verifier()
     instances = itertools.count(first_instance)
@@ -289,8 +290,6 @@ def run_groups(
     def keep(results: list[CellResult]) -> None:
         for result in results:
             record = cell_record(run_id, result, rounds)
-            if journal is not None:
-                journal.write(record)
             records.append(record)
             on_record(record)
 
@@ -371,9 +370,7 @@ def _measure(
                 kept.append(record)
                 reporter.cell_finished(record)
 
-        return run_groups(
-            groups, None, run_id, rounds, reporter=reporter, first_instance=first_instance, on_record=finished
-        )
+        return run_groups(groups, run_id, rounds, reporter=reporter, first_instance=first_instance, on_record=finished)
 
 
 def sweep(
@@ -419,7 +416,7 @@ def _sweep(
         try:
             cells = _measure(groups, journal, run_id, matrix, progress, 1, kept)
         except KeyboardInterrupt as exc:
-            raise Interrupted(Results([run], kept, [], paths), _signum(exc)) from None
+            raise Interrupted(Results([run], kept, [], paths), signum_of(exc)) from None
     return Results([run], cells, [], paths)
 
 
@@ -466,5 +463,5 @@ def _resume(path: Path, old: Results, matrix: Matrix, progress: Progress, argv: 
             _measure(groups, journal, run.run_id, matrix, progress, first_instance, kept)
         except KeyboardInterrupt as exc:
             results = Results(old.runs, newest(old.cells + kept), [*old.resumes, marker], (path,))
-            raise Interrupted(results, _signum(exc)) from None
+            raise Interrupted(results, signum_of(exc)) from None
     return Results(old.runs, newest(old.cells + kept), [*old.resumes, marker], (path,))
