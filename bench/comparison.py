@@ -29,7 +29,7 @@ from typing import Any
 
 from bench import stats
 from bench.metadata import environment
-from bench.records import CellKey, CellRecord
+from bench.records import AUTO, CellKey, CellRecord
 from bench.results import JournalError, Results
 
 __all__ = [
@@ -78,9 +78,8 @@ class Difference:
     #: One of VERDICTS.
     verdict: str
     factor: float
-    #: The ratio with the interval that joins the ends of the two medians' 95% intervals (about 90%);
-    #: None where a median's interval reaches zero.
-    interval: stats.Estimate | None
+    #: The ratio with the interval that joins the ends of the two medians' 95% intervals (about 90%).
+    interval: stats.Estimate
 
     @property
     def median_a(self) -> float:
@@ -132,6 +131,8 @@ class Comparison:
     factor: float
     alpha: float
     relative: bool
+    #: The gate: a significant slowdown by more than this fraction fails (0.05 for 5%; 0: any counted one).
+    fail_above: float = 0.0
     changes: list[Change] = field(default_factory=list)
     baselines: list[BaselineChange] = field(default_factory=list)
     only_a: list[CellRecord] = field(default_factory=list)
@@ -166,9 +167,9 @@ class Comparison:
         """Cells ok in A that failed (error or timeout) in B."""
         return [(a, b) for a, b in self.not_compared if a.ok and b.failed]
 
-    def failures(self, fail_above: float = 0.0) -> list[Change]:
-        """Changes that fail a gate: significantly slower by more than ``fail_above`` (0.05 for 5%)."""
-        return [c for c in self.gating if c.verdict == "slower" and c.ratio > 1 + fail_above]
+    def failures(self) -> list[Change]:
+        """Changes that fail the gate: significantly slower by more than ``fail_above``."""
+        return [c for c in self.gating if c.verdict == "slower" and c.ratio > 1 + self.fail_above]
 
 
 def _key(cell: CellRecord) -> CellKey:
@@ -185,12 +186,6 @@ def _cells(results: Results) -> dict[CellKey, CellRecord]:
     for cell in results.cells:  # a later run's record of the same cell wins, as in a resumed run
         found[_key(cell)] = cell
     return found
-
-
-def _ratio(median_a: float, median_b: float) -> float:
-    if median_a > 0:
-        return median_b / median_a
-    return 1.0 if median_b == 0 else float("inf")
 
 
 def _verdict(
@@ -217,12 +212,9 @@ def _difference(
     estimate_a, estimate_b = stats.median_ci(a), stats.median_ci(b)
     # how many times slower B is: B / A for times, A / B for speedups
     numerator, denominator = (estimate_a, estimate_b) if speedups else (estimate_b, estimate_a)
-    ratio = _ratio(denominator.value, numerator.value)
+    ratio = numerator.value / denominator.value  # samples are positive (records.SAMPLE_RANGE)
     p, verdict = _verdict(a, b, ratio, factor, alpha)
-    try:
-        interval: stats.Estimate | None = stats.ratio(numerator, denominator)
-    except ValueError:  # a zero sample
-        interval = None
+    interval = stats.ratio(numerator, denominator)
     return {
         "estimate_a": estimate_a,
         "estimate_b": estimate_b,
@@ -234,13 +226,8 @@ def _difference(
     }
 
 
-def _positive_pairs(cell: CellRecord) -> bool:
-    """Paired, with no zero sample (a speedup needs both)."""
-    return cell.paired and min(cell.times_s) > 0 and min(cell.baseline_s or [0.0]) > 0
-
-
 def _change(a: CellRecord, b: CellRecord, factor: float, alpha: float, relative: bool) -> Change:
-    if relative and _positive_pairs(a) and _positive_pairs(b):
+    if relative and a.paired and b.paired:
         samples: list[Sequence[float]] = [stats.paired_ratios(c.baseline_s or [], c.times_s).tolist() for c in (a, b)]
         measure = "speedup"
     else:
@@ -301,15 +288,27 @@ def _environments(results: Results) -> dict[str, str]:
 
 
 def compare(
-    a: Results, b: Results, *, factor: float = FACTOR, alpha: float = ALPHA, relative: bool = False
+    a: Results,
+    b: Results,
+    *,
+    factor: float = FACTOR,
+    alpha: float = ALPHA,
+    relative: bool = False,
+    fail_above: float = 0.0,
 ) -> Comparison:
     """B against A, cell by cell (matched by the cell key), with asv's rule (:func:`rule`).
 
     ``relative``: compare paired speedups over the serial baseline instead of raw times, where both
-    cells have them. Raises ComparisonError when A and B have no cell in common.
+    cells have them. ``fail_above``: the gate of :meth:`Comparison.failures` (0.05 for 5%); a gate
+    below the factor lowers the factor to ``1 + fail_above``, so that such slowdowns count (the
+    comparison's ``factor`` says which was used). Raises ComparisonError when A and B have no cell in common.
     """
     if not factor > 1:
         raise ValueError(f"the factor must be above 1, not {factor}")
+    if not fail_above >= 0:
+        raise ValueError(f"the gate must be 0 or more, not {fail_above}")
+    if fail_above > 0 and 1 + fail_above < factor:
+        factor = 1 + fail_above
     cells_a, cells_b = _cells(a), _cells(b)
     common = [key for key in cells_a if key in cells_b]
     if not common:
@@ -317,7 +316,7 @@ def compare(
             f"no cell in common between {_name(a)} ({len(cells_a)} cells) and {_name(b)} ({len(cells_b)} cells): "
             "they measured different executors, workloads, sizes, chunk sizes or methods"
         )
-    comparison = Comparison(a, b, factor, alpha, relative)
+    comparison = Comparison(a, b, factor, alpha, relative, fail_above)
     for key in common:
         cell_a, cell_b = cells_a[key], cells_b[key]
         if cell_a.ok and cell_b.ok and cell_a.times_s and cell_b.times_s:
@@ -416,8 +415,6 @@ def ratio_text(difference: Difference) -> str:
     """The ratio with its interval, and the interval's coverage where it is below the usual (about 90%)."""
     from bench.console import ratio_text as interval_text
 
-    if difference.interval is None:
-        return f"{difference.ratio:.2f}"
     usual = stats.LEVEL**2 - 1e-9
     coverage = f" ({difference.interval.confidence:.0%})" if difference.interval.confidence < usual else ""
     return interval_text(difference.interval) + coverage
@@ -426,7 +423,6 @@ def ratio_text(difference: Difference) -> str:
 def rows(comparison: Comparison, intervals: bool = False) -> list[dict[str, str]]:
     """One row per cell in both A and B: its case, executor, chunk, method, A, B (medians, with their 95%
     intervals when ``intervals``), the ratio, p and verdict."""
-    from bench.console import chunk_text
 
     found = []
     for change in comparison.changes:
@@ -437,8 +433,8 @@ def rows(comparison: Comparison, intervals: bool = False) -> list[dict[str, str]
         found.append(
             {
                 "case": change.a.case_label(),
-                "executor": f"{change.a.executor} x{change.a.workers}",
-                "chunk": chunk_text(change.a) or "-",
+                "executor": change.a.executor_label(),
+                "chunk": change.a.chunk_label(short=True) or "-",
                 "method": change.a.method,
                 "a": a,
                 "b": b,
@@ -489,7 +485,7 @@ def notes(comparison: Comparison) -> list[str]:
         f"B/A above 1 means B is slower: the ratio of the {what} with the interval that joins the ends of "
         "their 95% intervals (about 90%). p: the two-sided Mann-Whitney U test."
     )
-    if any(change.a.chunksize_spec == "auto" for change in comparison.changes):
+    if any(change.a.chunksize_spec == AUTO for change in comparison.changes):
         found.append("a: the chunk size that auto resolved to, ceil(items / (4 x workers)).")
     return found
 

@@ -21,7 +21,7 @@ from rich.table import Table
 from bench import stats
 from bench.metadata import available_cores
 from bench.plan import Cell
-from bench.records import CellRecord
+from bench.records import AUTO, CellRecord
 from bench.results import record_stats
 from bench.runner import Progress as SweepProgress
 
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 __all__ = [
     "ConsoleProgress",
     "cell_line",
-    "chunk_text",
     "efficiency_text",
     "make_console",
     "print_comparison",
@@ -145,8 +144,8 @@ def efficiency_text(estimate: stats.Estimate | None) -> str:
 
 
 def time_text(estimate: stats.Estimate) -> str:
-    """The median time in seconds and the half-width of its interval, e.g. ``0.512 +-3%``."""
-    return f"{estimate.value:.3g}\u00b1{estimate.relative_half_width:.0%}"
+    """The median time and the half-width of its interval, e.g. ``512 ms \u00b13%``."""
+    return f"{stats.duration_text(estimate.value)} \u00b1{estimate.relative_half_width:.0%}"
 
 
 def cell_line(record: CellRecord) -> str:
@@ -157,7 +156,7 @@ def cell_line(record: CellRecord) -> str:
     assert cell is not None
     time = cell.time
     spread = f"\u00b1{time.relative_half_width:.1%}, {time.n} rounds"
-    text = f"ok       {record.label()}: median {time.value:.4f} s ({spread})"
+    text = f"ok       {record.label()}: median {stats.duration_text(time.value)} ({spread})"
     if cell.speedup is not None:
         text += f", speedup {speedup_text(cell.speedup)}"
     return text + "".join(f" [{mark}]" for mark in _marks(record, cell))
@@ -205,11 +204,6 @@ def summary_rows(records: Sequence[CellRecord]) -> Rows:
 TITLE = "Median time; speedup over the paired serial baseline, with 95% intervals"
 
 
-def chunk_text(record: CellRecord) -> str:
-    """The chunk size as the tables show it: ``16``, ``250 a`` (what auto resolved to), or empty."""
-    return record.chunk_label().replace("auto->", "") + (" a" if record.chunksize_spec == "auto" else "")
-
-
 def summary_table(records: Sequence[CellRecord], rows: Rows | None = None, title: str = TITLE) -> Table:
     """Median time, paired speedup and efficiency of each cell, each with its 95% interval; fits 80 columns
     (with a workload column only when the records hold several cases).
@@ -232,14 +226,14 @@ def summary_table(records: Sequence[CellRecord], rows: Rows | None = None, title
         table.add_column("method")
     if several_cases:
         table.add_column("workload")
-    table.add_column("median s", justify="right")
+    table.add_column("median", justify="right")
     table.add_column("speedup", justify="right")
     table.add_column("efficiency", justify="right")
     table.add_column("status")
     for record, cell, marks in rows:
         cells = [
-            f"{record.executor} x{record.workers}{'*' if record.oversubscribed else ''}",
-            chunk_text(record) or "-",
+            f"{record.executor_label()}{'*' if record.oversubscribed else ''}",
+            record.chunk_label(short=True) or "-",
         ]
         if several_methods:
             cells.append(METHOD_LABELS.get(record.method, record.method))
@@ -259,12 +253,12 @@ def summary_notes(records: Sequence[CellRecord], rows: Rows | None = None) -> li
     rows = summary_rows(records) if rows is None else rows
     used = {mark for _, _, marks in rows for mark in marks}
     notes = [f"{mark} {text}" for mark, text in MARKS.items() if mark in used]
-    if any(record.chunksize_spec == "auto" and record.status == "ok" for record in records):
+    if any(record.chunksize_spec == AUTO and record.ok for record in records):
         notes.append("a: the chunk size that auto resolved to, ceil(items / (4 x workers))")
     if any(record.method == "imap_unordered" for record in records) and len({r.method for r in records}) > 1:
         notes.append(f"{METHOD_LABELS['imap_unordered']} = imap_unordered")
     reasons = {
-        f"{record.status}: {record.executor} x{record.workers}: {record.error or record.baseline_error}"
+        f"{record.status}: {record.executor_label()}: {record.error or record.baseline_error}"
         for record in records
         if record.error or record.baseline_error
     }

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from bench.plan import Matrix
 
 __all__ = [
+    "AUTO",
     "FAILED",
     "KINDS",
     "METHODS",
@@ -48,6 +49,8 @@ __all__ = [
     "CellIdentity",
     "CellKey",
     "CellRecord",
+    "ENV_FIELDS",
+    "SAMPLE_RANGE",
     "is_int",
     "Record",
     "RecordError",
@@ -119,17 +122,23 @@ class CellIdentity:
         params = "".join(f" {key}={value}" for key, value in self.param_items)
         return f"{self.workload}[{self.size}]{params}"
 
-    def chunk_label(self) -> str:
-        """``16``, ``auto->250``, or empty for back-ends that do not chunk."""
+    def chunk_label(self, short: bool = False) -> str:
+        """``16``, ``auto->250`` (``250 a`` when ``short``, for tables), or empty for back-ends that do not chunk."""
         if self.chunksize_spec == NO_CHUNKS:
             return ""
-        return f"auto->{self.chunksize}" if self.chunksize_spec == AUTO else str(self.chunksize)
+        if self.chunksize_spec != AUTO:
+            return str(self.chunksize)
+        return f"{self.chunksize} a" if short else f"auto->{self.chunksize}"
+
+    def executor_label(self) -> str:
+        """Who computes the cell: ``process-pool x2``."""
+        return f"{self.executor} x{self.workers}"
 
     def label(self) -> str:
         """Short human name, e.g. ``process-pool x2 fibprimes[2000] order=ascending chunk=auto->250``."""
         chunk = self.chunk_label()
         method = "" if self.method == "map" else f" {self.method}"
-        return f"{self.executor} x{self.workers} {self.case_label()}{' chunk=' + chunk if chunk else ''}{method}"
+        return f"{self.executor_label()} {self.case_label()}{' chunk=' + chunk if chunk else ''}{method}"
 
 
 # -- checking ---------------------------------------------------------------
@@ -144,8 +153,21 @@ def _is_number(value: Any) -> bool:
     return (is_int(value) or isinstance(value, float)) and math.isfinite(value)
 
 
+#: The shortest and longest duration a timed sample can have, in seconds (a clock's nanosecond; decades).
+SAMPLE_RANGE = (1e-9, 1e9)
+
+
 def _samples(value: Any) -> bool:
-    return isinstance(value, list) and all(_is_number(v) and v >= 0 for v in value)
+    low, high = SAMPLE_RANGE
+    return isinstance(value, list) and all(_is_number(v) and low <= v <= high for v in value)
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, bool)) or _is_number(value)
+
+
+def _chunk_spec(value: Any) -> bool:
+    return value in (NO_CHUNKS, AUTO) or (isinstance(value, str) and value.isdecimal() and int(value) >= 1)
 
 
 _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -157,6 +179,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "bool": (lambda v: isinstance(v, bool), "true or false"),
     "bool?": (lambda v: v is None or isinstance(v, bool), "true, false or null"),
     "dict": (lambda v: isinstance(v, dict), "an object"),
+    "dict?": (lambda v: v is None or isinstance(v, dict), "an object or null"),
     "strs?": (
         lambda v: v is None or (isinstance(v, list) and all(isinstance(a, str) for a in v)),
         "a list of strings or null",
@@ -166,10 +189,35 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a list of objects or null",
     ),
     "argv": (lambda v: isinstance(v, list) and all(isinstance(a, str) for a in v), "a list of strings"),
-    "samples": (_samples, "a list of non-negative numbers"),
-    "samples?": (lambda v: v is None or _samples(v), "a list of non-negative numbers or null"),
+    "samples": (_samples, f"a list of durations from {SAMPLE_RANGE[0]:g} to {SAMPLE_RANGE[1]:g} s"),
+    "samples?": (
+        lambda v: v is None or _samples(v),
+        f"a list of durations from {SAMPLE_RANGE[0]:g} to {SAMPLE_RANGE[1]:g} s, or null",
+    ),
     "status": (lambda v: v in STATUSES, f"one of {', '.join(STATUSES)}"),
+    "method": (lambda v: v in METHODS, f"one of {', '.join(METHODS)}"),
+    "chunkspec": (_chunk_spec, f"{NO_CHUNKS!r}, {AUTO!r} or a positive integer as a string"),
+    "params": (
+        lambda v: isinstance(v, dict) and all(_scalar(a) for a in v.values()),
+        "an object of strings, numbers, booleans or nulls",
+    ),
     "any": (lambda v: True, ""),
+}
+
+
+#: The fields of a run's ``env`` that the suite reads, and what each must be when present: a journal
+#: that breaks them is refused when loaded instead of failing in a report. Other fields are kept as they are.
+ENV_FIELDS = {
+    **dict.fromkeys(
+        ("python", "python_implementation", "python_executable", "platform", "machine", "hostname", "cpu"), "str?"
+    ),
+    **dict.fromkeys(("mpi_library", "mpi_version", "mpi_launch", "git_commit", "slurm_nodes", "slurm_node"), "str?"),
+    **dict.fromkeys(("cores", "cores_available", "mpi_world_size"), "int?"),
+    "slurm_job_id": "str?",
+    "git_dirty": "bool?",
+    "packages": "dict?",
+    "slurm": "dict?",
+    "executors": "dict?",
 }
 
 
@@ -186,7 +234,19 @@ def _check_fields(cls: type, data: Mapping[str, Any]) -> None:
             continue
         test, wanted = _CHECKS[spec.metadata.get("check", "any")]
         if not test(data[spec.name]):
-            raise RecordError(f"{kind} record: {spec.name!r} must be {wanted}, not {data[spec.name]!r}")
+            raise RecordError(f"{kind} record: {spec.name!r} must be {wanted}, not {_short(data[spec.name])}")
+    env = data.get("env")
+    if isinstance(env, dict) and "env" in {spec.name for spec in fields(cls)}:
+        for key, check in ENV_FIELDS.items():
+            test, wanted = _CHECKS[check]
+            if key in env and not test(env[key]):
+                raise RecordError(f"{kind} record: env {key!r} must be {wanted}, not {_short(env[key])}")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A value as the error line shows it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _Record:
@@ -240,10 +300,10 @@ class CellRecord(_Record, CellIdentity):
     workload: str = field(metadata=_meta("str"))
     size: int = field(metadata=_meta("pos"))
     chunksize: int = field(metadata=_meta("pos"))
-    chunksize_spec: str = field(metadata=_meta("str"))
+    chunksize_spec: str = field(metadata=_meta("chunkspec"))
     status: str = field(metadata=_meta("status"))
-    params: dict[str, Any] = field(default_factory=dict, metadata=_meta("dict"))
-    method: str = field(default="map", metadata=_meta("str"))
+    params: dict[str, Any] = field(default_factory=dict, metadata=_meta("params"))
+    method: str = field(default="map", metadata=_meta("method"))
     options: dict[str, Any] = field(default_factory=dict, metadata=_meta("dict"))
     startup_s: float | None = field(default=None, metadata=_meta("num?"))
     warmup: str | None = field(default=None, metadata=_meta("str?"))

@@ -142,7 +142,7 @@ def read(path: str | os.PathLike[str]) -> list[Record]:
             continue
         try:
             data = json.loads(line)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, an integer past Python's digit limit, or nested too deep
             torn.append(number)
             continue
         try:

@@ -269,3 +269,40 @@ def test_an_interrupt_swallowed_by_a_finalizer_still_stops_the_sweep():
 def test_ci_services_get_plain_cell_lines_not_a_bar(monkeypatch):
     monkeypatch.setenv("CI", "true")
     assert not ConsoleProgress(terminal()).live
+
+
+def test_the_command_line_runs_through_the_api(tmp_path, monkeypatch, capsys):
+    """``python bench/run.py`` converts its options into a Matrix and calls bench.sweep (and
+    ``--resume`` bench.resume) with its progress bar: what a notebook calls is what the CLI runs."""
+    from bench import cli
+    from bench.plan import from_preset
+
+    calls = []
+    recorded = bench.sweep(SMALL, out=tmp_path)  # what the stand-in hands back, measured for real
+
+    def sweep(matrix, out=None, progress=None):
+        calls.append(("sweep", matrix, out, progress))
+        return recorded
+
+    def resume(path, progress=None, oversubscribe=False):
+        calls.append(("resume", path, oversubscribe, progress))
+        return recorded
+
+    monkeypatch.setattr(bench, "sweep", sweep)
+    monkeypatch.setattr(bench, "resume", resume)
+    options = ["--executors", "serial,thread-pool", "--workers", "1,2", "--size", "300", "--param", "order=descending"]
+    assert cli.run_main([*options, "--repeats", "9", "--out", str(tmp_path), "--quiet"]) == 0
+    assert cli.run_main(["--resume", str(recorded.path), "--oversubscribe", "--quiet"]) == 0
+    (_, matrix, out, progress), (_, path, oversubscribe, progress_again) = calls
+    assert matrix == from_preset(
+        "quick",
+        executors=("serial", "thread-pool"),
+        workers=(1, 2),
+        sizes=(300,),
+        repeats=9,
+        params={"order": ("descending",)},
+    )
+    assert out == str(tmp_path) and path == str(recorded.path) and oversubscribe is True
+    assert isinstance(progress, bench.Progress) and isinstance(progress_again, bench.Progress)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed.count(str(recorded.path)) == 2  # the CLI prints what the API returned

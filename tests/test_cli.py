@@ -75,7 +75,7 @@ def test_usage_and_errors_name_the_program_that_was_run(run_bench, module):
     prog = "python -m bench run" if module else "python bench/run.py"
     command = ["run"] if module else []
     assert run_bench(*command, "--help", module=module).stdout.startswith(f"usage: {prog} [-h]")
-    for bad in (["--workers", "0"], ["--executors", "warp"]):
+    for bad in (["--workers", "0"], ["--executors", "warp"], ["--turbo"], ["stray"]):
         done = run_bench(*command, *bad, module=module)
         assert done.returncode == 2 and done.stderr.startswith(f"{prog}: error: "), done.stderr
 

@@ -80,7 +80,9 @@ def test_a_significant_change_within_the_factor_counts_only_under_a_lower_fail_a
     result = comparison.compare(bench.load(a), bench.load(b))
     change = next(c for c in result.changes if c.a.workers == 2)
     assert change.p < comparison.ALPHA and change.verdict == "within" and change.text == "within 1.1x"
-    assert run_compare(run_bench, a, b).returncode == 0
+    assert result.failures() == [] and run_compare(run_bench, a, b).returncode == 0
+    gated = bench.compare(bench.load(a), bench.load(b), fail_above=0.03)  # the same gate from Python
+    assert gated.factor == pytest.approx(1.03) and [c.label for c in gated.failures()] == [change.label]
     done = run_compare(run_bench, a, b, "--fail-above", "3%")  # lowers the factor to 1.03
     assert done.returncode == 1 and "1.05x slower" in done.stdout
     assert "beyond 1.03x" in done.stdout and "--fail-above 3% lowers the factor from 1.1x to 1.03x" in done.stdout

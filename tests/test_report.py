@@ -186,14 +186,13 @@ def test_every_string_from_a_journal_is_escaped_and_no_code_it_names_is_run(tmp_
     assert len(list((tmp_path / "out" / "figures").iterdir())) >= 2  # "$x^$" is text, not mathtext
 
 
-def test_few_rounds_never_pass_for_a_tie_and_a_zero_sample_does_not_break_the_report(tmp_path):
+def test_few_rounds_never_pass_for_a_tie(tmp_path):
     rng = np.random.default_rng(RNG_SEED)
     cells = [
         cell("serial", 1, 1.0, chunk="n/a", rounds=2, rng=rng),
         cell("process-pool", 2, 1.91, rounds=2, rng=rng),
         cell("process-pool", 1, 0.96, rounds=2, rng=rng),
         cell("process-pool", 2, 1.2, chunk="1", rounds=2, rng=rng),
-        {**cell("thread-pool", 2, 1.0, rng=rng), "times_s": [0.0, 1.0, 1.0, 1.0, 1.0, 1.0]},
     ]
     report = bench.report.build(bench.load(write_journal(tmp_path / "few.jsonl", cells)))
     (case,) = report.analysis.cases
@@ -201,8 +200,6 @@ def test_few_rounds_never_pass_for_a_tie_and_a_zero_sample_does_not_break_the_re
     assert "use process-pool x2, chunk 16" in text and "(50%)" in text  # 2 rounds: [min, max] covers 50%
     assert "cannot be told apart" not in text and "makes no significant difference" not in text
     assert not case.runners_up and any("too few rounds" in note for note in case.notes)
-    zero = next(p for p in case.points if p.executor == "thread-pool")
-    assert len(zero.ratios) == 5  # the pair with a zero duration is left out of the speedup
 
 
 def test_a_previous_report_is_replaced_with_its_stale_figures(tmp_path, scaling_journal):

@@ -153,7 +153,13 @@ def test_a_file_that_is_not_a_journal_is_an_error_without_warnings(tmp_path, rec
         ({**CELL, "kind": "cake"}, "unknown record kind 'cake' (known: run, cell, resume)"),
         ({k: v for k, v in CELL.items() if k != "executor"}, "cell record lacks 'executor'"),
         ({**CELL, "workers": "two"}, "cell record: 'workers' must be a positive integer, not 'two'"),
-        ({**CELL, "times_s": [0.1, "slow"]}, "'times_s' must be a list of non-negative numbers"),
+        ({**CELL, "times_s": [0.1, "slow"]}, "'times_s' must be a list of durations from 1e-09 to 1e+09 s"),
+        ({**CELL, "times_s": [0.1, 0, 0.1]}, "'times_s' must be a list of durations"),  # no ratio can use it
+        ({**CELL, "baseline_s": [0.1, 1e300, 0.1]}, "'baseline_s' must be a list of durations"),
+        ({**CELL, "params": {"order": ["a", "b"]}}, "'params' must be an object of strings, numbers, booleans"),
+        ({**CELL, "method": "zip"}, "'method' must be one of map, imap, imap_unordered, not 'zip'"),
+        ({**CELL, "chunksize_spec": "lots"}, "'chunksize_spec' must be 'n/a', 'auto' or a positive integer"),
+        ({**CELL, "error": ["x" * 500]}, "'error' must be a string or null, not ['xxx"),  # cut short
         ({**CELL, "status": "fine"}, "'status' must be one of ok, error, timeout, skipped, not 'fine'"),
         ({**CELL, "baseline_s": [1.0]}, "1 baseline samples for 3 timed samples"),
     ],
@@ -162,7 +168,33 @@ def test_malformed_or_foreign_records_are_one_line_errors(tmp_path, record, mess
     path = write_lines(tmp_path / "j.jsonl", RUN, record)
     with pytest.raises(JournalError) as error:
         bench.load(path)
-    assert message in str(error.value) and "\n" not in str(error.value)
+    assert message in str(error.value) and "\n" not in str(error.value) and len(str(error.value)) < 200
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"hostname": 5}, "j.jsonl:1: run record: env 'hostname' must be a string or null, not 5"),
+        ({"cpu": {"model": "x"}}, "env 'cpu' must be a string or null"),
+        ({"cores_available": "two"}, "env 'cores_available' must be a non-negative integer or null"),
+        ({"slurm": "n1"}, "env 'slurm' must be an object or null"),
+    ],
+)
+def test_a_run_environment_of_the_wrong_shape_is_a_one_line_error(tmp_path, env, message):
+    path = write_lines(tmp_path / "j.jsonl", {**RUN, "env": env}, CELL)
+    with pytest.raises(JournalError) as error:
+        bench.load(path)
+    assert message in str(error.value)
+
+
+def test_lines_python_cannot_parse_are_skipped_as_torn(tmp_path):
+    path = tmp_path / "j.jsonl"
+    deep = "[" * 100_000 + "]" * 100_000  # deeper than the parser recurses
+    huge = '{"schema": 1, "kind": "cell", "size": ' + "9" * 5000 + "}"  # past Python's digit limit
+    path.write_text("\n".join([json.dumps(RUN), deep, huge, json.dumps(CELL)]) + "\n")
+    with pytest.warns(JournalWarning) as warned:
+        assert bench.load(path).cells == [parse(CELL)]
+    assert [str(w.message).rsplit(":", 2)[1] for w in warned] == ["2", "3"]
 
 
 @pytest.mark.parametrize(

@@ -88,7 +88,7 @@ class MpiComm(_MpiBase):
     def unsupported(cls, workers: int) -> str | None:
         hint = mpi.launch_command(workers + 1)
         if os.environ.get("SLURM_JOB_ID") and mpi.launched():  # a batch job: its tasks are the ranks
-            hint = f"give the job {workers + 1} tasks (python -m bench slurm submit --ntasks {workers + 1} ...)"
+            hint = f"give the job {workers + 1} tasks (#SBATCH --ntasks={workers + 1})"
         if not mpi.launched():
             return f"mpi-comm needs an MPI launch; run: {hint}"
         if not mpi.via_mpi4py_run():

@@ -140,7 +140,7 @@ class Point:
 
     def config(self) -> str:
         """``process-pool x2, chunk 16`` (and the method, when not map)."""
-        text = f"{self.executor} x{self.workers}"
+        text = self.record.executor_label()
         chunk = self.record.chunk_label()
         if chunk:
             text += f", chunk {chunk}"
@@ -150,14 +150,12 @@ class Point:
 
 
 def _pool(records: Sequence[CellRecord]) -> Point:
-    """The records of one cell key, their samples pooled; pairs with a zero duration (a clock that did
-    not tick) cannot give a ratio and are left out of the speedup."""
+    """The records of one cell key, their samples pooled."""
     ok = [r for r in records if r.ok and r.times_s]
     if not ok:
         return Point(records[-1], list(records), [], None, None, None)
     times = [t for r in ok for t in r.times_s]
     pairs = [(b, t) for r in ok if r.paired for b, t in zip(r.baseline_s or [], r.times_s, strict=True)]
-    pairs = [(b, t) for b, t in pairs if b > 0 and t > 0]
     if not pairs:
         cell = stats.CellStats(stats.median_ci(times), None, None)
         return Point(ok[-1], list(records), times, None, stats.summarize(times), cell)
@@ -487,7 +485,7 @@ def _chunk_effect(case: CaseReport, best: Point, say: Any) -> None:
     if not worse:
         if all(verdict == TIE for _, verdict in verdicts):
             chunks = ", ".join(sorted({p.record.chunk_label() for p in [best, *siblings]}))
-            say(f"For {best.executor} x{best.workers}, chunk size ({chunks}) makes no significant difference.")
+            say(f"For {best.record.executor_label()}, chunk size ({chunks}) makes no significant difference.")
         return
     worst = min(worse, key=lambda p: p.speedup.value)  # type: ignore[union-attr]
     assert worst.speedup is not None and best.speedup is not None
@@ -497,7 +495,7 @@ def _chunk_effect(case: CaseReport, best: Point, say: Any) -> None:
         if worst.record.chunksize < best.record.chunksize
         else "most likely to load imbalance (too few chunks per worker)"
     )
-    say(f"With {best.executor} x{best.workers}, chunk size {worst.record.chunk_label()} loses {loss:.0%}, {why}.")
+    say(f"With {best.record.executor_label()}, chunk size {worst.record.chunk_label()} loses {loss:.0%}, {why}.")
 
 
 def _slower_executors(case: CaseReport, best: Point, say: Any) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from bench import stats
 from bench.markdown import escape
+from bench.records import FAILED
 from bench.report.analysis import (
     ALPHA,
     Analysis,
@@ -197,7 +198,7 @@ def render(analysis: Analysis, generator: str) -> tuple[list[Figure], str, str]:
         "several": several,
         "answers": [_answer(case) for case in analysis.answered],
         "not_measured": not_measured,
-        "failed": sum(c for (status, _, _), c in analysis.not_ok.items() if status in ("error", "timeout")),
+        "failed": sum(c for (status, _, _), c in analysis.not_ok.items() if status in FAILED),
         "orphans": analysis.orphans,
         "level": f"{stats.LEVEL:.0%}",
         "alpha": f"{ALPHA:g}",
