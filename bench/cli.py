@@ -55,8 +55,9 @@ class _Command(_Parser):
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
         parsed, extra = super().parse_known_args(args, namespace)
-        if extra:
-            self.error(f"unrecognized arguments: {' '.join(extra)}")
+        if extra:  # shown on one line, as typed where they are printable
+            shown = " ".join(arg if arg.isprintable() else repr(arg) for arg in extra)
+            self.error(f"unrecognized arguments: {shown if len(shown) <= 200 else shown[:197] + '...'}")
         return parsed, extra
 
 
@@ -876,6 +877,11 @@ def exit_now_if_abandoned(status: int) -> None:
         print(f"ending without waiting for work left running: {'; '.join(dict.fromkeys(ABANDONED))}", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
+    # multiprocessing's exit clean-up (its temporary folder, with the forkserver's socket), which both
+    # ways out below skip; the executors have all been shut down by now
+    clean_up = getattr(sys.modules.get("multiprocessing.util"), "_exit_function", None)
+    if callable(clean_up):
+        clean_up()
     lib = sys.modules.get("mpi4py.MPI")
     if lib is not None and lib.Is_initialized() and not lib.Is_finalized():
         # MPI workers of this job (spawned, or the ranks of a launch) end with it, and so does the status;

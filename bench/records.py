@@ -52,6 +52,7 @@ __all__ = [
     "ENV_FIELDS",
     "SAMPLE_RANGE",
     "is_int",
+    "is_plain",
     "Record",
     "RecordError",
     "ResumeRecord",
@@ -150,7 +151,8 @@ def is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return (is_int(value) or isinstance(value, float)) and math.isfinite(value)
+    """A finite JSON number (an integer of any size: never converted to float)."""
+    return is_int(value) or (isinstance(value, float) and math.isfinite(value))
 
 
 #: The shortest and longest duration a timed sample can have, in seconds (a clock's nanosecond; decades).
@@ -162,7 +164,8 @@ def _samples(value: Any) -> bool:
     return isinstance(value, list) and all(_is_number(v) and low <= v <= high for v in value)
 
 
-def _scalar(value: Any) -> bool:
+def is_plain(value: Any) -> bool:
+    """A value a cell's ``params`` can hold: a string, a finite number, true, false or null."""
     return value is None or isinstance(value, (str, bool)) or _is_number(value)
 
 
@@ -198,7 +201,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "method": (lambda v: v in METHODS, f"one of {', '.join(METHODS)}"),
     "chunkspec": (_chunk_spec, f"{NO_CHUNKS!r}, {AUTO!r} or a positive integer as a string"),
     "params": (
-        lambda v: isinstance(v, dict) and all(_scalar(a) for a in v.values()),
+        lambda v: isinstance(v, dict) and all(is_plain(a) for a in v.values()),
         "an object of strings, numbers, booleans or nulls",
     ),
     "any": (lambda v: True, ""),
@@ -367,13 +370,13 @@ CELL_FIELDS = tuple(spec.name for spec in fields(CellRecord) if spec.name not in
 def _migrate(data: dict[str, Any]) -> dict[str, Any]:
     schema = data.get("schema")
     if not is_int(schema):
-        raise RecordError(f"not a journal record (schema {schema!r})")
+        raise RecordError(f"not a journal record (schema {_short(schema)})")
     while schema in MIGRATIONS and schema != SCHEMA:
         data = MIGRATIONS[schema](data)
         schema = data["schema"]
     if schema != SCHEMA:
         readable = ", ".join(map(str, sorted({*MIGRATIONS, SCHEMA})))
-        raise RecordError(f"schema {schema!r} is not supported (this version reads schema {readable})")
+        raise RecordError(f"schema {_short(schema)} is not supported (this version reads schema {readable})")
     return data
 
 
@@ -384,7 +387,7 @@ def parse(data: Any) -> Record:
     data = _migrate(data)
     kind = data.get("kind")
     if not isinstance(kind, str) or kind not in _CLASSES:
-        raise RecordError(f"unknown record kind {kind!r} (known: {', '.join(KINDS)})")
+        raise RecordError(f"unknown record kind {_short(kind)} (known: {', '.join(KINDS)})")
     cls = _CLASSES[kind]
     _check_fields(cls, data)
     known = {spec.name for spec in fields(cls)} - {"extra"}

@@ -258,7 +258,7 @@ def journals_of(out: str | Path, job_id: str) -> list[Path]:
         try:
             with open(path, encoding="utf-8") as journal:
                 record = parse(json.loads(journal.readline()))
-        except (OSError, ValueError, RecordError):
+        except (OSError, ValueError, RecursionError, RecordError):  # not a journal of this suite
             continue
         if isinstance(record, RunRecord) and str(record.env.get("slurm_job_id")) == job_id:
             found.append(path)

@@ -400,24 +400,30 @@ def metg(points: Sequence[tuple[float, Estimate]], target: float = 0.5) -> Metg:
 
 
 def _unit(seconds: float) -> tuple[str, float]:
+    shown = abs(float(f"{seconds:.3g}"))  # the unit of the rounded value: 0.9996 s reads 1 s, not 1e+03 ms
     for unit, scale in (("s", 1.0), ("ms", 1e-3)):
-        if abs(seconds) >= scale:
+        if shown >= scale:
             return unit, scale
     return "\u00b5s", 1e-6
 
 
+def _number(value: float) -> str:
+    """Three significant digits, and whole numbers from 1000 on (``1234``, not ``1.23e+03``)."""
+    return f"{value:.0f}" if abs(value) >= 999.5 else f"{value:.3g}"
+
+
 def duration_text(seconds: float) -> str:
-    """A duration as a person reads it: ``12 \u00b5s``, ``3.4 ms``, ``1.2 s``."""
+    """A duration as a person reads it: ``12 \u00b5s``, ``3.4 ms``, ``1.2 s``, ``1234 s``."""
     unit, scale = _unit(seconds)
-    return f"{seconds / scale:.3g} {unit}"
+    return f"{_number(seconds / scale)} {unit}"
 
 
 def duration_interval(estimate: Estimate) -> str:
     """An estimate of a duration with its interval in the value's unit: ``302 \u00b5s [242, 345]``;
     an open end reads ``0`` or ``inf``, and an interval below the suite's level says what it covers."""
     unit, scale = _unit(estimate.value)
-    high = "inf" if math.isinf(estimate.high) else f"{estimate.high / scale:.3g}"
-    text = f"{estimate.value / scale:.3g} {unit} [{estimate.low / scale:.3g}, {high}]"
+    high = "inf" if math.isinf(estimate.high) else _number(estimate.high / scale)
+    text = f"{_number(estimate.value / scale)} {unit} [{_number(estimate.low / scale)}, {high}]"
     return text + coverage_text(estimate)
 
 

@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 import bench
-from conftest import ROOT
+from conftest import ROOT, left_in
 from tests.helpers import command_line, still_running
 
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
@@ -282,12 +282,13 @@ FAULT_RUN = ("--workers", "2", "--chunksizes", "4", "--size", "16", "--repeats",
 
 
 @pytest.mark.slow
-def test_under_mpi_comm_a_raise_is_recorded_and_a_hung_rank_blocks_only_mpi_comm(tmp_path):
+def test_under_mpi_comm_a_raise_is_recorded_and_a_hung_rank_blocks_only_mpi_comm(tmp_path, scratch):
     done = mpiexec(
         3,
         *("--executors", "mpi-comm,process-pool", "--workloads", "fault-raise,fault-hang,noop", *FAULT_RUN),
         cwd=tmp_path,
         timeout=180,
+        env={"TMPDIR": str(scratch)},
     )
     assert done.returncode == 1, done.stderr  # rank 0's status, through MPI_Abort: every rank ends
     cells = {(c.executor, c.workload): c for c in journal_of(done, tmp_path).cells}
@@ -298,6 +299,7 @@ def test_under_mpi_comm_a_raise_is_recorded_and_a_hung_rank_blocks_only_mpi_comm
     assert cells["mpi-comm", "noop"].error == "not run: ranks of this launch still run a task that mpi-comm left behind"
     assert cells["process-pool", "noop"].ok and cells["process-pool", "fault-hang"].status == "timeout"
     assert "ending without waiting for work left running: the workers of mpi-comm x2" in done.stderr
+    assert left_in(scratch) == []  # multiprocessing's folder too, though the launch ended by MPI_Abort
 
 
 @pytest.mark.slow

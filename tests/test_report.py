@@ -218,6 +218,9 @@ def test_a_report_of_the_command_line_has_its_files_and_default_folder(scaling_j
     assert "use " in done.stdout.splitlines()[0]  # the answer, printed
     figures = sorted(p.name for p in (folder / "figures").iterdir())
     assert figures == ["fibprimes-2000-chunks.svg", "fibprimes-2000-scaling.svg", "startup.svg"]
+    startup = (folder / "figures" / "startup.svg").read_text()  # seconds on a log axis, labelled as numbers
+    assert "mathdefault" not in startup and "$" not in startup
+    assert re.search(r'text-anchor: end"[^>]*>[0-9.]+<', startup)  # the y axis has labels
     html = (folder / "index.html").read_text()
     assert html.count('<img src="data:image/svg+xml;base64,') == 3
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # nothing from the network

@@ -157,6 +157,7 @@ def test_a_file_that_is_not_a_journal_is_an_error_without_warnings(tmp_path, rec
         ({**CELL, "times_s": [0.1, 0, 0.1]}, "'times_s' must be a list of durations"),  # no ratio can use it
         ({**CELL, "baseline_s": [0.1, 1e300, 0.1]}, "'baseline_s' must be a list of durations"),
         ({**CELL, "params": {"order": ["a", "b"]}}, "'params' must be an object of strings, numbers, booleans"),
+        ({**CELL, "params": {"points": 10**400}, "method": "zip"}, "'method' must be one of"),  # no float overflow
         ({**CELL, "method": "zip"}, "'method' must be one of map, imap, imap_unordered, not 'zip'"),
         ({**CELL, "chunksize_spec": "lots"}, "'chunksize_spec' must be 'n/a', 'auto' or a positive integer"),
         ({**CELL, "error": ["x" * 500]}, "'error' must be a string or null, not ['xxx"),  # cut short

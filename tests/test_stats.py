@@ -206,3 +206,16 @@ def test_metg_says_when_it_is_only_a_bound():
     assert never.bound == "above" and never.value_s == 1e-3 and "no task measured reached 50%" in never.how
     with pytest.raises(ValueError, match="no points"):
         stats.metg([])
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.0034, "3.4 ms"), (12e-6, "12 µs"), (0.9996, "1 s"), (0.0009997, "1 ms"), (1234.5, "1234 s"), (2.5, "2.5 s")],
+)
+def test_durations_read_in_the_unit_of_their_rounded_value(seconds, text):
+    assert stats.duration_text(seconds) == text
+
+
+def test_a_duration_interval_keeps_whole_numbers_past_a_thousand():
+    estimate = stats.Estimate(0.0009, 0.0008, 0.0012, 0.95, 8)
+    assert stats.duration_interval(estimate) == "900 µs [800, 1200]"

@@ -299,3 +299,14 @@ def test_sleep_and_payload_check_every_task():
 
 
 from conftest import A001605  # noqa: E402
+
+
+@pytest.mark.parametrize("text", ["inf", "nan", "-inf"])
+def test_a_parameter_a_journal_could_not_keep_is_a_bad_value(text):
+    factor = workloads.Param(default=1.0, help="a scale", convert=float)
+    assert factor.parse("factor", "2.5") == 2.5
+    with pytest.raises(ValueError, match=rf"param factor: bad value '{text}' \(not a string, a finite number"):
+        factor.parse("factor", text)
+    pairs = workloads.Param(default=(1, 2), help="a pair", convert=lambda s: tuple(s.split(":")))
+    with pytest.raises(ValueError, match="param pair: bad value 'a:b'"):
+        pairs.parse("pair", "a:b")

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from bench.records import METHODS
+from bench.records import METHODS, is_plain
 
 __all__ = ["METHODS", "Param", "Workload"]
 
@@ -33,6 +33,8 @@ class Param:
             # a converter's own reason, not int()'s "invalid literal ..."
             why = "" if "invalid literal" in str(exc) else f" ({exc})"
             raise ValueError(f"param {key}: bad value {text!r}{why}") from None
+        if not is_plain(value):  # the cell's key and its journal line hold it
+            raise ValueError(f"param {key}: bad value {text!r} (not a string, a finite number, true or false)")
         if self.choices is not None and value not in self.choices:
             known = ", ".join(map(str, self.choices))
             raise ValueError(f"param {key}: {text!r} is not one of {known}")

@@ -661,7 +661,7 @@ def _granularity(points: Sequence[Point]) -> list[ProbeFit]:
         found = stats.metg(curve, TARGET_EFFICIENCY)
         confidence = min(e.confidence for _, e in curve)
         estimate = stats.Estimate(found.value_s, found.low_s, found.high_s, confidence, min(e.n for _, e in curve))
-        variant = "" if (chunk, method) in (("1", "map"), (NO_CHUNKS, "map")) else f", chunk {chunk}"
+        variant = "" if chunk in ("1", NO_CHUNKS) else f", chunk {chunk}"  # the spec: auto resolves per size
         variant += "" if method == "map" else f", {method}"
         curve.sort(key=lambda c: c[0])
         fits.append(ProbeFit(executor, workers, estimate, found.how, found, tuple(curve), variant))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bench import stats
+from bench.records import AUTO
 from bench.report.analysis import CaseReport, EnvironmentReport, Point, ProbeFit, executor_rank
 
 if TYPE_CHECKING:
@@ -157,6 +158,19 @@ def _percent() -> Any:
     return PercentFormatter(1.0)
 
 
+def _plain_log(axis: Any) -> None:
+    """Label a log axis in plain text (``0.01``, ``1``, ``2000``). Matplotlib's own labels are mathtext
+    (``$\\mathdefault{10^{-2}}$``), which STYLE turns off so that a "$" in a name stays a "$"."""
+    from matplotlib.ticker import LogFormatterSciNotation
+
+    class PlainLog(LogFormatterSciNotation):
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            return f"{x:g}" if super().__call__(x, pos) else ""  # the same ticks, labelled as numbers
+
+    axis.set_major_formatter(PlainLog(labelOnlyBase=False))
+    axis.set_minor_formatter(PlainLog(labelOnlyBase=False))
+
+
 def _chunks(case: CaseReport, prefix: str) -> Figure | None:
     chunked: dict[str, list[Point]] = {}
     for point in case.ranked:
@@ -197,7 +211,7 @@ def _chunks(case: CaseReport, prefix: str) -> Figure | None:
                     linewidth=1.1,
                     label=f"{workers} worker{'s' if workers > 1 else ''}",
                 )
-                auto = [p for p in points if p.record.chunksize_spec == "auto" and p.speedup]
+                auto = [p for p in points if p.record.chunksize_spec == AUTO and p.speedup]
                 axes.scatter(
                     [p.record.chunksize for p in auto],
                     [p.speedup.value for p in auto if p.speedup],
@@ -282,15 +296,18 @@ def _startup(report: EnvironmentReport, prefix: str) -> Figure | None:
     startup = {e: v for e, v in report.startup.items() if e != "serial"}
     if not startup:
         return None
+    from matplotlib.ticker import NullLocator
+
     with _figure(1, width=6.0) as (figure, (axes,)):
         workers = sorted({w for values in startup.values() for w, _ in values})
         for executor in sorted(startup, key=executor_rank):
             values = startup[executor]
             _errorbar(axes, [w for w, _ in values], [e for _, e in values], executor)
         axes.set_yscale("log")
+        _plain_log(axes.yaxis)
         axes.set_xscale("log", base=2)
         axes.set_xticks(workers, [str(w) for w in workers])
-        axes.minorticks_off()
+        axes.xaxis.set_minor_locator(NullLocator())  # the y axis keeps its: start-ups within a decade need them
         axes.set_xlabel("workers")
         axes.set_ylabel("start-up (s, log scale)")
         axes.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
@@ -323,6 +340,7 @@ def _bars(axes: Axes, fits: Sequence[ProbeFit], scale: float, label: str) -> Non
     axes.set_yticks(y, names)
     axes.invert_yaxis()
     axes.set_xscale("log")
+    _plain_log(axes.xaxis)
     axes.set_xlabel(label)
 
 
@@ -376,6 +394,7 @@ def _granularity(report: EnvironmentReport, prefix: str) -> Figure | None:
                 )
         axes.axhline(0.5, color="grey", linestyle="--", linewidth=1)
         axes.set_xscale("log")
+        _plain_log(axes.xaxis)
         axes.set_xlabel("task duration (s, serial time per task, log scale)")
         axes.set_ylabel("efficiency (speedup / workers)")
         axes.yaxis.set_major_formatter(_percent())
