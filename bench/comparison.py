@@ -212,9 +212,9 @@ def _difference(
     estimate_a, estimate_b = stats.median_ci(a), stats.median_ci(b)
     # how many times slower B is: B / A for times, A / B for speedups
     numerator, denominator = (estimate_a, estimate_b) if speedups else (estimate_b, estimate_a)
-    ratio = numerator.value / denominator.value  # samples are positive (records.SAMPLE_RANGE)
+    interval = stats.ratio(numerator, denominator)  # samples are positive (records.SAMPLE_RANGE)
+    ratio = interval.value
     p, verdict = _verdict(a, b, ratio, factor, alpha)
-    interval = stats.ratio(numerator, denominator)
     return {
         "estimate_a": estimate_a,
         "estimate_b": estimate_b,

@@ -239,7 +239,7 @@ def _check_fields(cls: type, data: Mapping[str, Any]) -> None:
         if not test(data[spec.name]):
             raise RecordError(f"{kind} record: {spec.name!r} must be {wanted}, not {_short(data[spec.name])}")
     env = data.get("env")
-    if isinstance(env, dict) and "env" in {spec.name for spec in fields(cls)}:
+    if kind in ("run", "resume") and isinstance(env, dict):
         for key, check in ENV_FIELDS.items():
             test, wanted = _CHECKS[check]
             if key in env and not test(env[key]):
