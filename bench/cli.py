@@ -63,44 +63,74 @@ class _Command(_Parser):
 
 def _list_of(convert: Any, what: str) -> Any:
     def parse(text: str) -> tuple[Any, ...]:
-        values = tuple(convert(part.strip()) for part in text.split(",") if part.strip())
-        if not values:
+        parts = [part.strip() for part in text.split(",")]
+        if not any(parts):
             raise argparse.ArgumentTypeError(f"expected a comma-separated list of {what}")
-        return values
+        if not all(parts):
+            raise argparse.ArgumentTypeError(f"{text!r} has an empty item: expected a comma-separated list of {what}")
+        return tuple(convert(part) for part in parts)
 
     return parse
 
 
 def positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
+    if not text.isdecimal() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
     return int(text)
 
 
-def positive_float(text: str) -> float:
+def seconds(text: str) -> float:
+    """A number of seconds (its range is checked with the matrix, for Python callers alike)."""
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
-    return value
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+
+
+def seconds_or_off(text: str) -> float | str:
+    """A number of seconds, or ``off``."""
+    return text if text == "off" else seconds(text)
+
+
+#: The most values a range on the command line may stand for (``--workers 1-64``).
+MAX_RANGE = 1024
 
 
 def _int_range(text: str) -> tuple[int, ...]:
     low, sep, high = text.partition("-")
-    if not sep:
+    if not sep or not low:  # "4", or "-1": a number, not a range
         return (positive_int(text),)
     first, last = positive_int(low), positive_int(high)
     if last < first:
         raise argparse.ArgumentTypeError(f"{text!r} is an empty range")
+    if last - first >= MAX_RANGE:
+        raise argparse.ArgumentTypeError(f"{text!r} stands for {last - first + 1} values, more than {MAX_RANGE}")
     return tuple(range(first, last + 1))
 
 
 def worker_list(text: str) -> tuple[int, ...]:
     """``1,2,4`` or ``1-4``."""
     parts = _list_of(_int_range, "positive integers or ranges such as 1-4")(text)
-    return tuple(dict.fromkeys(value for part in parts for value in part))
+    values = tuple(dict.fromkeys(value for part in parts for value in part))
+    if len(values) > MAX_RANGE:
+        raise argparse.ArgumentTypeError(f"{len(values)} worker counts, more than {MAX_RANGE}")
+    return values
+
+
+def threads_spec(text: str) -> str:
+    """``auto``, ``default`` or a number of threads."""
+    from bench import threads
+
+    try:
+        return threads.check(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def folder(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder, not an empty name")
+    return text
 
 
 def repeats_spec(text: str) -> int | str:
@@ -122,7 +152,9 @@ def percentage(text: str) -> float:
 def chunk_spec(text: str) -> str:
     if text == "auto":
         return text
-    return str(positive_int(text))
+    if not text.isdecimal() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer or 'auto'")
+    return str(int(text))
 
 
 def param_assignment(text: str) -> tuple[str, tuple[str, ...]]:
@@ -145,7 +177,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     matrix = parser.add_argument_group("matrix (each list is a sweep dimension; presets set defaults)")
     matrix.add_argument("--executors", type=_list_of(str, "names"), metavar="A,B", help="back-ends (default: all)")
     matrix.add_argument(
-        "--workloads", type=_list_of(str, "names"), metavar="A,B", help="workloads (default: fibprimes)"
+        "--workloads",
+        type=_list_of(str, "names"),
+        metavar="A,B",
+        help="workloads, registered (`list` names them) or your own as module:Class or file.py:Class "
+        "(default: the preset's; quick measures fibprimes, noop, polyfit and linalg)",
     )
     matrix.add_argument("--workers", type=worker_list, metavar="1,2,4", help="worker counts; ranges such as 1-4 work")
     matrix.add_argument(
@@ -167,6 +203,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="map,imap",
         help="map methods: map, imap (in order), imap_unordered (as completed); the streaming ones keep "
         "2 chunks per worker in flight (default: each workload's own, map for all but fibprimes-first)",
+    )
+    matrix.add_argument(
+        "--threads",
+        type=_list_of(threads_spec, "thread counts"),
+        metavar="N,auto,default",
+        help="threads each worker's native libraries (BLAS, OpenMP) may use: auto (default) gives each worker "
+        "cores / workers, at least 1; a number sets it; default leaves each library (and Dask) as it starts. "
+        "The paired serial baseline always has one thread per core",
     )
     matrix.add_argument(
         "--repeats",
@@ -210,12 +254,19 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     presets = "; ".join(f"{name}: {preset['help']}" for name, preset in PRESETS.items()).replace("%", "%%")
     matrix.add_argument("--preset", choices=list(PRESETS), help=f"default {DEFAULT_PRESET}. {presets}")
-    parser.add_argument("--out", metavar="DIR", help=f"folder for the journal (default: {DEFAULT_OUT})")
+    parser.add_argument("--out", type=folder, metavar="DIR", help=f"folder for the journal (default: {DEFAULT_OUT})")
     parser.add_argument(
         "--cell-timeout",
-        type=positive_float,
+        type=seconds,
         metavar="S",
         help="seconds a cell may take, warm-up included; then it is recorded as timeout",
+    )
+    parser.add_argument(
+        "--max-case-time",
+        type=seconds_or_off,
+        metavar="S|off",
+        help="refuse a case whose serial run a short probe estimates at more than S seconds (default 300), "
+        "or at more than half the memory available; off runs every case without estimating it",
     )
     parser.add_argument("--resume", metavar="FILE", help="continue the run of this journal, appending to it")
     parser.add_argument("--quiet", action="store_true", help="print only the journal path and errors")
@@ -372,12 +423,12 @@ def add_slurm_parser(commands: Any) -> None:
         parser.add_argument(
             "--launcher", choices=LAUNCHERS, default="srun", help="how the job starts its ranks (srun --mpi=pmi2)"
         )
-        parser.add_argument("--out", metavar="DIR", help=f"folder of the journals and job output ({DEFAULT_OUT})")
+        parser.add_argument(
+            "--out", type=folder, metavar="DIR", help=f"folder of the journals and job output ({DEFAULT_OUT})"
+        )
         if action == "submit":
             parser.add_argument("--wait", action="store_true", help="wait for the jobs, then print their journals")
-            parser.add_argument(
-                "--wait-timeout", type=positive_float, metavar="S", help="give up waiting after S seconds"
-            )
+            parser.add_argument("--wait-timeout", type=seconds, metavar="S", help="give up waiting after S seconds")
         parser.add_argument("run_options", nargs=argparse.REMAINDER, metavar="-- RUN_OPTIONS")
         parser.set_defaults(handler=cmd_slurm, command=f"slurm {action}")
 
@@ -409,6 +460,7 @@ MATRIX_OPTIONS = (
     "max_repeats",
     "warmup",
     "oversubscribe",
+    "threads",
 )
 RESUME_CONFLICTS = {
     **{name: "--" + name.replace("_", "-") for name in MATRIX_OPTIONS if name not in ("sizes", "oversubscribe")},
@@ -417,6 +469,7 @@ RESUME_CONFLICTS = {
     "executor_option": "--executor-option",
     "preset": "--preset",
     "cell_timeout": "--cell-timeout",
+    "max_case_time": "--max-case-time",
     "out": "--out",
 }
 DEFAULT_PRESET = "quick"
@@ -431,6 +484,8 @@ def matrix_from_args(args: argparse.Namespace) -> Matrix:
     for key, values in args.param:
         params[key] = params.get(key, ()) + values
     overrides = {name: getattr(args, name) for name in MATRIX_OPTIONS}
+    from dataclasses import replace
+
     matrix = from_preset(
         args.preset or DEFAULT_PRESET,
         **overrides,
@@ -438,6 +493,8 @@ def matrix_from_args(args: argparse.Namespace) -> Matrix:
         cell_timeout=args.cell_timeout,
         executor_options=dict(args.executor_option) or None,
     )
+    if args.max_case_time is not None:  # off: None, which a preset's override would take for "not given"
+        matrix = replace(matrix, max_case_time=None if args.max_case_time == "off" else args.max_case_time)
     if matrix.repeats != "auto":
         ignored = [
             flag for flag, value in (("--precision", args.precision), ("--max-repeats", args.max_repeats)) if value
@@ -451,9 +508,7 @@ def matrix_from_args(args: argparse.Namespace) -> Matrix:
 
 def _plan_error(exc: PlanError) -> str:
     """The message of a PlanError, naming the option that would allow what it refuses."""
-    if exc.allowed_by:
-        return f"{exc.reason}; --{exc.allowed_by.replace('_', '-')} allows it"
-    return exc.reason
+    return exc.command_line()
 
 
 def _measure(args: argparse.Namespace, progress: ConsoleProgress) -> Results:
@@ -469,6 +524,7 @@ def _measure(args: argparse.Namespace, progress: ConsoleProgress) -> Results:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.console import ConsoleProgress, make_console, print_summary
+    from bench.cpuload import busy_line
 
     quiet = args.quiet or not _speaks()  # under MPI, only rank 0 shows progress
     console = make_console(quiet=quiet)
@@ -479,7 +535,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except Interrupted as stop:
         if _speaks():
             how = _how_stopped(stop)
-            kept = f"{len(stop.results.cells)} finished cell(s) kept in {stop.results.path}"
+            cut = sum(cell.interrupted for cell in stop.results.cells)
+            finished = f"{len(stop.results.cells) - cut} finished cell(s)" + (f" and {cut} cut short" if cut else "")
+            kept = f"{finished} kept in {stop.results.path}"
             print(f"{how}; {kept}; --resume {stop.results.path} goes on", file=sys.stderr)
         return stop.status
     except PlanError as exc:
@@ -489,6 +547,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not results.runs:  # a rank that served rank 0's sweep
         return 0
     print_summary(console, results.cells)
+    busy = busy_line(results.cells)
+    if busy:
+        print(f"warning: {busy}", file=sys.stderr, flush=True)
     print(results.path, flush=True)
     if args.quiet:
         for cell in results.failed:
@@ -609,7 +670,8 @@ def _batch_specs(args: argparse.Namespace) -> list[Any]:
     """One BatchSpec per node count; UsageError for anything a job could not run."""
     from dataclasses import replace
 
-    from bench.plan import validate
+    from bench import slurm
+    from bench.plan import check_seconds, validate
     from bench.results import Journal
     from bench.slurm import BatchSpec
 
@@ -624,7 +686,13 @@ def _batch_specs(args: argparse.Namespace) -> list[Any]:
         raise UsageError(f"{' and '.join(given)} cannot be sweep options of a batch job; give slurm --out DIR")
     try:
         validate(replace(matrix_from_args(parsed), oversubscribe=True))  # the job's nodes bound its workers
+        if args.action == "submit" and args.wait_timeout is not None:
+            check_seconds(args.wait_timeout, "--wait-timeout")
         Journal.check(out)
+        if args.action == "submit":  # before anything is created
+            reason = slurm.unreachable()
+            if reason:
+                raise UsageError(reason)
         # Slurm opens the job's output file there before the script runs: the folder must exist.
         Path(out).mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -314,7 +314,8 @@ def compare(
     if not common:
         raise ComparisonError(
             f"no cell in common between {_name(a)} ({len(cells_a)} cells) and {_name(b)} ({len(cells_b)} cells): "
-            "they measured different executors, workloads, sizes, chunk sizes or methods"
+            "they measured different executors, workloads, sizes, chunk sizes, methods or inner threads (cells "
+            "recorded before the suite set inner threads match only --threads default)"
         )
     comparison = Comparison(a, b, factor, alpha, relative, fail_above)
     for key in common:
@@ -367,11 +368,18 @@ def _run_line(name: str, results: Results) -> str:
 
 
 def header(comparison: Comparison) -> list[str]:
-    """What is compared with what, under which rule; first, whether the environments differ."""
+    """What is compared with what, under which rule; first, whether the environments differ, and
+    whether either machine was busy."""
+    from bench.cpuload import busy_line
+
     lines = []
     if comparison.differences:
         what = "; ".join(f"{name} {a} vs {b}" for name, (a, b) in comparison.differences.items())
         lines.append(f"A and B come from different environments ({what}): their cells may differ for that alone.")
+    for name, results in (("A", comparison.a), ("B", comparison.b)):
+        busy = busy_line(results.cells)
+        if busy:
+            lines.append(f"Warning: in {name}, {busy}.")
     lines += [_run_line("A", comparison.a), _run_line("B", comparison.b)]
     if comparison.same_runs:
         lines.append("A and B hold the same run: nothing can differ.")
@@ -480,6 +488,9 @@ def notes(comparison: Comparison) -> list[str]:
     ]
     if described:
         found.append(f"Not compared, not ok in A or B: {len(described)} cell(s): {_listed(described)}.")
+    threads = _threads_differences(comparison)
+    if threads:
+        found.append(threads)
     what = "median times, or of the median speedups A / B," if comparison.relative else "median times"
     found.append(
         f"B/A above 1 means B is slower: the ratio of the {what} with the interval that joins the ends of "
@@ -488,6 +499,25 @@ def notes(comparison: Comparison) -> list[str]:
     if any(change.a.chunksize_spec == AUTO for change in comparison.changes):
         found.append("a: the chunk size that auto resolved to, ceil(items / (4 x workers)).")
     return found
+
+
+def _threads_differences(comparison: Comparison) -> str | None:
+    """The cells whose workers' thread pools differ between A and B (threads, library or version)."""
+    from bench import threads
+
+    differ = []
+    for change in comparison.changes:
+        pools_a, pools_b = threads.describe(change.a.threadpools), threads.describe(change.b.threadpools)
+        if pools_a and pools_b and pools_a != pools_b:
+            differ.append((change.label, pools_a, pools_b))
+    if not differ:
+        return None
+    label, pools_a, pools_b = differ[0]
+    more = f" ({len(differ) - 1} more cells differ too)" if len(differ) > 1 else ""
+    return (
+        f"Thread pools differ in {len(differ)} cell(s): {label} had {pools_a} in A, {pools_b} in B{more}: "
+        "their times may differ for that alone."
+    )
 
 
 def min_rounds(alpha: float = ALPHA) -> int:

@@ -155,11 +155,15 @@ def cell_line(record: CellRecord) -> str:
     cell = record_stats(record)
     assert cell is not None
     time = cell.time
-    spread = f"\u00b1{time.relative_half_width:.1%}, {time.n} rounds"
+    spread = f"\u00b1{time.relative_half_width:.1%}, {rounds_text(time.n)}"
     text = f"ok       {record.label()}: median {stats.duration_text(time.value)} ({spread})"
     if cell.speedup is not None:
         text += f", speedup {speedup_text(cell.speedup)}"
     return text + "".join(f" [{mark}]" for mark in _marks(record, cell))
+
+
+def rounds_text(count: int) -> str:
+    return f"{count} round{'' if count == 1 else 's'}"
 
 
 #: Markers of the status column, and what each means (printed under the table when used).
@@ -169,6 +173,9 @@ MARKS = {
     "~": f"fewer than {stats.min_samples()} rounds: the interval is [min, max] and covers less than 95%",
     ">": "repeats auto: the precision asked for was not reached within the most rounds",
     "u": "no paired baseline, so no speedup",
+    "b": "busy: other processes took more than a tenth of the cores while the cell ran; its numbers are unreliable",
+    "t": "workers x inner threads exceed the cores: the libraries' threads oversubscribe the CPU",
+    "i": "interrupted: the cell holds the rounds it had; --resume completes it",
 }
 
 
@@ -182,7 +189,26 @@ def _marks(record: CellRecord, cell: stats.CellStats) -> list[str]:
         marks.append(">")
     if record.executor != "serial" and cell.speedup is None:
         marks.append("u")
+    if record.busy:
+        marks.append("b")
+    if threads_oversubscribed(record):
+        marks.append("t")
+    if record.interrupted:
+        marks.append("i")
     return marks
+
+
+def threads_oversubscribed(record: CellRecord) -> bool:
+    """Workers x inner threads exceed the cores (those the serial baseline had, one thread each)."""
+    cores, threads = record.baseline_threads, record.threads_per_worker
+    return bool(cores and threads and record.workers * threads > cores)
+
+
+def threads_text(record: CellRecord) -> str:
+    """The threads of each worker's libraries: ``1``; ``2 d`` where the libraries chose (``default``);
+    ``-`` where nothing says (no native pool loaded, or a record from before they were set)."""
+    count = "-" if record.threads_per_worker is None else str(record.threads_per_worker)
+    return f"{count} d" if record.threads == "default" else count
 
 
 #: Short names of the map methods in the summary table (it must fit 80 columns).
@@ -226,6 +252,7 @@ def summary_table(records: Sequence[CellRecord], rows: Rows | None = None, title
         table.add_column("method")
     if several_cases:
         table.add_column("workload")
+    table.add_column("thr", justify="right")
     table.add_column("median", justify="right")
     table.add_column("speedup", justify="right")
     table.add_column("efficiency", justify="right")
@@ -239,6 +266,7 @@ def summary_table(records: Sequence[CellRecord], rows: Rows | None = None, title
             cells.append(METHOD_LABELS.get(record.method, record.method))
         if several_cases:
             cells.append(record.case_label())
+        cells.append(threads_text(record))
         if cell is None:  # the status in the wide speedup column: the status column stays narrow
             cells += ["", record.status, "", ""]
         else:
@@ -255,6 +283,7 @@ def summary_notes(records: Sequence[CellRecord], rows: Rows | None = None) -> li
     notes = [f"{mark} {text}" for mark, text in MARKS.items() if mark in used]
     if any(record.chunksize_spec == AUTO and record.ok for record in records):
         notes.append("a: the chunk size that auto resolved to, ceil(items / (4 x workers))")
+    notes.append(_threads_note(records))
     if any(record.method == "imap_unordered" for record in records) and len({r.method for r in records}) > 1:
         notes.append(f"{METHOD_LABELS['imap_unordered']} = imap_unordered")
     reasons = {
@@ -263,6 +292,16 @@ def summary_notes(records: Sequence[CellRecord], rows: Rows | None = None) -> li
         if record.error or record.baseline_error
     }
     return notes + sorted(reasons)
+
+
+def _threads_note(records: Sequence[CellRecord]) -> str:
+    baseline = next((record.baseline_threads for record in records if record.baseline_threads), None)
+    text = "thr: threads of each worker's BLAS/OpenMP libraries"
+    if any(record.threads == "default" for record in records):
+        text += " (d: as the libraries chose, unset)"
+    if baseline:
+        text += f"; the serial baseline had {baseline}"
+    return text
 
 
 def print_summary(console: Console, records: Sequence[CellRecord]) -> None:

@@ -33,8 +33,10 @@ from typing import Any, Protocol, TypeVar
 
 import workloads
 from bench import stats
+from bench import threads as inner
+from bench.cpuload import Meter, Snapshot
 from bench.executors import Executor
-from bench.executors.base import ABANDONED
+from bench.executors.base import ABANDONED, READY_TIMEOUT_S
 from bench.executors.local import Serial
 from bench.plan import AUTO, AUTO_MIN_ROUNDS, Cell
 
@@ -125,9 +127,23 @@ class CellResult:
     #: Peak bytes the driver allocated in one extra, untimed run (``driver_peak_bytes``).
     driver_peak_bytes: int | None = None
     precision_reached: bool | None = None
+    #: The threads each worker's libraries had (the cell's, or under ``default`` what they chose).
+    threads_per_worker: int | None = None
+    #: threadpoolctl's view of a worker's thread pools, once the cell's task had run there.
+    threadpools: list[dict[str, Any]] | None = None
+    #: The threads of the paired serial baseline.
+    baseline_threads: int | None = None
+    #: The machine's load over the span of the cell's rounds (``bench.cpuload``).
+    load: dict[str, Any] | None = None
+    #: Why the cell stopped measuring (``records.STOPPED``).
+    stopped: str | None = None
+    #: Rounds taken over from an interrupted record of the cell.
+    prior_rounds: int | None = None
     spent_s: float = 0.0
     done: bool = False
     memory_failed: bool = False
+    #: The meter's readings at the start of the cell's first round and the end of its latest.
+    span: tuple[Snapshot, Snapshot] | None = None
 
     @property
     def memory_owed(self) -> bool:
@@ -140,6 +156,22 @@ class CellResult:
     def running(self) -> bool:
         """Still owed timed rounds."""
         return self.status == "ok" and not self.done
+
+    @property
+    def measured_here(self) -> int:
+        """Timed rounds this run measured (those taken over from an interrupted record excluded)."""
+        return len(self.times_s) - (self.prior_rounds or 0)
+
+    def take_over(self, paired: bool) -> None:
+        """Start from the rounds of the cell's interrupted record, where they fit its pairing."""
+        if self.cell.prior is None:
+            return
+        times, baselines = self.cell.prior
+        if paired != (baselines is not None) or (baselines is not None and len(baselines) != len(times)):
+            return  # rounds of another pairing cannot go on: measured anew
+        self.times_s = list(times)
+        self.baseline_s = list(baselines) if baselines is not None else None
+        self.prior_rounds = len(times)
 
     def estimate(self) -> stats.Estimate:
         return stats.cell_stats(self.times_s, self.baseline_s, self.cell.workers).estimate
@@ -199,14 +231,15 @@ def time_run(
     """
     workload = workloads.get(cell.workload)
     task, params = workload.task, cell.param_dict
-    start = clock()
-    items = workload.items(cell.size, **params)
-    if limit is not None:
-        items = itertools.islice(items, limit)
-    results = pool.method(method or cell.method)(task, items, chunksize=cell.chunksize, timeout=timeout)
-    with closing(results) if hasattr(results, "close") else nullcontext():
-        answer = workload.consume(results, cell.size, **params)
-    return clock() - start, answer
+    with pool.limits():  # the inner threads, where the work runs in this process (outside the timed region)
+        start = clock()
+        items = workload.items(cell.size, **params)
+        if limit is not None:
+            items = itertools.islice(items, limit)
+        results = pool.method(method or cell.method)(task, items, chunksize=cell.chunksize, timeout=timeout)
+        with closing(results) if hasattr(results, "close") else nullcontext():
+            answer = workload.consume(results, cell.size, **params)
+        return clock() - start, answer
 
 
 def baseline_method(workload_name: str) -> str:
@@ -244,7 +277,14 @@ class _Instance:
     """One running executor instance and the bookkeeping of the cells it serves."""
 
     def __init__(
-        self, backend: type[Executor], workers: int, number: int, clock: Clock, options: dict[str, Any]
+        self,
+        backend: type[Executor],
+        workers: int,
+        number: int,
+        clock: Clock,
+        options: dict[str, Any],
+        threads: int | None,
+        meter: Meter | None,
     ) -> None:
         self.number = number
         #: The cells warmed up on this instance (a replacement starts cold).
@@ -252,10 +292,12 @@ class _Instance:
         self._clock = clock
         self._stack = ExitStack()
         start = clock()
-        self.pool = self._stack.enter_context(backend(workers, **options))
+        self.pool = self._stack.enter_context(backend(workers, threads=threads, **options))
         self.startup_s = clock() - start
         try:
             self.placement = self.pool.placement()
+            if meter is not None:
+                meter.watch(self.pool.processes())
         except BaseException:  # an interrupt too: the instance is not handed out, so stop it here
             self._stack.pop_all()
             self.pool.abort()
@@ -333,10 +375,23 @@ class _Group:
         baseline: type[Executor],
         clock: Clock,
         options: dict[str, Any],
+        threads: int | None,
+        meter: Meter | None,
     ) -> None:
         self.backend, self.workers, self.rounds, self.options = backend, workers, rounds, options
         self.verifier, self.reporter, self.instances, self.clock = verifier, reporter, instances, clock
-        self.results = [CellResult(cell, warmup=rounds.warmup) for cell in cells]
+        self.threads, self.meter = threads, meter
+        # The serial baseline gets the threads one process has with the whole machine (bench.threads).
+        baseline_threads = baseline.worker_cores(1)
+        self.results = [
+            CellResult(
+                cell,
+                warmup=rounds.warmup,
+                threads_per_worker=cell.threads_per_worker,
+                baseline_threads=baseline_threads if backend.paired else None,
+            )
+            for cell in cells
+        ]
         cases: dict[tuple[Any, ...], _Case] = {}
         for result in self.results:
             paired = backend.paired and workloads.get(result.cell.workload).baseline
@@ -344,8 +399,11 @@ class _Group:
             case.results.append(result)
             if case.paired:
                 result.baseline_s = []
+            else:
+                result.baseline_threads = None
+            result.take_over(case.paired)
         self.cases = list(cases.values())
-        self.baseline = baseline(1)
+        self.baseline = baseline(1, threads=baseline_threads)
         self.active: _Instance | None = None
         self.runs = 0
 
@@ -359,7 +417,9 @@ class _Group:
             return False
         number = next(self.instances)
         try:
-            self.active = _Instance(self.backend, self.workers, number, self.clock, self.options)
+            self.active = _Instance(
+                self.backend, self.workers, number, self.clock, self.options, self.threads, self.meter
+            )
         except Exception as exc:
             self.active = None
             first = all(result.instance is None for result in self.results)
@@ -514,11 +574,25 @@ class _Group:
         if self._cell_run(result, warmup=True) is None:
             return False
         warmed_on.warmed.add(id(result))
+        self._record_pools(result)
         return True
+
+    def _record_pools(self, result: CellResult) -> None:
+        """The thread pools of a worker, once the cell's task has loaded its libraries there. Extra: a
+        failure leaves ``threadpools`` null and the cell as it was."""
+        if result.threadpools is not None or self.active is None:
+            return
+        try:
+            result.threadpools = self.active.pool.thread_pools(self._timeout(result) or READY_TIMEOUT_S)
+        except Exception:
+            return
+        if result.threads_per_worker is None:  # ``default``: what the libraries chose
+            result.threads_per_worker = inner.observed(result.threadpools)
 
     def _round(self, number: int) -> None:
         times: dict[int, float] = {}
         baselines: dict[int, float] = {}
+        before = self.meter.snapshot() if self.meter is not None else None
         for case, result in self._steps(forwards=number % 2 == 1):
             if self.active is None:
                 break
@@ -531,6 +605,7 @@ class _Group:
                 sample = self._cell_run(result, warmup=False)
                 if sample is not None:
                     times[id(result)] = sample
+        after = self.meter.snapshot() if self.meter is not None else None
         for case in self.cases:
             for result in case.results:
                 if id(result) not in times or not result.running:
@@ -538,7 +613,11 @@ class _Group:
                 result.times_s.append(times[id(result)])
                 if result.baseline_s is not None:
                     result.baseline_s.append(baselines[id(case)])
+                if before is not None and after is not None:
+                    result.span = (result.span[0] if result.span else before, after)
                 result.done, result.precision_reached = self.rounds.finished(len(result.times_s), result.estimate)
+                if result.done:
+                    result.stopped = "precision" if result.precision_reached else "rounds"
 
     def _memory_owed(self) -> list[CellResult]:
         """Cells still owed their memory run."""
@@ -576,13 +655,25 @@ class _Group:
             if self.active is not None:
                 self.active.abort(self.results)
                 self.active = None
-            on_interrupt([result for result in self.results if not result.running])
+            for result in self.results:  # what was measured is kept, and --resume goes on from it
+                if result.running and result.measured_here > 0:
+                    result.done, result.stopped = True, "interrupted"
+            self._settle_loads()
+            on_interrupt([result for result in self.results if result.status != "ok" or result.done])
             raise
         finally:
             if self.active is not None:
                 self.active.close(self.results)
             self.reporter.expect(self.runs - expected)
+        self._settle_loads()
         return self.results
+
+    def _settle_loads(self) -> None:
+        if self.meter is None:
+            return
+        for result in self.results:
+            if result.span is not None and result.load is None:
+                result.load = self.meter.record(*result.span)
 
 
 def measure_group(
@@ -597,18 +688,24 @@ def measure_group(
     baseline: type[Executor] = Serial,
     clock: Clock = time.perf_counter,
     options: dict[str, Any] | None = None,
+    threads: int | None = None,
+    meter: Meter | None = None,
     on_interrupt: Callable[[list[CellResult]], None] = lambda finished: None,
 ) -> list[CellResult]:
-    """Measure the runnable cells of one (executor, workers) group.
+    """Measure the runnable cells of one (executor, workers, threads) group.
 
     ``instances`` numbers every executor instance started, restarts included;
     ``baseline`` runs the paired serial baselines in the driver; ``options``
-    go to the executor (``Executor(workers, **options)``). When an interrupt
-    (or any other exception) stops the group, ``on_interrupt`` gets the cells
-    that had finished (all their rounds done, or failed) before it is raised
-    again, once the executor is stopped.
+    go to the executor (``Executor(workers, threads=threads, **options)``);
+    ``meter`` records the machine's load over each cell's rounds. When an
+    interrupt (or any other exception) stops the group, ``on_interrupt`` gets
+    the cells that had finished (all their rounds done, or failed) and those
+    it cut short with at least one round (``stopped`` "interrupted") before it
+    is raised again, once the executor is stopped.
     """
-    group = _Group(backend, workers, cells, rounds, verifier, reporter, instances, baseline, clock, options or {})
+    group = _Group(
+        backend, workers, cells, rounds, verifier, reporter, instances, baseline, clock, options or {}, threads, meter
+    )
     return group.measure(on_interrupt)
 
 

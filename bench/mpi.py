@@ -169,31 +169,35 @@ def serve() -> None:
     """
     from mpi4py.futures import MPICommExecutor
 
+    from bench import threads
     from bench.executors.base import leave_signals_to_the_driver, node_name
 
     leave_signals_to_the_driver()
     comm = _world()
     while True:
-        command, workers = _wait_for_command(comm)
+        command, arguments = _wait_for_command(comm)
         if command == "stop":
             return
         if command == "comm-executor":
+            workers, inner_threads = arguments
             sub = _sub_communicator(comm, workers)
             sub.gather(node_name(), root=0)
-            with MPICommExecutor(sub, root=0) as executor:
+            # the inner threads of this executor only: the next one may ask for others
+            with threads.limited(inner_threads), MPICommExecutor(sub, root=0) as executor:
                 assert executor is None  # non-root ranks serve inside __enter__
             sub.Free()
 
 
-def start_comm_executor(workers: int) -> tuple[Any, Any, Any, list[str]]:
-    """Rank 0: (context, executor, sub-communicator, node of each rank) over ranks 0..workers."""
+def start_comm_executor(workers: int, threads: int | None = None) -> tuple[Any, Any, Any, list[str]]:
+    """Rank 0: (context, executor, sub-communicator, node of each rank) over ranks 0..workers, whose
+    native libraries use ``threads`` threads each while they serve it (None: as they are)."""
     from mpi4py.futures import MPICommExecutor
 
     from bench.executors.base import node_name
 
     comm = _world()
     for worker in range(1, workers + 1):
-        comm.send(("comm-executor", workers), dest=worker, tag=CONTROL_TAG)
+        comm.send(("comm-executor", (workers, threads)), dest=worker, tag=CONTROL_TAG)
     sub = _sub_communicator(comm, workers)
     rank_nodes: list[str] = sub.gather(node_name(), root=0)
     context = MPICommExecutor(sub, root=0)

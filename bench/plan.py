@@ -12,8 +12,9 @@ from typing import Any
 import bench.executors
 import workloads
 from bench import stats
+from bench import threads as inner
 from bench.metadata import available_cores
-from bench.records import AUTO, METHODS, NO_CHUNKS, CellIdentity, CellKey, is_int
+from bench.records import AUTO, METHODS, NO_CHUNKS, UNSET_THREADS, CellIdentity, CellKey, is_int
 
 __all__ = [
     "AUTO",
@@ -27,6 +28,7 @@ __all__ = [
     "PlanError",
     "auto_chunksize",
     "build",
+    "check_seconds",
     "complete_key",
     "from_preset",
     "validate",
@@ -40,6 +42,12 @@ AUTO_TASKS_PER_WORKER = 4
 #: only exhaust the machine.
 MAX_WORKERS_PER_CORE = 4
 WARMUPS = ("short", "full")
+#: The longest a timeout or time bound may be: a little over eleven days, short of what clocks and
+#: waits can hold (an infinite timeout would fail every cell when its deadline is computed).
+MAX_SECONDS = 1e6
+#: How long the serial run of a case may be estimated to take before a matrix with it is refused
+#: (``max_case_time``; None: no bound).
+MAX_CASE_TIME_S = 300.0
 #: ``repeats="auto"`` stops no cell before this many rounds: the fewest for
 #: which a distribution-free 95% interval of a median exists.
 AUTO_MIN_ROUNDS = max(3, stats.min_samples())
@@ -51,13 +59,23 @@ class PlanError(ValueError):
     ``allowed_by`` names the Matrix field that, set to True, would allow it.
     """
 
+    #: What the field that allows it takes, in Python and on the command line (after its flag).
+    ALLOWING = {"cell_timeout": ("SECONDS", ""), "max_case_time": ("None", " off")}
+
     def __init__(self, reason: str, *, allowed_by: str | None = None) -> None:
         super().__init__(reason)
         self.reason, self.allowed_by = reason, allowed_by
 
     def __str__(self) -> str:
-        value = "SECONDS" if self.allowed_by == "cell_timeout" else "True"
+        value = self.ALLOWING.get(self.allowed_by or "", ("True", ""))[0]
         return self.reason + (f"; {self.allowed_by}={value} allows it" if self.allowed_by else "")
+
+    def command_line(self) -> str:
+        """The message with the option that would allow it, as the command line names it."""
+        if not self.allowed_by:
+            return self.reason
+        value = self.ALLOWING.get(self.allowed_by, ("", ""))[1]
+        return f"{self.reason}; --{self.allowed_by.replace('_', '-')}{value} allows it"
 
 
 def auto_chunksize(n_items: int, workers: int) -> int:
@@ -78,6 +96,16 @@ def _unique(values: Any) -> Any:
 def _chunk_text(spec: Any) -> Any:
     """Chunk sizes may be given as numbers in Python; the matrix keeps their text (``"16"``, ``"auto"``)."""
     return str(spec) if is_int(spec) else spec
+
+
+def check_seconds(value: Any, what: str, *, allow_none: bool = False) -> None:
+    """PlanError unless ``value`` is a number of seconds above 0 and at most MAX_SECONDS (or None when
+    ``allow_none``): the one check of every duration a matrix holds, from the command line or Python."""
+    if value is None and allow_none:
+        return
+    number = (is_int(value) or isinstance(value, float)) and 0 < value <= MAX_SECONDS
+    if not number:
+        raise PlanError(f"{what} must be a number of seconds above 0 and at most {MAX_SECONDS:g}, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -107,15 +135,27 @@ class Matrix:
     oversubscribe: bool = False
     #: Settings of the back-ends (``KEY: VALUE`` text); each goes to the executors that take it.
     executor_options: dict[str, str] = field(default_factory=dict)
+    #: Inner threads of each worker's native libraries: ``auto``, ``default`` or a number (see bench.threads).
+    threads: Sequence[str | int] = (inner.AUTO,)
+    #: Inner threads of particular workloads, by name, in place of ``threads`` (a preset's comparisons).
+    workload_threads: dict[str, Sequence[str]] = field(default_factory=dict)
+    #: The worker counts at which particular threads specs are measured, by spec (a preset's comparisons;
+    #: other specs: every worker count).
+    threads_workers: dict[str, Sequence[int]] = field(default_factory=dict)
+    #: Seconds the serial run of a case may be estimated to take (a probe runs before the sweep);
+    #: None: no bound and no estimate.
+    max_case_time: float | None = MAX_CASE_TIME_S
 
     def __post_init__(self) -> None:
-        for name in ("executors", "workloads", "workers", "chunksizes", "sizes", "methods"):
+        for name in ("executors", "workloads", "workers", "chunksizes", "sizes", "methods", "threads"):
             value = getattr(self, name)
             if isinstance(value, (str, int)) and not isinstance(value, bool):
                 value = (value,)  # one value for a list option
             object.__setattr__(self, name, _unique(value))
         if isinstance(self.chunksizes, tuple):
             object.__setattr__(self, "chunksizes", _unique(tuple(map(_chunk_text, self.chunksizes))))
+        if isinstance(self.threads, tuple):
+            object.__setattr__(self, "threads", _unique(tuple(map(inner.spec_text, self.threads))))
         params = {
             key: _unique(tuple(map(str, [values] if isinstance(values, (str, int, float)) else values)))
             for key, values in dict(self.params).items()
@@ -123,16 +163,34 @@ class Matrix:
         object.__setattr__(self, "params", params)
         sizes = {str(name): _unique(tuple(values)) for name, values in dict(self.workload_sizes).items()}
         object.__setattr__(self, "workload_sizes", sizes)
+        specs = {
+            str(name): _unique(tuple(map(inner.spec_text, values)))
+            for name, values in dict(self.workload_threads).items()
+        }
+        object.__setattr__(self, "workload_threads", specs)
+        counts = {inner.spec_text(spec): _unique(tuple(values)) for spec, values in dict(self.threads_workers).items()}
+        object.__setattr__(self, "threads_workers", counts)
         object.__setattr__(self, "executor_options", {str(k): str(v) for k, v in dict(self.executor_options).items()})
 
     def sizes_of(self, workload: str) -> Sequence[int]:
         """The sizes asked for ``workload`` (empty: its default size)."""
         return self.workload_sizes.get(workload) or self.sizes or ()
 
+    def threads_of(self, workload: str) -> Sequence[str]:
+        """The inner-threads specs asked for ``workload``."""
+        return tuple(map(str, self.workload_threads.get(workload) or self.threads))
+
+    @property
+    def all_threads(self) -> tuple[str, ...]:
+        """Every inner-threads spec of the matrix, in order."""
+        return tuple(dict.fromkeys(spec for name in self.workloads for spec in self.threads_of(name)))
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["params"] = {key: list(values) for key, values in self.params.items()}
         data["workload_sizes"] = {key: list(values) for key, values in self.workload_sizes.items()}
+        data["workload_threads"] = {key: list(values) for key, values in self.workload_threads.items()}
+        data["threads_workers"] = {key: list(values) for key, values in self.threads_workers.items()}
         return {key: list(value) if isinstance(value, tuple) else value for key, value in data.items()}
 
     @classmethod
@@ -151,9 +209,14 @@ class Matrix:
         def tup(value: Any) -> Any:
             return tuple(value) if isinstance(value, list) else value
 
-        fields = {key: tup(value) for key, value in data.items() if key not in ("params", "workload_sizes")}
+        nested = ("params", "workload_sizes", "workload_threads", "threads_workers")
+        fields = {key: tup(value) for key, value in data.items() if key not in nested}
         fields["workload_sizes"] = {key: tuple(values) for key, values in data.get("workload_sizes", {}).items()}
+        fields["workload_threads"] = {key: tuple(values) for key, values in data.get("workload_threads", {}).items()}
+        fields["threads_workers"] = {key: tuple(values) for key, values in data.get("threads_workers", {}).items()}
         fields.setdefault("warmup", "full")  # journals from before short warm-ups ran whole cases
+        fields.setdefault("threads", (UNSET_THREADS,))  # journals from before inner threads were set
+        fields.setdefault("max_case_time", None)  # nor were cases estimated
         return cls(**fields, params={key: tuple(values) for key, values in data.get("params", {}).items()})
 
 
@@ -196,6 +259,16 @@ _JSON_TYPES: dict[str, tuple[Any, str]] = {
         lambda v: isinstance(v, dict) and all(isinstance(value, str) for value in v.values()),
         "an object of strings",
     ),
+    "threads": (_list_of(str), "a list of strings"),
+    "workload_threads": (
+        lambda v: isinstance(v, dict) and all(_list_of(str)(values) for values in v.values()),
+        "an object of lists of strings",
+    ),
+    "threads_workers": (
+        lambda v: isinstance(v, dict) and all(_list_of(int)(values) for values in v.values()),
+        "an object of lists of integers",
+    ),
+    "max_case_time": (lambda v: v is None or _number(v), "a number or null"),
 }
 
 
@@ -213,6 +286,7 @@ QUICK_SIZES = {
     "fibprimes-first": (10,),
     "primes-range": (100_000,),
     "polyfit": (4,),
+    "linalg": (32,),
     "noop": (500,),
     "sleep": (200,),
     "spin": (200,),
@@ -231,13 +305,18 @@ GRANULARITY_TASK_US = ("10", "100", "1000", "10000", "100000")
 #: Named matrices; command-line options override their fields.
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
-        "help": "every executor on fibprimes, noop and polyfit at small sizes, workers 1, 2 and the core "
-        "count, chunk sizes 1, 16, auto, 8 rounds (95% intervals, and enough for compare to find a change)",
-        "workloads": ("fibprimes", "noop", "polyfit"),
+        "help": "every executor on fibprimes, noop, polyfit and linalg at small sizes, workers 1, 2 and the core "
+        "count, chunk sizes 1, 16, auto, inner threads auto (and default for fibprimes and linalg: do BLAS "
+        "threads matter?), 8 rounds (95% intervals, and enough for compare to find a change)",
+        "workloads": ("fibprimes", "noop", "polyfit", "linalg"),
         "workers": _quick_workers,
         "chunksizes": ("1", "16", AUTO),
         "workload_sizes": QUICK_SIZES,
         "repeats": QUICK_ROUNDS,
+        # beside auto, libraries left as they start: does a task's use of BLAS threads change the answer?
+        # (at the core count, where the two differ: one worker gets every core either way, but under Dask)
+        "workload_threads": {name: (inner.AUTO, inner.DEFAULT) for name in ("fibprimes", "linalg")},
+        "threads_workers": lambda: {inner.DEFAULT: (available_cores(),)},
     },
     "seed": {
         "help": "the course exercise: primes among the first 5000 Fibonacci numbers, "
@@ -288,6 +367,10 @@ def from_preset(name: str, **overrides: Any) -> Matrix:
     fields.update({key: value for key, value in overrides.items() if value is not None})
     if overrides.get("sizes") is not None:  # sizes given for all workloads replace the preset's own
         fields.pop("workload_sizes", None)
+    if any(overrides.get(name) is not None for name in ("threads", "workloads", "workers")):
+        # a preset's comparison of inner threads is made for its own workloads and worker counts
+        fields.pop("workload_threads", None)
+        fields.pop("threads_workers", None)
     return Matrix(**fields)
 
 
@@ -307,6 +390,12 @@ class Cell(CellIdentity):
     #: Items of a run; None for an endless stream (read as far as the answer needs).
     items: int | None = 0
     method: str = "map"
+    #: The inner-threads spec, and the threads it gives each worker (None under ``default``).
+    threads: str = inner.AUTO
+    threads_per_worker: int | None = None
+    #: Timed rounds of an earlier record of this cell that an interrupt cut short, which a resumed
+    #: run goes on from: (times, baselines or None).
+    prior: tuple[tuple[float, ...], tuple[float, ...] | None] | None = field(default=None, compare=False)
 
     @property
     def param_items(self) -> tuple[tuple[str, Any], ...]:
@@ -319,13 +408,16 @@ class Cell(CellIdentity):
 
 @dataclass(frozen=True)
 class Group:
-    """Cells that share one executor instance (same back-end, same workers)."""
+    """Cells that share one executor instance (same back-end, workers and inner threads)."""
 
     executor: str
     workers: int
     cells: tuple[Cell, ...]
     #: The executor options this back-end takes, as given (text).
     options: tuple[tuple[str, str], ...] = ()
+    threads: str = inner.AUTO
+    #: The threads each worker gets (None under ``default``).
+    threads_per_worker: int | None = None
 
     @property
     def skipped(self) -> bool:
@@ -367,14 +459,22 @@ def validate(matrix: Matrix) -> None:
             raise PlanError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
     sizes = [size for values in (matrix.sizes or (), *matrix.workload_sizes.values()) for size in values]
     for label, values in (("workers", matrix.workers), ("sizes", sizes)):
-        if any(not isinstance(v, int) or v < 1 for v in values):
-            raise PlanError(f"{label} must be positive integers")
+        wrong = next((v for v in values if not is_int(v) or v < 1), None)
+        if wrong is not None:
+            raise PlanError(f"{label} must be positive integers, not {wrong!r}")
     for spec in matrix.chunksizes:
-        if spec != AUTO and not (isinstance(spec, str) and spec.isdigit() and int(spec) >= 1):
+        if spec != AUTO and not (isinstance(spec, str) and spec.isdecimal() and int(spec) >= 1):
             raise PlanError(f"chunk size {spec!r} is not a positive integer or 'auto'")
     _check_rounds(matrix)
-    if matrix.cell_timeout is not None and matrix.cell_timeout <= 0:
-        raise PlanError("cell timeout must be > 0")
+    check_seconds(matrix.cell_timeout, "the cell timeout", allow_none=True)
+    check_seconds(matrix.max_case_time, "the longest case time", allow_none=True)
+    for spec in [*matrix.threads, *(s for values in matrix.workload_threads.values() for s in values)]:
+        try:
+            inner.check(spec)
+        except ValueError as exc:
+            raise PlanError(str(exc)) from None
+    if not matrix.threads or not all(matrix.workload_threads.values()):
+        raise PlanError("threads needs at least one value")
     if matrix.warmup not in WARMUPS:
         raise PlanError(f"warm-up {matrix.warmup!r} is not one of {', '.join(WARMUPS)}")
     _check_local_workers(matrix)
@@ -410,17 +510,22 @@ def _check_workloads(names: Sequence[str]) -> None:
             raise PlanError(f"unknown workload {name!r}; known: {', '.join(known)}, or module:Class, file.py:Class")
 
 
+#: The most timed rounds a cell may be asked for.
+MAX_ROUNDS = 100_000
+
+
 def _check_rounds(matrix: Matrix) -> None:
     if matrix.repeats == AUTO:
-        if not 0 < matrix.precision < 1:
-            raise PlanError(f"precision must be between 0% and 100%, not {matrix.precision:.4g}")
-        if not isinstance(matrix.max_repeats, int) or matrix.max_repeats < AUTO_MIN_ROUNDS:
+        precision = matrix.precision
+        if not (isinstance(precision, (int, float)) and not isinstance(precision, bool) and 0 < precision < 1):
+            raise PlanError(f"precision must be a fraction between 0 and 1 (0.03 for 3%), not {precision!r}")
+        if not is_int(matrix.max_repeats) or not AUTO_MIN_ROUNDS <= matrix.max_repeats <= MAX_ROUNDS:
             raise PlanError(
-                f"max repeats must be >= {AUTO_MIN_ROUNDS} with repeats auto "
-                f"(the fewest rounds that give a 95% interval of a median)"
+                f"max repeats must be from {AUTO_MIN_ROUNDS} to {MAX_ROUNDS} with repeats auto "
+                f"(the fewest rounds that give a 95% interval of a median), not {matrix.max_repeats!r}"
             )
-    elif not isinstance(matrix.repeats, int) or matrix.repeats < 1:
-        raise PlanError(f"repeats must be >= 1 or {AUTO!r}")
+    elif not is_int(matrix.repeats) or not 1 <= matrix.repeats <= MAX_ROUNDS:  # type: ignore[operator]
+        raise PlanError(f"repeats must be from 1 to {MAX_ROUNDS} or {AUTO!r}, not {matrix.repeats!r}")
 
 
 def options_for(backend: type[bench.executors.Executor], options: Mapping[str, str]) -> dict[str, str]:
@@ -472,13 +577,18 @@ def build(matrix: Matrix) -> list[Group]:
         options = tuple(sorted(options_for(backend, matrix.executor_options).items()))
         remote = None if unavailable else backend.capacity(dict(options))
         capacity = remote or cores
-        for workers in matrix.workers:
+        for workers, threads in itertools.product(matrix.workers, matrix.all_threads):
+            if workers not in matrix.threads_workers.get(threads, (workers,)):
+                continue
             reason = unavailable or backend.unsupported(workers)
             if reason is None and remote is not None and workers > remote:
                 # workers on a batch system run at once or not at all: more would wait forever
                 reason = f"{workers} workers need {workers} CPUs at once; the nodes have {remote} in all"
+            per_worker = inner.per_worker(threads, backend.worker_cores(workers))
             cells = []
             for workload_name in matrix.workloads:
+                if threads not in matrix.threads_of(workload_name):
+                    continue
                 workload = workloads.get(workload_name)
                 asked = {k: v for k, v in matrix.params.items() if k in workload.params}
                 for size, params, method in itertools.product(
@@ -501,9 +611,11 @@ def build(matrix: Matrix) -> list[Group]:
                                 oversubscribed=workers > capacity,
                                 items=n_items,
                                 method=method,
+                                threads=str(threads),
+                                threads_per_worker=per_worker,
                             )
                         )
-            groups.append(Group(executor_name, workers, tuple(cells), options))
+            groups.append(Group(executor_name, workers, tuple(cells), options, threads, per_worker))
     return groups
 
 
@@ -517,23 +629,30 @@ def _method_reason(name: str, method: str) -> str | None:
 
 def complete_key(key: CellKey) -> CellKey:
     """``key`` with every parameter its workload declares, at its default where the key lacks it
-    (a cell recorded before the workload gained that parameter is the same cell)."""
-    executor, workers, name, size, chunk, params, method = key
+    (a cell recorded before the workload gained that parameter is the same cell), and the threads
+    spec of a cell recorded before inner threads were set (``default``: libraries as they start)."""
+    executor, workers, name, size, chunk, params, method, threads = key
+    threads = threads or UNSET_THREADS
     try:
         declared = workloads.get(name).params
     except (KeyError, workloads.WorkloadError):
-        return key
+        return (executor, workers, name, size, chunk, params, method, threads)
     filled = dict(params)
     for param_name, param in declared.items():
         filled.setdefault(param_name, param.default)
-    return (executor, workers, name, size, chunk, tuple(sorted(filled.items())), method)
+    return (executor, workers, name, size, chunk, tuple(sorted(filled.items())), method, threads)
 
 
-def without(groups: list[Group], done: set[CellKey]) -> list[Group]:
-    """The groups with the cells whose keys are in ``done`` removed."""
+Prior = tuple[tuple[float, ...], tuple[float, ...] | None]
+
+
+def without(groups: list[Group], done: set[CellKey], prior: Mapping[CellKey, Prior] | None = None) -> list[Group]:
+    """The groups with the cells whose keys are in ``done`` removed; a cell in ``prior`` (the rounds an
+    interrupted record of it holds) goes on from those rounds."""
+    prior = prior or {}
     remaining = []
     for group in groups:
-        cells = tuple(cell for cell in group.cells if cell.key not in done)
+        cells = tuple(replace(cell, prior=prior.get(cell.key)) for cell in group.cells if cell.key not in done)
         if cells:
             remaining.append(replace(group, cells=cells))
     return remaining

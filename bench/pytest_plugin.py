@@ -151,12 +151,14 @@ class Pools:
 
     def get(self, name: str, workers: int) -> Any:
         import bench.executors
+        from bench import threads
 
         if self.key != (name, workers):
             self.close()
             backend = bench.executors.get(name)
             start = time.perf_counter()
-            pool = backend(workers)
+            # the suite's rule for inner threads, as in a sweep: each worker gets its share of the cores
+            pool = backend(workers, threads=threads.per_worker(threads.AUTO, backend.worker_cores(workers)))
             self._pool = pool.__enter__()
             self.key = (name, workers)
             self.startup_s[name, workers] = time.perf_counter() - start
@@ -245,14 +247,17 @@ class ExecutorBenchmark:
         ``items`` is read once into a list, so that every run and the serial check see the same items;
         ``timeout`` (seconds) bounds each run.
         """
+        from bench import threads
+        from bench.executors.local import Serial
         from bench.plan import auto_chunksize
 
         items = list(items)
         if chunksize is None:
             chunksize = auto_chunksize(len(items), self.workers)
-        start = time.perf_counter()
-        expected = [fn(item) for item in items]
-        serial_s = time.perf_counter() - start
+        with threads.limited(Serial.worker_cores(1)):  # as a sweep's serial baseline: a thread per core
+            start = time.perf_counter()
+            expected = [fn(item) for item in items]
+            serial_s = time.perf_counter() - start
         pool = self.pools.get(self.executor, self.workers)
         run = pool.method(method)
 
@@ -267,9 +272,14 @@ class ExecutorBenchmark:
             items=len(items),
             startup_s=self.pools.startup_s.get((self.executor, self.workers)),
             serial_s=serial_s,
+            threads_per_worker=pool.threads,
+            baseline_threads=Serial.worker_cores(1),
         )
         try:
-            results: list[Any] = self.benchmark.pedantic(once, rounds=rounds, iterations=1, warmup_rounds=warmup_rounds)
+            with pool.limits():  # where the work runs in this process, its threads are set around the runs
+                results: list[Any] = self.benchmark.pedantic(
+                    once, rounds=rounds, iterations=1, warmup_rounds=warmup_rounds
+                )
         except BaseException:  # a raising function, a timeout, an interrupt: the next test gets a fresh one
             self.pools.abort()
             raise

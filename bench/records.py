@@ -21,6 +21,14 @@ Schema history (the ``schema`` field of every record):
    ``executor_options``, ``methods`` (null: each workload's own) and
    ``workload_sizes`` (sizes of particular workloads, from a preset); the
    run's ``env`` gained ``slurm_node`` and ``slurm_nodes``.
+   Then, for fair conditions: cells gained ``threads`` (the inner-threads spec, part of the
+   cell's key; cells without it ran before the suite set inner threads, as ``default`` does),
+   ``threads_per_worker``, ``threadpools`` (threadpoolctl's view in a worker), ``baseline_threads``,
+   ``load`` (the machine's load while the cell ran: ``other_cores``, ``steal``, ``loadavg``,
+   ``seconds``, ``busy``), ``stopped`` (why the cell stopped measuring) and ``prior_rounds``
+   (rounds taken over from an interrupted record); the matrix gained ``threads`` (journals
+   without it ran as ``default``) and ``max_case_time``; the run record gained
+   ``workload_files`` (the file and hash of each user workload named by a path).
 
 Golden journals of every schema live in ``tests/data/`` and must keep loading.
 A new schema adds an entry to :data:`MIGRATIONS` that turns a record of the
@@ -46,6 +54,8 @@ __all__ = [
     "NO_CHUNKS",
     "SCHEMA",
     "STATUSES",
+    "STOPPED",
+    "UNSET_THREADS",
     "CellIdentity",
     "CellKey",
     "CellRecord",
@@ -72,13 +82,20 @@ FAILED = frozenset({"error", "timeout"})
 #: The map methods (a cell's ``method``): ``map`` returns a list; ``imap`` yields results in item order
 #: and ``imap_unordered`` as they complete, both lazily, with a bounded window of chunks in flight.
 METHODS = ("map", "imap", "imap_unordered")
+#: Why a cell stopped measuring (its ``stopped``): the rounds asked for, the precision asked for
+#: (``--repeats auto``), eliminated by a race, or interrupted (the rounds it has are kept).
+STOPPED = ("rounds", "precision", "eliminated", "interrupted")
 #: The chunk spec of back-ends that do not chunk (one cell, chunk size 1).
 NO_CHUNKS = "n/a"
 AUTO = "auto"
 
+#: The inner-threads spec that stands for a cell recorded before the suite set inner threads
+#: (``threads`` null): its libraries ran as they start.
+UNSET_THREADS = "default"
+
 #: Identity of a cell within a run: executor, workers, workload, size, chunk
-#: spec, params (sorted pairs) and map method.
-CellKey = tuple[str, int, str, int, str, tuple[tuple[str, Any], ...], str]
+#: spec, params (sorted pairs), map method and inner-threads spec.
+CellKey = tuple[str, int, str, int, str, tuple[tuple[str, Any], ...], str, str | None]
 
 
 class RecordError(ValueError):
@@ -95,6 +112,7 @@ class CellIdentity:
     chunksize: int
     chunksize_spec: str
     method: str
+    threads: str | None
 
     @property
     def param_items(self) -> tuple[tuple[str, Any], ...]:
@@ -111,6 +129,7 @@ class CellIdentity:
             self.chunksize_spec,
             self.param_items,
             self.method,
+            self.threads,
         )
 
     @property
@@ -135,11 +154,17 @@ class CellIdentity:
         """Who computes the cell: ``process-pool x2``."""
         return f"{self.executor} x{self.workers}"
 
+    def threads_label(self) -> str:
+        """``threads=1``, ``threads=default``; empty under ``auto`` (the rule of every cell unless asked
+        otherwise) and where it was not recorded."""
+        return "" if self.threads in ("auto", None) else f"threads={self.threads}"
+
     def label(self) -> str:
         """Short human name, e.g. ``process-pool x2 fibprimes[2000] order=ascending chunk=auto->250``."""
         chunk = self.chunk_label()
         method = "" if self.method == "map" else f" {self.method}"
-        return f"{self.executor_label()} {self.case_label()}{' chunk=' + chunk if chunk else ''}{method}"
+        threads = f" {self.threads_label()}" if self.threads_label() else ""
+        return f"{self.executor_label()} {self.case_label()}{' chunk=' + chunk if chunk else ''}{method}{threads}"
 
 
 # -- checking ---------------------------------------------------------------
@@ -167,6 +192,10 @@ def _samples(value: Any) -> bool:
 def is_plain(value: Any) -> bool:
     """A value a cell's ``params`` can hold: a string, a finite number, true, false or null."""
     return value is None or isinstance(value, (str, bool)) or _is_number(value)
+
+
+def _threads_spec(value: Any) -> bool:
+    return value in ("auto", "default") or (isinstance(value, str) and value.isdecimal() and int(value) >= 1)
 
 
 def _chunk_spec(value: Any) -> bool:
@@ -198,6 +227,11 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
         f"a list of durations from {SAMPLE_RANGE[0]:g} to {SAMPLE_RANGE[1]:g} s, or null",
     ),
     "status": (lambda v: v in STATUSES, f"one of {', '.join(STATUSES)}"),
+    "stopped?": (lambda v: v is None or v in STOPPED, f"one of {', '.join(STOPPED)}, or null"),
+    "threads?": (
+        lambda v: v is None or _threads_spec(v),
+        "'auto', 'default' or a positive number of threads as a string, or null",
+    ),
     "method": (lambda v: v in METHODS, f"one of {', '.join(METHODS)}"),
     "chunkspec": (_chunk_spec, f"{NO_CHUNKS!r}, {AUTO!r} or a positive integer as a string"),
     "params": (
@@ -277,6 +311,9 @@ class RunRecord(_Record):
     argv: list[str] = field(default_factory=list, metadata=_meta("argv"))
     matrix: Matrix | None = None
     env: dict[str, Any] = field(default_factory=dict, metadata=_meta("dict"))
+    #: Each user workload named by a file (``path/file.py:Class``): ``path`` (absolute) and ``sha256``,
+    #: so that a resumed run finds the same file from any folder, and says when it changed.
+    workload_files: dict[str, Any] = field(default_factory=dict, metadata=_meta("dict"))
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -307,6 +344,22 @@ class CellRecord(_Record, CellIdentity):
     status: str = field(metadata=_meta("status"))
     params: dict[str, Any] = field(default_factory=dict, metadata=_meta("params"))
     method: str = field(default="map", metadata=_meta("method"))
+    #: The inner-threads spec (``auto``, ``default`` or a number); part of the cell's key. Null in
+    #: records from before the suite set inner threads (their libraries ran as ``default`` runs them).
+    threads: str | None = field(default=None, metadata=_meta("threads?"))
+    #: The threads each worker's native libraries had: set by the suite, or under ``default`` the most
+    #: any of a worker's thread pools used (null: none loaded, or not recorded).
+    threads_per_worker: int | None = field(default=None, metadata=_meta("int?"))
+    #: threadpoolctl's view of the thread pools in a worker, once the cell's task had run there.
+    threadpools: list[dict[str, Any]] | None = field(default=None, metadata=_meta("dicts?"))
+    #: The threads of the paired serial baseline (one per core: the most one process can use).
+    baseline_threads: int | None = field(default=None, metadata=_meta("int?"))
+    #: The machine's load while the cell's timed runs and their baselines ran (``bench.cpuload``).
+    load: dict[str, Any] | None = field(default=None, metadata=_meta("dict?"))
+    #: Why the cell stopped measuring (one of STOPPED); null for a cell that failed or was skipped.
+    stopped: str | None = field(default=None, metadata=_meta("stopped?"))
+    #: Rounds taken over from an earlier record of the cell that an interrupt cut short (``--resume``).
+    prior_rounds: int | None = field(default=None, metadata=_meta("int?"))
     options: dict[str, Any] = field(default_factory=dict, metadata=_meta("dict"))
     startup_s: float | None = field(default=None, metadata=_meta("num?"))
     warmup: str | None = field(default=None, metadata=_meta("str?"))
@@ -360,6 +413,21 @@ class CellRecord(_Record, CellIdentity):
     def paired(self) -> bool:
         """Every timed sample has its serial baseline sample."""
         return self.baseline_s is not None and len(self.baseline_s) == len(self.times_s) > 0
+
+    @property
+    def busy(self) -> bool:
+        """Other processes took a share of the CPU while the cell ran (``load.busy``)."""
+        return bool(self.load and self.load.get("busy"))
+
+    @property
+    def interrupted(self) -> bool:
+        """An interrupt stopped the cell before all its rounds: it holds the rounds it has."""
+        return self.stopped == "interrupted"
+
+    @property
+    def complete(self) -> bool:
+        """Ok, with every round it was to have: nothing for ``--resume`` to do."""
+        return self.ok and not self.interrupted
 
 
 Record = RunRecord | CellRecord | ResumeRecord

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
@@ -20,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import bench.executors
-from bench import mpi
+from bench import mpi, scratch
+from bench.cpuload import Meter
 from bench.measure import CellResult, NullReporter, Reporter, Rounds, Verifier, measure_group
 from bench.plan import Cell, Group, Matrix, PlanError, build, complete_key, validate, without
 from bench.records import CellRecord, ResumeRecord, RunRecord
@@ -230,6 +232,13 @@ def cell_record(run_id: str, result: CellResult, rounds: Rounds) -> CellRecord:
         status=result.status,
         params=cell.param_dict,
         method=cell.method,
+        threads=cell.threads,
+        threads_per_worker=result.threads_per_worker,
+        threadpools=result.threadpools,
+        baseline_threads=result.baseline_threads if result.baseline_s is not None else None,
+        load=result.load,
+        stopped=result.stopped,
+        prior_rounds=result.prior_rounds,
         options=result.options,
         startup_s=result.startup_s,
         warmup=result.warmup,
@@ -286,6 +295,7 @@ def run_groups(
     verifier = Verifier()
     instances = itertools.count(first_instance)
     records = []
+    meter = _meter()
 
     def keep(results: list[CellResult]) -> None:
         for result in results:
@@ -307,11 +317,25 @@ def run_groups(
                 reporter=reporter,
                 instances=instances,
                 options=dict(group.options),
+                threads=group.threads_per_worker,
+                meter=meter,
                 on_interrupt=keep,  # the cells a stopped group had finished are kept too
             )
             measured = {result.cell: result for result in results}
-        keep([measured.get(cell) or CellResult(cell, status="skipped", error=cell.skip_reason) for cell in group.cells])
+        keep([measured.get(cell) or _skipped(cell) for cell in group.cells])
     return records
+
+
+def _skipped(cell: Cell) -> CellResult:
+    return CellResult(cell, status="skipped", error=cell.skip_reason, threads_per_worker=cell.threads_per_worker)
+
+
+def _meter() -> Meter | None:
+    """The load meter of a sweep, where the machine lets it read its counters."""
+    try:
+        return Meter()
+    except (ImportError, OSError, RuntimeError):
+        return None
 
 
 def run_env(groups: list[Group]) -> dict[str, Any]:
@@ -401,12 +425,54 @@ def sweep(
     return _on_rank_zero(lambda: _sweep(matrix, out, reporter, argv))
 
 
+def _runnable(groups: list[Group]) -> None:
+    """PlanError when no cell of the matrix can run here, with the reasons."""
+    if any(not cell.skip_reason for group in groups for cell in group.cells):
+        return
+    reasons = list(dict.fromkeys(cell.skip_reason for group in groups for cell in group.cells if cell.skip_reason))
+    more = f" (and {len(reasons) - 2} more reasons)" if len(reasons) > 2 else ""
+    raise PlanError(f"nothing to measure: every cell would be skipped: {'; '.join(reasons[:2])}{more}")
+
+
+def _estimate(groups: list[Group], matrix: Matrix) -> None:
+    """PlanError for a case whose serial run is estimated to outgrow the machine's memory or
+    ``matrix.max_case_time`` (a short probe of each case; none without a bound)."""
+    from bench import estimate
+    from bench.executors.local import Serial
+
+    if matrix.max_case_time is None:
+        return
+    available = estimate.available_memory()
+    for cell in estimate.cases(cell for group in groups for cell in group.cells).values():
+        found = estimate.probe(cell.workload, cell.size, cell.param_dict, cell.case_label(), Serial.worker_cores(1))
+        reason = estimate.refusal(found, matrix.max_case_time, available) if found else None
+        if reason:
+            raise PlanError(reason, allowed_by="max_case_time")
+
+
+def _workload_files(matrix: Matrix) -> dict[str, Any]:
+    import workloads
+
+    found = {name: workloads.source(name) for name in matrix.workloads}
+    return {name: where for name, where in found.items() if where}
+
+
 def _sweep(
     matrix: Matrix, out: str | os.PathLike[str] | None, progress: Progress, argv: Sequence[str] | None
 ) -> Results:
+    scratch.remove_stale()
     groups = build(matrix)
+    _runnable(groups)
+    _estimate(groups, matrix)
     run_id = new_run_id()
-    run = RunRecord(run_id, utc_now(), list(sys.argv if argv is None else argv), matrix, run_env(groups))
+    run = RunRecord(
+        run_id,
+        utc_now(),
+        list(sys.argv if argv is None else argv),
+        matrix,
+        run_env(groups),
+        workload_files=_workload_files(matrix),
+    )
     journal = Journal.create(out, run_id) if out is not None else None
     paths = (journal.path,) if journal else ()
     kept: list[CellRecord] = []
@@ -435,6 +501,8 @@ def resume(
     of the whole journal. ``oversubscribe`` lets a journal from a bigger
     machine go on here (it changes no cell). Errors as for :func:`sweep`.
     """
+    import workloads
+
     path = Path(path)
     old = load(path)
     if len(old.runs) != 1:
@@ -442,6 +510,10 @@ def resume(
     matrix = old.runs[0].matrix
     if matrix is None:
         raise JournalError(f"{path} has no matrix to resume")
+    for spec, recorded in old.runs[0].workload_files.items():  # found where the run found them
+        changed = workloads.pin(spec, recorded) if isinstance(recorded, dict) else None
+        if changed:
+            warnings.warn(changed, stacklevel=2)
     if oversubscribe:  # it changes no cell, only lets a journal from a bigger machine go on here
         matrix = replace(matrix, oversubscribe=True)
     validate(matrix)
@@ -451,8 +523,21 @@ def resume(
 
 def _resume(path: Path, old: Results, matrix: Matrix, progress: Progress, argv: Sequence[str] | None) -> Results:
     [run] = old.runs
-    # Cells that are missing or not ok (failed, timed out, skipped) run again; the newest record of a cell counts.
-    groups = without(build(matrix), {complete_key(cell.key) for cell in old.cells if cell.ok})
+    scratch.remove_stale()
+    # Cells that are missing or not ok (failed, timed out, skipped) run again, and those an interrupt cut
+    # short go on from the rounds they have; the newest record of a cell counts.
+    done = {complete_key(cell.key) for cell in old.cells if cell.complete}
+    prior = {
+        complete_key(cell.key): (tuple(cell.times_s), tuple(cell.baseline_s) if cell.baseline_s is not None else None)
+        for cell in old.cells
+        if cell.ok and cell.interrupted
+    }
+    groups = without(build(matrix), done, prior)
+    if not any(not cell.skip_reason for group in groups for cell in group.cells):
+        still = sum(len(group.cells) for group in groups)
+        why = f" or still cannot run here ({still} skipped)" if still else ""
+        warnings.warn(f"nothing to resume: every cell of {path} is complete{why}", stacklevel=3)
+        return old
     marker = ResumeRecord(run.run_id, utc_now(), list(sys.argv if argv is None else argv), run_env(groups))
     # Instance numbers stay unique across resumed runs.
     first_instance = 1 + max((cell.instance or 0 for cell in old.cells), default=0)

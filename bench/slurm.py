@@ -44,7 +44,7 @@ __all__ = [
 
 #: Seconds any one Slurm command may take.
 COMMAND_TIMEOUT_S = 30.0
-START_HINT = "on this machine, start a local one with: scripts/local-slurm.sh start"
+START_HINT = "on this machine, start a local one (as root) with: scripts/local-slurm.sh start"
 LAUNCHERS = ("srun", "mpiexec")
 #: Values that go into ``#SBATCH`` lines, which sbatch reads without a shell.
 _DIRECTIVE = re.compile(r"[A-Za-z0-9_.,:@%+=/-]+")

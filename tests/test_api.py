@@ -30,6 +30,7 @@ VARYING = {
     "finished",
     "instance",
     "driver_peak_bytes",
+    "load",
 }
 
 

@@ -1,12 +1,16 @@
 """The command line, run as a user runs it: a fresh process per call."""
 
 import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
 import bench
 from bench.results import JournalWarning
+from conftest import ROOT
 
 RUN = {"schema": 1, "kind": "run", "run_id": "x", "started": "2026-01-01T00:00:00+00:00"}
 SMALL = [
@@ -20,6 +24,8 @@ SMALL = [
     "300",
     "--repeats",
     "2",
+    "--threads",
+    "auto",
 ]
 
 
@@ -39,14 +45,35 @@ def journals(folder):
         (["--chunksizes", "auto,0"], "'0' is not a positive integer"),
         (["--size", "1.5"], "'1.5' is not a positive integer"),
         (["--repeats", "0"], "'0' is not a positive integer"),
-        (["--cell-timeout", "-1"], "'-1' is not a positive number"),
+        (["--cell-timeout", "-1"], "the cell timeout must be a number of seconds above 0 and at most 1e+06, not -1.0"),
+        (["--cell-timeout", "inf"], "the cell timeout must be a number of seconds above 0 and at most 1e+06, not inf"),
+        (["--cell-timeout", "1e12"], "the cell timeout must be a number of seconds above 0 and at most 1e+06"),
+        (["--cell-timeout", "nan"], "the cell timeout must be a number of seconds above 0 and at most 1e+06, not nan"),
+        (["--cell-timeout", "soon"], "'soon' is not a number of seconds"),
+        (["--max-case-time", "-5"], "the longest case time must be a number of seconds above 0"),
+        (["--workers", "-1"], "'-1' is not a positive integer"),
+        (["--workers", "1,,2"], "'1,,2' has an empty item"),
+        (["--workers", "1-1000000000"], "'1-1000000000' stands for 1000000000 values, more than 1024"),
+        (["--chunksizes", "x"], "'x' is not a positive integer or 'auto'"),
+        (["--threads", "x"], "threads 'x' is not 'auto', 'default' or a number of threads from 1 to 4096"),
+        (["--threads", "0"], "threads '0' is not 'auto', 'default'"),
+        (["--out", ""], "--out: expected a folder, not an empty name"),
+        (["--executors", "mpi-comm"], "nothing to measure: every cell would be skipped: mpi-comm needs an MPI launch"),
+        (
+            ["--workloads", "noop", "--size", "1000000000", "--executors", "serial"],
+            "noop[1000000000]: its serial run would need about ",
+        ),
+        (
+            ["--workloads", "fibprimes", "--size", "1000000000", "--executors", "serial"],
+            "producer=generator: its serial run would take about ",
+        ),
         (["--param", "order"], "'order' is not KEY=V1,V2"),
-        (["--param", "colour=red"], "unknown param 'colour' for fibprimes, noop, polyfit; known: order, points,"),
+        (["--param", "colour=red"], "unknown param 'colour' for fibprimes, noop, polyfit, linalg; known: n, op,"),
         (["--preset", "slow"], "invalid choice: 'slow'"),
         (["--repeats", "sometimes"], "'sometimes' is not a positive integer"),
         (["--precision", "0%"], "'0%' is not a percentage between 0% and 100%"),
         (["--precision", "3"], "'3' is not a percentage between 0% and 100%"),
-        (["--repeats", "auto", "--max-repeats", "5"], "max repeats must be >= 6 with repeats auto"),
+        (["--repeats", "auto", "--max-repeats", "5"], "max repeats must be from 6 to 100000 with repeats auto"),
         (["--warmup", "long"], "invalid choice: 'long'"),
         (["--precision", "5%"], "--precision applies only with --repeats auto"),
         (["--executors", "thread-pool", "--workers", "100000"], "thread-pool with 100000 workers exceeds the limit"),
@@ -289,8 +316,10 @@ def test_resume_runs_only_the_missing_cells(run_bench, tmp_path):
     assert keys == [("serial", "n/a"), ("thread-pool", "1"), ("thread-pool", "16"), ("thread-pool", "auto")]
     # The resumed group is a new instance, numbered after the journal's.
     assert [c.instance for c in loaded.cells] == [1, 2, 3, 3]
+    complete = killed.read_text()
     again = run_bench("--resume", str(killed))
-    assert again.returncode == 0 and len(killed.read_text().splitlines()) == len(text.splitlines()) + 1
+    assert again.returncode == 0 and killed.read_text() == complete  # nothing to do: nothing appended
+    assert f"warning: nothing to resume: every cell of {killed} is complete" in again.stderr
     # Nothing was left to run, yet the summary covers the whole journal.
     table = again.stdout[again.stdout.index("executor") :]
     assert "serial" in table and table.count("thread-pool") == 3 and "baseline" in table
@@ -384,7 +413,8 @@ def test_ctrl_c_during_a_dask_local_cell_exits_130_with_one_line(tmp_path):
 
     from conftest import ROOT
 
-    args = "--executors dask-local --workloads fibprimes --workers 1,2 --size 800 --chunksizes 1 --repeats 8 --out out"
+    args = "--executors dask-local --workloads fibprimes --workers 1,2 --size 800 --chunksizes 1 --threads auto"
+    args += " --repeats 8 --out out"
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "run.py"), *args.split()],
         cwd=tmp_path,
@@ -407,8 +437,10 @@ def test_ctrl_c_during_a_dask_local_cell_exits_130_with_one_line(tmp_path):
     assert process.returncode == 130, stderr
     [journal] = (tmp_path / "out").glob("*.jsonl")
     path = f"out/{journal.name}"
-    assert stderr == f"interrupted; 1 finished cell(s) kept in {path}; --resume {path} goes on\n"
-    assert [cell.workers for cell in bench.load(journal).cells] == [1]
+    kept = bench.load(journal).cells
+    cut = " and 1 cut short" if any(cell.interrupted for cell in kept) else ""
+    assert stderr == f"interrupted; 1 finished cell(s){cut} kept in {path}; --resume {path} goes on\n"
+    assert [cell.workers for cell in kept if not cell.interrupted] == [1]
     deadline = time.monotonic() + 10
     while group_members(process.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -476,6 +508,63 @@ def test_a_user_workload_that_fails_to_import_is_one_line_and_exit_2(run_bench, 
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "importing broken failed: RuntimeError: broken on purpose" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_user_module_that_exits_on_import_is_one_line_and_exit_2(run_bench, tmp_path):
+    (tmp_path / "quits.py").write_text("import sys\nsys.exit(3)\n")
+    done = run_bench("--workloads", "quits.py:Anything", "--out", "out")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "importing quits failed: SystemExit: 3" in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+SQUARES = """
+from workloads import from_function
+
+
+def square(x):
+    return x * x
+
+
+Squares = from_function(square, items=range, verify=lambda answer, size: answer == [x * x for x in range(size)])
+"""
+
+
+def test_a_user_workload_by_relative_path_resumes_from_another_folder(run_bench, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "squares.py").write_text(SQUARES)
+    args = ["--workloads", "mine/squares.py:Squares", "--executors", "serial,process-pool", "--workers", "1"]
+    args += ["--size", "20", "--chunksizes", "4", "--repeats", "1", "--out", "out", "--quiet"]
+    done = run_bench(*args)
+    assert done.returncode == 0, done.stderr
+    journal = tmp_path / done.stdout.strip()
+    [run] = bench.load(journal).runs
+    recorded = run.workload_files["mine/squares.py:Squares"]
+    assert recorded["path"] == str(tmp_path / "mine" / "squares.py") and len(recorded["sha256"]) == 64
+    lines = journal.read_text().splitlines()
+    journal.write_text("\n".join(lines[:2]) + "\n")  # killed after the serial cell
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "mine" / "squares.py").write_text(SQUARES + "\n# edited\n")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--resume", str(journal), "--quiet"],
+        cwd=elsewhere, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("\n") == 1 and "mine/squares.py changed since the run began" in done.stderr
+    cells = bench.load(journal).cells
+    assert [(c.executor, c.ok, c.verified) for c in cells] == [("serial", True, True), ("process-pool", True, True)]
+
+
+def test_slurm_submit_without_a_slurm_is_one_line_and_exit_2_with_nothing_created(run_bench, tmp_path):
+    # no Slurm commands on the path: as on a machine without Slurm
+    bare = {"PATH": os.path.dirname(sys.executable)}
+    done = run_bench("slurm", "submit", "--out", "jobs", "--", "--repeats", "1", module=True, env=bare)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "no Slurm reachable" in done.stderr and "start a local one (as root) with: scripts/local-slurm.sh start" in (
+        done.stderr
+    )
+    assert not (tmp_path / "jobs").exists()
 
 
 def test_a_user_task_that_cannot_reach_a_worker_is_one_line_and_exit_2(run_bench, tmp_path):

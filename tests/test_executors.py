@@ -77,6 +77,7 @@ TINY = {
     "fibprimes-first": (12, {}),
     "primes-range": (3000, {}),
     "polyfit": (3, {"points": 300}),
+    "linalg": (3, {"n": 40}),
     "noop": (60, {}),
     "sleep": (12, {"task_us": 200}),
     "spin": (12, {"task_us": 200}),

@@ -24,7 +24,7 @@ from conftest import ROOT, left_in, unavailable
 from tests.helpers import command_line, still_running
 
 #: Two groups (x1, then x2) of eight paired rounds: long enough to be stopped in either.
-SWEEP = "--workloads fibprimes --workers 1,2 --size 1000 --chunksizes 16 --repeats 8 --out out"
+SWEEP = "--workloads fibprimes --workers 1,2 --size 1000 --chunksizes 16 --threads auto --repeats 8 --out out"
 RUN = [sys.executable, str(ROOT / "bench" / "run.py")]
 #: The same, signalled alone (kill PID) rather than as a process group.
 SINGLETON = list(RUN)
@@ -161,18 +161,27 @@ def test_a_signal_keeps_the_finished_cells_leaves_nothing_behind_and_resume_comp
         return
     [journal] = journals
     path = f"out/{journal.name}"
-    assert err.splitlines()[-1] == f"{how}; {finished} finished cell(s) kept in {path}; --resume {path} goes on"
     kept = bench.load(journal).cells
-    assert [(cell.workers, cell.status) for cell in kept] == [(1, "ok")] * finished
+    # the x2 cell, stopped after a round or more, is kept with the rounds it has
+    cut = [cell for cell in kept if cell.interrupted]
+    assert all(cell.workers == 2 and cell.ok and 1 <= len(cell.times_s) < 8 for cell in cut)
+    short = f" and {len(cut)} cut short" if cut else ""
+    assert err.splitlines()[-1] == f"{how}; {finished} finished cell(s){short} kept in {path}; --resume {path} goes on"
+    assert [(cell.workers, cell.status) for cell in kept if not cell.interrupted] == [(1, "ok")] * finished
     assert driver.left_running() == []
     assert left_in(scratch, wait_s=10) == []  # no pymp-*, no Dask scratch space
 
     done = driver.resume(path)
     assert done.returncode == 0, done.stderr
     kinds = [json.loads(line)["kind"] for line in journal.read_text().splitlines()]
-    assert kinds == ["run", *["cell"] * finished, "resume", *["cell"] * (2 - finished)]
+    assert kinds == ["run", *["cell"] * (finished + len(cut)), "resume", *["cell"] * (2 - finished)]
     cells = bench.load(journal).cells
-    assert sorted(cell.workers for cell in cells) == [1, 2] and all(cell.ok and cell.verified for cell in cells)
+    assert sorted(cell.workers for cell in cells) == [1, 2] and all(cell.complete and cell.verified for cell in cells)
+    # a cut-short cell goes on from its rounds: they open the completed record
+    for before in cut:
+        [after] = [cell for cell in cells if cell.workers == 2]
+        assert after.prior_rounds == len(before.times_s) and after.times_s[: len(before.times_s)] == before.times_s
+        assert len(after.times_s) == 8
     assert left_in(scratch, wait_s=10) == []
 
 
@@ -195,10 +204,12 @@ def test_an_interrupted_group_keeps_the_cells_it_had_finished(tmp_path):
     )
     with pytest.raises(Interrupted) as stopped:
         bench.sweep(matrix, tmp_path, progress=_StopAt(8))
-    [failed] = stopped.value.results.cells
+    failed, cut = stopped.value.results.cells
     assert failed.workload == "fault-raise" and failed.status == "error"
+    # noop had measured rounds when the interrupt came: kept with them, for --resume to complete
+    assert cut.workload == "noop" and cut.ok and cut.interrupted and 1 <= len(cut.times_s) < 3
     [journal] = tmp_path.glob("*.jsonl")
-    assert [(cell.workload, cell.status) for cell in bench.load(journal).cells] == [("fault-raise", "error")]
+    assert bench.load(journal).cells == [failed, cut]
 
 
 def test_a_signal_while_a_journal_line_is_written_waits_for_the_line():

@@ -16,11 +16,21 @@ def test_auto_rule_is_multiprocessings():
 def test_quick_preset_is_the_documented_matrix():
     matrix = plan.from_preset("quick")
     assert matrix.workers == tuple(sorted({1, 2, available_cores()}))
-    assert matrix.chunksizes == ("1", "16", "auto") and matrix.workloads == ("fibprimes", "noop", "polyfit")
+    assert matrix.chunksizes == ("1", "16", "auto") and matrix.workloads == ("fibprimes", "noop", "polyfit", "linalg")
     groups = plan.build(matrix)
     assert {g.executor for g in groups} == set(EXECUTOR_CONTRACT)
     sizes = {cell.workload: cell.size for group in groups for cell in group.cells}
-    assert sizes == {"fibprimes": 1000, "noop": 500, "polyfit": 4}
+    assert sizes == {"fibprimes": 1000, "noop": 500, "polyfit": 4, "linalg": 32}
+    # inner threads: auto everywhere; default too for fibprimes and linalg, at the core count
+    threads = {(cell.workload, cell.threads, cell.workers) for group in groups for cell in group.cells}
+    assert {spec for _, spec, _ in threads} == {"auto", "default"}
+    assert {(name, workers) for name, spec, workers in threads if spec == "default"} == {
+        (name, available_cores()) for name in ("fibprimes", "linalg")
+    }
+    # a preset's comparison is made for its own workloads and worker counts
+    for override in ({"workloads": ("fibprimes",)}, {"workers": (1, 2)}, {"threads": ("auto",)}):
+        narrowed = plan.build(plan.from_preset("quick", **override))
+        assert {cell.threads for group in narrowed for cell in group.cells} == {"auto"}, override
 
 
 def test_quick_makes_any_workload_small_and_an_explicit_size_wins():
@@ -69,7 +79,7 @@ def test_unknown_method_and_user_workload_errors():
 
 
 def test_a_cell_recorded_before_a_param_existed_is_the_same_cell():
-    old = ("serial", 1, "fibprimes", 1500, "n/a", (("order", "ascending"),), "map")
+    old = ("serial", 1, "fibprimes", 1500, "n/a", (("order", "ascending"),), "map", "auto")
     assert plan.complete_key(old) == (
         "serial",
         1,
@@ -78,7 +88,15 @@ def test_a_cell_recorded_before_a_param_existed_is_the_same_cell():
         "n/a",
         (("order", "ascending"), ("producer", "generator")),
         "map",
+        "auto",
     )
+
+
+def test_a_cell_recorded_before_inner_threads_were_set_ran_as_default():
+    old = ("serial", 1, "fibprimes", 1500, "n/a", (("order", "ascending"), ("producer", "generator")), "map", None)
+    assert plan.complete_key(old)[-1] == "default"
+    [group] = plan.build(plan.Matrix.from_json({"executors": ["serial"], "workers": [1], "sizes": [10]}))
+    assert group.threads == "default" and group.cells[0].threads == "default"
 
 
 def test_seed_preset_is_the_course_exercise():
@@ -129,10 +147,22 @@ def test_params_sweep_and_default():
         ({"workers": (0,)}, "workers must be positive"),
         ({"chunksizes": ("0",)}, "chunk size '0'"),
         ({"chunksizes": ("big",)}, "chunk size 'big'"),
-        ({"repeats": 0}, "repeats must be >= 1 or 'auto'"),
-        ({"repeats": "often"}, "repeats must be >= 1 or 'auto'"),
-        ({"repeats": "auto", "max_repeats": 5}, "max repeats must be >= 6 with repeats auto"),
-        ({"repeats": "auto", "precision": 0.0}, "precision must be between 0% and 100%"),
+        ({"repeats": 0}, "repeats must be from 1 to 100000 or 'auto', not 0"),
+        ({"repeats": "often"}, "repeats must be from 1 to 100000 or 'auto'"),
+        ({"repeats": True}, "repeats must be from 1 to 100000 or 'auto', not True"),
+        ({"repeats": "auto", "max_repeats": 5}, "max repeats must be from 6 to 100000 with repeats auto"),
+        ({"repeats": "auto", "precision": 0.0}, r"precision must be a fraction between 0 and 1 \(0.03 for 3%\)"),
+        ({"repeats": "auto", "precision": float("nan")}, "precision must be a fraction between 0 and 1"),
+        ({"cell_timeout": float("inf")}, "the cell timeout must be a number of seconds above 0 and at most 1e"),
+        ({"cell_timeout": float("nan")}, "the cell timeout must be a number of seconds above 0"),
+        ({"cell_timeout": 1e12}, "the cell timeout must be a number of seconds above 0 and at most 1e"),
+        ({"cell_timeout": 0}, "the cell timeout must be a number of seconds above 0"),
+        ({"cell_timeout": "10"}, "the cell timeout must be a number of seconds"),
+        ({"max_case_time": -1.0}, "the longest case time must be a number of seconds above 0"),
+        ({"threads": ("many",)}, "threads 'many' is not 'auto', 'default' or a number of threads from 1 to 4096"),
+        ({"threads": (0,)}, "threads '0' is not 'auto', 'default'"),
+        ({"threads": ()}, "threads needs at least one value"),
+        ({"workers": (True,)}, "workers must be positive integers, not True"),
         ({"warmup": "long"}, "warm-up 'long' is not one of short, full"),
         ({"params": {"colour": ("red",)}}, "unknown param 'colour' for fibprimes; known: order"),
         ({"params": {"order": ("sideways",)}}, "'sideways' is not one of ascending"),

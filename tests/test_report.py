@@ -202,12 +202,24 @@ def test_few_rounds_never_pass_for_a_tie(tmp_path):
     assert not case.runners_up and any("too few rounds" in note for note in case.notes)
 
 
-def test_a_previous_report_is_replaced_with_its_stale_figures(tmp_path, scaling_journal):
+def test_a_previous_report_is_replaced_with_its_stale_figures_and_nothing_else(tmp_path, scaling_journal):
     out = tmp_path / "out"
     assert run_cli(scaling_journal, "-o", out).returncode == 0
+    manifest = out / bench.report.MANIFEST
+    written = manifest.read_text().splitlines()
+    assert sorted(written) == sorted(
+        ["index.html", "summary.md"] + [f"figures/{p.name}" for p in (out / "figures").iterdir()]
+    )
+    # a figure that an earlier report wrote (its manifest says so) and the new one lacks, and a user's own files
     (out / "figures" / "old-case-scaling.svg").write_text("<svg/>")
+    manifest.write_text("".join(f"{line}\n" for line in [*written, "figures/old-case-scaling.svg"]))
+    (out / "figures" / "my-plot.svg").write_text("<svg>mine</svg>")
+    (out / "notes.txt").write_text("mine")
     assert run_cli(scaling_journal, "-o", out).returncode == 0
     assert not (out / "figures" / "old-case-scaling.svg").exists()  # a stale figure of this suite's report
+    assert (out / "figures" / "my-plot.svg").read_text() == "<svg>mine</svg>"  # the user's: kept
+    assert (out / "notes.txt").read_text() == "mine"
+    assert "figures/my-plot.svg" not in manifest.read_text()
 
 
 def test_a_report_of_the_command_line_has_its_files_and_default_folder(scaling_journal, tmp_path):

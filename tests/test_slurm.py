@@ -149,19 +149,17 @@ def test_an_interrupt_or_sigterm_cancels_the_jobs(tmp_path, scratch, slurm_nodes
 
 def test_no_reachable_slurm_skips_the_cells_and_says_what_to_run(run_bench, tmp_path, monkeypatch):
     monkeypatch.setenv("SLURM_CONF", str(tmp_path / "no-slurm.conf"))
-    done = run_bench(
-        "--executors=dask-slurm",
-        "--workers=1",
-        "--chunksizes=1",
-        "--size=100",
-        "--workloads=fibprimes",
-        "--repeats=1",
-        timeout=120,
-    )
+    args = ["--workers=1", "--chunksizes=1", "--size=100", "--workloads=fibprimes", "--repeats=1"]
+    done = run_bench("--executors=serial,dask-slurm", *args, timeout=120)
     assert done.returncode == 0, done.stderr
-    [cell] = bench.load(tmp_path / done.stdout.strip().splitlines()[-1]).cells
-    assert cell.status == "skipped"
+    serial, cell = bench.load(tmp_path / done.stdout.strip().splitlines()[-1]).cells
+    assert serial.ok and cell.status == "skipped"
     assert "no Slurm reachable" in cell.error and "scripts/local-slurm.sh start" in cell.error
+    # with nothing else to measure, that is the one line of a refused matrix
+    done = run_bench("--executors=dask-slurm", *args, "--out", "alone", timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "nothing to measure: every cell would be skipped: no Slurm reachable" in done.stderr
+    assert "scripts/local-slurm.sh start" in done.stderr and not (tmp_path / "alone").exists()
 
 
 # -- executor options ---------------------------------------------------------------

@@ -34,6 +34,7 @@ _registry: Registry[type[Workload]] = Registry(
         "fibprimes-first": "workloads.fibprimes:FibPrimesFirst",
         "primes-range": "workloads.primes_range:PrimesRange",
         "polyfit": "workloads.polyfit:Polyfit",
+        "linalg": "workloads.linalg:Linalg",
         "noop": "workloads.noop:Noop",
         "sleep": "workloads.probes:Sleep",
         "spin": "workloads.probes:Spin",
@@ -84,6 +85,50 @@ def _one_line(exc: BaseException) -> str:
 
 #: Folders of users' workload files, on the import path of the workers the sweep starts.
 user_paths: list[str] = []
+#: Where a user's workload was found when its run began (``pin``): its file, or for ``module:Class`` the
+#: folder it was imported from, so that a resumed run finds it from any folder.
+_pinned: dict[str, Path] = {}
+
+
+def source(spec: str) -> dict[str, str] | None:
+    """Where the user's workload ``spec`` comes from: ``path`` (its module's file, absolute), ``folder``
+    (where it was imported from) and ``sha256`` (of the file); None for a registered workload."""
+    if not is_spec(spec):
+        return None
+    get(spec)
+    target = spec.rpartition(":")[0]
+    by_path = target.endswith(".py") or os.sep in target
+    module = sys.modules.get(Path(target).stem if by_path else target)
+    found = getattr(module, "__file__", None)
+    if not found:
+        return None
+    path = Path(found).resolve()
+    folder = path.parent if by_path else _pinned.get(spec, Path.cwd())
+    return {"path": str(path), "folder": str(folder), "sha256": _sha256(path)}
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def pin(spec: str, recorded: dict[str, str]) -> str | None:
+    """Find the user's workload ``spec`` where ``source`` recorded it (a resumed run, from any folder);
+    returns a warning when its file changed since, or is gone."""
+    target = spec.rpartition(":")[0]
+    path = Path(recorded.get("path", ""))
+    by_path = target.endswith(".py") or os.sep in target
+    _pinned[spec] = path if by_path else Path(recorded.get("folder", ""))
+    _instances.pop(spec, None)
+    if not path.is_file():
+        return f"workload {spec}: {path} is gone"
+    if recorded.get("sha256") and _sha256(path) != recorded["sha256"]:
+        return f"workload {spec}: {path} changed since the run began; the cells still to measure run the new code"
+    return None
 
 
 def _importable(folder: Path) -> None:
@@ -108,21 +153,22 @@ def load_spec(spec: str) -> type[Workload]:
     target, _, attr = spec.rpartition(":")
     if not target or not attr:
         raise WorkloadError(f"workload {spec!r}: expected module:Class or path/to/file.py:Class")
+    pinned = _pinned.get(spec)
     if target.endswith(".py") or os.sep in target:
-        path = Path(target).resolve()
+        path = pinned or Path(target).resolve()
         if not path.is_file():
             raise WorkloadError(f"workload {spec!r}: no file {target}")
         _importable(path.parent)
         module_name = path.stem
     else:
-        _importable(Path.cwd())  # as `python -m` would find it
+        _importable(pinned or Path.cwd())  # as `python -m` would find it (a resumed run: where it did)
         module_name = target
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # the user's module: any error in it is theirs to see, in one line
+    except (Exception, SystemExit) as exc:  # the user's module: any error in it is theirs to see, in one line
         raise WorkloadError(f"workload {spec!r}: importing {module_name} failed: {_one_line(exc)}") from None
     found = getattr(module, "__file__", None)
-    if target.endswith(".py") and (found is None or Path(found).resolve() != Path(target).resolve()):
+    if target.endswith(".py") and (found is None or Path(found).resolve() != path):
         raise WorkloadError(f"workload {spec!r}: the module name {module_name} is taken by {found}; rename the file")
     cls = getattr(module, attr, None)
     if not (isinstance(cls, type) and issubclass(cls, Workload)):

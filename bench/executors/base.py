@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import itertools
 import multiprocessing
 import os
@@ -12,7 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ClassVar
@@ -38,6 +39,8 @@ __all__ = [
 ]
 
 READY_TIMEOUT_S = 120.0
+#: The longest path a Unix socket may have (Linux's sun_path, less its final NUL).
+UNIX_SOCKET_PATH = 107
 #: Chunks a streaming method keeps in flight per worker: one running and one queued, so that no
 #: worker idles while the driver hands out the next chunk, and the input is read only that far ahead.
 WINDOW_PER_WORKER = 2
@@ -107,6 +110,15 @@ def mp_context() -> multiprocessing.context.BaseContext:
     event loop, an MPI library) can deadlock its children; forkserver starts
     workers from a clean single-threaded server and is still cheap.
     """
+    from multiprocessing import util
+
+    from bench import scratch
+
+    # multiprocessing's folder (with the forkserver's socket) inside the suite's, where the socket's path
+    # stays within what a Unix socket takes: a deep TMPDIR keeps multiprocessing's own place
+    if len(str(scratch.folder())) + len("/pymp-XXXXXXXX/listener-XXXXXXXX") < UNIX_SOCKET_PATH:
+        with scratch.in_folder():
+            util.get_temp_dir()
     if start_method() != "forkserver":
         return multiprocessing.get_context(start_method())
     from multiprocessing import forkserver, resource_tracker
@@ -260,13 +272,20 @@ class Executor:
     blocked: ClassVar[str | None] = None
     #: The settings the back-end takes, by key (``--executor-option KEY=VALUE``).
     options: ClassVar[dict[str, Option]] = {}
+    #: True where the work runs in the calling process (serial, threads): its native libraries'
+    #: threads are set around each call (``limits``) rather than once in each worker.
+    in_process: ClassVar[bool] = False
 
-    def __init__(self, workers: int, **options: Any) -> None:
+    def __init__(self, workers: int, *, threads: int | None = None, **options: Any) -> None:
         if not isinstance(workers, int) or workers < 1:
             raise ValueError("workers must be >= 1")
         if self.max_workers is not None and workers > self.max_workers:
             raise ValueError(f"{self.name} has at most {self.max_workers} worker(s)")
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise ValueError("threads must be >= 1 (or None: the libraries' own default)")
         self.workers = workers
+        #: Threads each worker's native libraries may use (``bench.threads``); None: as they start.
+        self.threads = threads
         #: Every option's value as used, whatever supplied it (recorded in the cell's ``options``).
         self.settings = self.resolve_options(options)
         #: Where each worker ran (``node_name``), once the instance is ready.
@@ -337,6 +356,44 @@ class Executor:
         """Versions and settings that describe this back-end."""
         return {"packages": package_versions(*cls.packages)}
 
+    @classmethod
+    def worker_cores(cls, workers: int) -> int:
+        """The cores each of ``workers`` workers may use (what ``--threads auto`` gives it): the cores
+        this process may run on, shared out."""
+        from bench.metadata import available_cores
+
+        return max(1, available_cores() // workers)
+
+    # -- inner threads ------------------------------------------------------
+    def worker_initializer(self, setup: Callable[[], None]) -> Callable[[], None]:
+        """The initializer of this back-end's worker processes: ``setup``, then the inner threads."""
+        from bench import threads
+
+        return functools.partial(threads.initialize, setup, self.threads)
+
+    def worker_environ(self) -> dict[str, str]:
+        """Environment variables for worker processes this back-end spawns (the inner threads), set
+        before their libraries load."""
+        from bench import threads
+
+        return threads.environ(self.threads)
+
+    def limits(self) -> AbstractContextManager[None]:
+        """The inner threads around a call of ``map`` or a stream, where the work runs in this process;
+        workers in processes of their own set them once, when they start."""
+        from bench import threads
+
+        return threads.limited(self.threads) if self.in_process else nullcontext()
+
+    def thread_pools(self, timeout: float | None = READY_TIMEOUT_S) -> list[dict[str, Any]]:
+        """The native thread pools of a worker, as threadpoolctl sees them there (run after the task has
+        loaded its libraries)."""
+        from bench import threads
+
+        with self.limits():
+            found: list[dict[str, Any]] = self._gather([self.submit(threads.pools)], timeout)[0]
+        return found
+
     # -- life cycle -------------------------------------------------------
     def start(self) -> None:
         raise NotImplementedError
@@ -364,6 +421,11 @@ class Executor:
             seen.update(self._gather(futures, READY_TIMEOUT_S))
             delay_s = min(2 * delay_s, 0.5)
         self.nodes = sorted(node for node, _, _ in seen)
+
+    def processes(self) -> list[int]:
+        """Processes of this instance's workers that the driver did not start itself, on this node (their
+        CPU time is the run's own, not a busy machine's)."""
+        return []
 
     def placement(self) -> dict[str, Any]:
         """Facts about the running instance for its cells' records: ``nodes``, and for batch

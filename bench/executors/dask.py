@@ -10,7 +10,6 @@ import shlex
 import shutil
 import signal
 import sys
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -28,7 +27,10 @@ from bench.executors.base import (
     node_name,
 )
 
-__all__ = ["DaskLocal", "DaskSlurm"]
+__all__ = ["DaskLocal", "DaskSlurm", "NANNY_ENVIRON"]
+
+#: Dask's configuration of the variables its nannies set before they start a worker process.
+NANNY_ENVIRON = "distributed.nanny.pre-spawn-environ"
 
 
 class _DaskBase(Executor):
@@ -47,14 +49,28 @@ class _DaskBase(Executor):
     def make_cluster(self) -> Any:
         raise NotImplementedError
 
+    def nanny_environ(self) -> dict[str, Any]:
+        """What Dask's nannies set before they start a worker process: Dask's own settings (one
+        BLAS and OpenMP thread per worker), with the inner threads of this instance in their place."""
+        import dask
+
+        configured = dask.config.get(NANNY_ENVIRON, default=None) or {}
+        return {**configured, **self.worker_environ()}
+
     def start(self) -> None:
         import dask
         from distributed import Client
 
+        from bench import scratch
+        from bench.threads import kept_environ
+
         # The scheduler's (and local workers') scratch space in a folder of this instance, removed
         # with it: Dask's default, <tmp>/dask-scratch-space, outlives every run.
-        self.scratch = tempfile.mkdtemp(prefix="bench-dask-")
-        with dask.config.set({"temporary-directory": self.scratch}):
+        self.scratch = scratch.make("dask-")
+        environ = self.nanny_environ()
+        # A nanny in this process also sets its variables here, for good ("poisoning the process running
+        # the Nanny", says Dask): the driver, and what it starts later, keep their own.
+        with dask.config.set({"temporary-directory": self.scratch, NANNY_ENVIRON: environ}), kept_environ(environ):
             self.cluster = self.make_cluster()
         self.client = Client(self.cluster)
 
@@ -62,8 +78,12 @@ class _DaskBase(Executor):
     ready_timeout_s: float = READY_TIMEOUT_S
 
     def wait_ready(self) -> None:
+        from bench import threads
+
         self.client.wait_for_workers(self.workers, timeout=self.ready_timeout_s)
         self.nodes = sorted(self.client.run(node_name).values())  # every worker answers once
+        if self.threads is not None:  # for the libraries a worker loaded before the variables could reach them
+            self.client.run(threads.apply, self.threads)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
         # pure=False: every call is new work, never a cached result.
@@ -175,6 +195,10 @@ SCRATCH_PROLOGUE = [
 ]
 
 
+#: Cores each worker job asks for: one single-threaded worker process.
+JOB_CORES = 1
+
+
 class DaskSlurm(_DaskBase):
     """dask_jobqueue.SLURMCluster: one batch job per worker, one single-threaded worker process each.
 
@@ -234,6 +258,21 @@ class DaskSlurm(_DaskBase):
         except slurm.SlurmError:
             return None
 
+    @classmethod
+    def worker_cores(cls, workers: int) -> int:
+        return JOB_CORES  # each worker is a batch job of its own, with the cores it asks for
+
+    def thread_prologue(self) -> list[str]:
+        """Shell lines of a worker job that give its worker the inner threads: the variables for the
+        nanny's own process, and Dask's configuration for what the nanny sets in the worker's."""
+        import dask.config
+
+        if self.threads is None:
+            return []
+        inherited = dask.config.serialize({"distributed": {"nanny": {"pre-spawn-environ": self.nanny_environ()}}})
+        exports = {**self.worker_environ(), "DASK_INTERNAL_INHERIT_CONFIG": inherited}
+        return [f"export {name}={shlex.quote(value)}" for name, value in exports.items()]
+
     def make_cluster(self) -> Any:
         # Importing dask_jobqueue replaces the SIGINT handler with sys.exit() (exit status 0,
         # nothing cleaned up): keep the one in place, which stops the sweep and cancels the jobs.
@@ -258,10 +297,10 @@ class DaskSlurm(_DaskBase):
             }
         log_directory = settings["log_directory"] or os.path.expanduser("~/.cache/parallel-bench/dask-slurm")
         os.makedirs(log_directory, exist_ok=True)
-        prologue = [*settings["prologue"], *SCRATCH_PROLOGUE]
+        prologue = [*settings["prologue"], *SCRATCH_PROLOGUE, *self.thread_prologue()]
         # The workers start in batch jobs, which a terminal's Ctrl-C does not reach.
         return SLURMCluster(
-            cores=1,
+            cores=JOB_CORES,
             processes=1,
             memory=settings["memory"],
             queue=settings["partition"],
@@ -284,6 +323,11 @@ class DaskSlurm(_DaskBase):
         cluster = getattr(self, "cluster", None)
         workers = getattr(cluster, "workers", {}) if cluster is not None else {}
         return sorted(str(job.job_id) for job in list(workers.values()) if getattr(job, "job_id", None))
+
+    def processes(self) -> list[int]:
+        from bench.cpuload import job_processes
+
+        return job_processes(set(self.job_ids()))
 
     def placement(self) -> dict[str, Any]:
         jobs = []

@@ -34,6 +34,7 @@ class Serial(Executor):
     chunked = False
     max_workers = 1
     paired = False
+    in_process = True
 
     @classmethod
     def unsupported(cls, workers: int) -> str | None:
@@ -145,6 +146,9 @@ class ThreadPool(_FuturesPool):
 
     name = "thread-pool"
     description = "concurrent.futures.ThreadPoolExecutor (shares the GIL)"
+    #: The threads share one process, and so its native libraries' thread pools: each library gets the
+    #: threads of one worker, which it then serves to every thread that calls it.
+    in_process = True
 
     def make_pool(self) -> concurrent.futures.Executor:
         return concurrent.futures.ThreadPoolExecutor(max_workers=self.workers)
@@ -180,7 +184,7 @@ class ProcessPool(_ProcessWorkers, NativeChunksPool):
 
     def make_pool(self) -> concurrent.futures.Executor:
         return concurrent.futures.ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=mp_context(), initializer=ignore_interrupts
+            max_workers=self.workers, mp_context=mp_context(), initializer=self.worker_initializer(ignore_interrupts)
         )
 
     def abort(self) -> None:
@@ -217,7 +221,7 @@ class MultiprocessingPool(_ProcessWorkers):
         #: The open streams' stop signals: the pool's one feeder thread may be waiting in a stream's
         #: gate, and closing or terminating the pool waits for that thread.
         self._streams: set[threading.Event] = set()
-        self.pool = mp_context().Pool(self.workers, initializer=ignore_interrupts)
+        self.pool = mp_context().Pool(self.workers, initializer=self.worker_initializer(ignore_interrupts))
 
     def _stop_streams(self) -> None:
         for closed in list(self._streams):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
-from bench import mpi
+from bench import mpi, scratch
 from bench.executors.base import leave_signals_to_the_driver
 from bench.executors.local import NativeChunksPool
 from bench.metadata import PROJECT_ROOT
@@ -57,11 +59,27 @@ class _MpiBase(NativeChunksPool):
         return f"the workers of {self.name} x{self.workers} still run a task (MPI workers cannot be stopped)"
 
 
+def _process_manager_files() -> set[Path]:
+    """The files MPICH's process manager (hydra) keeps in the temporary folder while it runs."""
+    folders = {Path("/tmp"), Path(tempfile.gettempdir())}
+    return {path for folder in folders for path in folder.glob("hydra_hwloc_xmlfile_*")}
+
+
 class MpiPool(_MpiBase):
     """MPIPoolExecutor with ``max_workers`` = workers, spawned by MPI_Comm_spawn."""
 
     name = "mpi-pool"
     description = "mpi4py.futures.MPIPoolExecutor (spawns its workers; also as an MPI singleton)"
+
+    def start(self) -> None:
+        self._files_before = _process_manager_files()
+        super().start()
+
+    def wait_ready(self) -> None:
+        super().wait_ready()
+        # The first spawn starts MPICH's process manager, whose file stays in /tmp when a Ctrl-C stops it
+        # (it ignores TMPDIR): listed as this process's own, it goes with this process's folder.
+        scratch.own(sorted(_process_manager_files() - self._files_before))
 
     def make_pool(self) -> Any:
         from mpi4py.futures import MPIPoolExecutor
@@ -74,7 +92,13 @@ class MpiPool(_MpiBase):
 
         # Spawned workers import tasks by module name: the project and the folders of users' workloads.
         path = [str(PROJECT_ROOT), *workloads.user_paths]
-        return MPIPoolExecutor(max_workers=self.workers, main=False, path=path, initializer=leave_signals_to_the_driver)
+        return MPIPoolExecutor(
+            max_workers=self.workers,
+            main=False,
+            path=path,
+            env=self.worker_environ(),
+            initializer=self.worker_initializer(leave_signals_to_the_driver),
+        )
 
 
 class MpiComm(_MpiBase):
@@ -99,7 +123,7 @@ class MpiComm(_MpiBase):
         return None
 
     def make_pool(self) -> Any:
-        self._context, executor, self._sub, self.rank_nodes = mpi.start_comm_executor(self.workers)
+        self._context, executor, self._sub, self.rank_nodes = mpi.start_comm_executor(self.workers, self.threads)
         return executor
 
     def placement(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ Needs the ``report`` extra (matplotlib, jinja2): ``pip install -e '.[report]'``.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,25 +86,43 @@ def check(out_dir: str | os.PathLike[str]) -> None:
             raise ReportError(f"{directory / name} exists without a report of this suite; choose another folder")
 
 
+#: The list of the files a report wrote into its folder, one relative path a line: only those are
+#: ever removed when a new report replaces it.
+MANIFEST = ".bench-report-files"
+
+
+def _written_before(directory: Path) -> list[str]:
+    try:
+        lines = (directory / MANIFEST).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    # only names a report writes, inside the folder
+    return [line for line in lines if line in ("index.html", "summary.md") or _FIGURE.fullmatch(line)]
+
+
+_FIGURE = re.compile(r"figures/[A-Za-z0-9_.-]+\.svg")
+
+
 def write(report: Report, out_dir: str | os.PathLike[str]) -> Path:
     """Write ``report`` into ``out_dir`` (see :func:`check`); returns the path of its index.html.
 
-    A previous report there is replaced: its figures that the new one lacks are removed.
+    A previous report there is replaced: the files it wrote (its manifest says which) that the new one
+    lacks are removed, and nothing else is.
     """
     directory = Path(out_dir)
     check(directory)
     index = directory / "index.html"
-    figures = directory / "figures"
-    names = {f"{figure.name}.svg" for figure in report.figures}
+    files = {f"figures/{figure.name}.svg": figure.svg for figure in report.figures}
+    files.update({"summary.md": report.markdown, "index.html": report.html})
     try:
-        figures.mkdir(parents=True, exist_ok=True)
-        for stale in figures.glob("*.svg"):
-            if stale.name not in names:
-                stale.unlink()
-        for figure in report.figures:
-            (figures / f"{figure.name}.svg").write_text(figure.svg, encoding="utf-8")
-        (directory / "summary.md").write_text(report.markdown, encoding="utf-8")
-        index.write_text(report.html, encoding="utf-8")
+        (directory / "figures").mkdir(parents=True, exist_ok=True)
+        for stale in _written_before(directory):
+            if stale not in files:
+                (directory / stale).unlink(missing_ok=True)
+        # the manifest first: a report cut short still names every file it may have written
+        (directory / MANIFEST).write_text("".join(f"{name}\n" for name in files), encoding="utf-8")
+        for name, text in files.items():  # index.html last: a page is there only once the rest is
+            (directory / name).write_text(text, encoding="utf-8")
     except OSError as exc:
         raise ReportError(f"cannot write the report to {directory}: {exc.strerror or exc}") from None
     return index

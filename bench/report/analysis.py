@@ -139,14 +139,25 @@ class Point:
         return items if self.record.chunksize_spec == NO_CHUNKS else math.ceil(items / self.record.chunksize)
 
     def config(self) -> str:
-        """``process-pool x2, chunk 16`` (and the method, when not map)."""
+        """``process-pool x2, chunk 16, 1 thread`` (the method when not map; the threads of each worker's
+        libraries where they are known)."""
         text = self.record.executor_label()
         chunk = self.record.chunk_label()
         if chunk:
             text += f", chunk {chunk}"
         if self.record.method != "map":
             text += f", {self.record.method}"
-        return text
+        threads = threads_phrase(self.record)
+        return f"{text}, {threads}" if threads else text
+
+
+def threads_phrase(record: CellRecord) -> str:
+    """``1 thread``, ``2 threads (default)``: what each worker's native libraries had; empty where unknown."""
+    count = record.threads_per_worker
+    if count is None:
+        return "threads as the libraries chose" if record.threads == "default" else ""
+    text = f"{count} thread{'s' if count != 1 else ''}"
+    return f"{text} (default)" if record.threads == "default" else text
 
 
 def _pool(records: Sequence[CellRecord]) -> Point:
@@ -220,14 +231,25 @@ class CaseReport:
 
     @property
     def ranked(self) -> list[Point]:
+        """The points a recommendation chooses from, best first (see ``every_ranked``): those whose inner
+        threads the suite set, where there are any, since a recommendation must not rest on a library's
+        own default (``default`` cells are compared with them, never recommended over them)."""
+        every = self.every_ranked
+        controlled = [p for p in every if p.record.threads != "default"]
+        return controlled or every
+
+    @property
+    def every_ranked(self) -> list[Point]:
         """Ok parallel points with a paired speedup, best first: cells with a real 95% interval
-        before the others, cells that look disturbed (efficiency wholly above 100%) last, then by
-        the lower end of the speedup's interval (the speedup the data vouch for), then the median."""
+        before the others, cells that look disturbed (efficiency wholly above 100%, or measured on a
+        busy machine) last, then by the lower end of the speedup's interval (the speedup the data
+        vouch for), then the median."""
         ranked = [p for p in self.ok_points if p.speedup is not None and p.ratios is not None]
 
         def order(p: Point) -> tuple[bool, bool, float, float]:
             assert p.speedup is not None and p.cell is not None
-            return (not p.speedup.at_level, p.cell.suspicious, -p.speedup.low, -p.speedup.value)
+            disturbed = p.cell.suspicious or any(r.busy for r in p.records)
+            return (not p.speedup.at_level, disturbed, -p.speedup.low, -p.speedup.value)
 
         return sorted(ranked, key=order)
 
@@ -342,7 +364,7 @@ def _compare(best: Point, other: Point) -> tuple[str, float]:
 def _link_workers(points: Sequence[Point]) -> None:
     """Speedup over the same executor at 1 worker, and the Karp-Flatt fraction, for each point."""
     one = {
-        (p.executor, p.record.chunksize_spec, p.record.method): p
+        (p.executor, p.record.chunksize_spec, p.record.method, p.record.threads): p
         for p in points
         if p.workers == 1 and p.speedup is not None
     }
@@ -352,7 +374,7 @@ def _link_workers(points: Sequence[Point]) -> None:
         if point.workers >= 2:
             if point.speedup.value >= 1:  # below 1 the "serial fraction" exceeds 1 and means nothing
                 point.serial_fraction = stats.karp_flatt(point.speedup, point.workers)
-            base = one.get((point.executor, point.record.chunksize_spec, point.record.method))
+            base = one.get((point.executor, point.record.chunksize_spec, point.record.method, point.record.threads))
             if base is not None and base.speedup is not None and base.speedup.low > 0:
                 point.self_speedup = stats.ratio(point.speedup, base.speedup)
 
@@ -455,6 +477,8 @@ def _recommend(case: CaseReport) -> None:
     _fewer_workers(case, best, say)
     _chunk_effect(case, best, say)
     _slower_executors(case, best, say)
+    _threads_effect(case, say)
+    _library_threads(case, best, say)
 
 
 def _fewer_workers(case: CaseReport, best: Point, say: Any) -> None:
@@ -476,6 +500,7 @@ def _chunk_effect(case: CaseReport, best: Point, say: Any) -> None:
         and p.executor == best.executor
         and p.workers == best.workers
         and p.record.method == best.record.method
+        and p.record.threads == best.record.threads
         and p.record.chunksize != best.record.chunksize
     ]
     if not siblings:
@@ -496,6 +521,56 @@ def _chunk_effect(case: CaseReport, best: Point, say: Any) -> None:
         else "most likely to load imbalance (too few chunks per worker)"
     )
     say(f"With {best.record.executor_label()}, chunk size {worst.record.chunk_label()} loses {loss:.0%}, {why}.")
+
+
+def _threads_effect(case: CaseReport, say: Any) -> None:
+    """Whether the inner threads change anything, from cells that differ in nothing else."""
+    groups: dict[tuple[str, int, str, str], list[Point]] = defaultdict(list)
+    for point in case.every_ranked:
+        record = point.record
+        groups[(point.executor, point.workers, record.chunksize_spec, record.method)].append(point)
+    differing: list[tuple[float, Point, Point]] = []
+    compared = undecided = 0
+    for points in groups.values():
+        if len({p.record.threads for p in points}) < 2:
+            continue
+        fastest, *others = points
+        for other in others:
+            compared += 1
+            verdict, _ = _compare(fastest, other)
+            undecided += verdict == UNDECIDED
+            if verdict == WORSE and fastest.speedup is not None and other.speedup is not None:
+                differing.append((1 - other.speedup.value / fastest.speedup.value, fastest, other))
+    if not compared:
+        return
+    if differing:
+        loss, fastest, other = max(differing, key=lambda found: found[0])
+        assert fastest.speedup is not None and other.speedup is not None
+        say(
+            f"Inner threads matter for {case.label} ({len(differing)} of {compared} comparisons differ "
+            f"significantly): {fastest.record.executor_label()} runs at {fastest.speedup.value:.2f}x with "
+            f"{threads_phrase(fastest.record)} each and at {other.speedup.value:.2f}x with "
+            f"{threads_phrase(other.record)}, {loss:.0%} slower."
+        )
+    elif undecided == compared:
+        say(f"Too few rounds to tell whether inner threads matter for {case.label}.")
+    else:
+        say(
+            f"Inner threads make no significant difference for {case.label} in any of {compared} comparisons: "
+            "its tasks hardly use the libraries' thread pools."
+        )
+
+
+def _library_threads(case: CaseReport, best: Point, say: Any) -> None:
+    """Parallel map, or one process whose libraries use every core (the serial baseline)?"""
+    cores = best.record.baseline_threads
+    if not cores or cores < 2 or best.speedup is None:
+        return
+    one = f"one process whose libraries may use all {cores} cores (the serial baseline)"
+    if best.speedup.low > 1:
+        say(f"Parallel map or the libraries' own threads? {best.config()} beats {one}: map in parallel.")
+    else:
+        say(f"Parallel map or the libraries' own threads? No configuration measured beats {one}: keep one process.")
 
 
 def _slower_executors(case: CaseReport, best: Point, say: Any) -> None:
@@ -548,13 +623,42 @@ def _case_notes(case: CaseReport) -> None:
     unpaired = [p for p in case.ok_points if p.executor != "serial" and p.ratios is None]
     if unpaired:
         note(f"{len(unpaired)} cell(s) have no paired serial baseline, so no speedup.")
+    _conditions_notes(case)
     _method_notes(case)
 
 
+def _conditions_notes(case: CaseReport) -> None:
+    """Cells measured on a busy machine, with oversubscribed inner threads, or cut short by an interrupt."""
+    from bench.console import threads_oversubscribed
+
+    records = [r for p in case.ok_points for r in p.records if r.ok]
+    busy = [r for r in records if r.busy]
+    if busy:
+        others = sum(r.load["other_cores"] for r in busy if r.load) / len(busy)
+        note = (
+            f"The machine was busy while {len(busy)} cell(s) ran (other processes used {others:.1f} cores on "
+            f"average): {', '.join(dict.fromkeys(r.label() for r in busy[:3]))}"
+            f"{' and more' if len(busy) > 3 else ''}. Their results are unreliable; measure again on a quiet machine."
+        )
+        case.notes.append(note)
+    over = [p for p in case.ok_points if threads_oversubscribed(p.record)]
+    if over:
+        shown = ", ".join(p.config() for p in over[:3])
+        case.notes.append(
+            f"In {len(over)} cell(s) workers x inner threads exceed the {over[0].record.baseline_threads} cores "
+            f"({shown}{' and more' if len(over) > 3 else ''}): their libraries' threads oversubscribe the CPU."
+        )
+    cut = [r for r in records if r.interrupted]
+    if cut:
+        case.notes.append(
+            f"{len(cut)} cell(s) were cut short by an interrupt and hold the rounds they had; --resume completes them."
+        )
+
+
 def _method_notes(case: CaseReport) -> None:
-    groups: dict[tuple[str, int, str], list[Point]] = defaultdict(list)
+    groups: dict[tuple[str, int, str, str | None], list[Point]] = defaultdict(list)
     for point in case.ranked:
-        groups[(point.executor, point.workers, point.record.chunksize_spec)].append(point)
+        groups[(point.executor, point.workers, point.record.chunksize_spec, point.record.threads)].append(point)
     compared = differ = undecided = 0
     differing: list[str] = []
     for points in groups.values():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from bench import stats
+from bench import stats, threads
 from bench.markdown import escape
-from bench.records import FAILED
+from bench.records import FAILED, CellRecord
 from bench.report.analysis import (
     ALPHA,
     Analysis,
@@ -58,7 +58,31 @@ def _row(point: Point) -> dict[str, Any]:
         "serial_fraction": _fraction(point.serial_fraction),
         "suspicious": bool(point.cell and point.cell.suspicious),
         "runs": ", ".join(sorted({r.run_id for r in point.records})),
+        "threads": _threads(record),
+        "pools": threads.describe(record.threadpools),
+        "load": _load(point.records),
+        "busy": any(r.busy for r in point.records),
     }
+
+
+def _threads(record: CellRecord) -> str:
+    """``1 (auto)``, ``2 (default)``, ``- (default)``: each worker's threads and the rule that set them."""
+    count = "-" if record.threads_per_worker is None else str(record.threads_per_worker)
+    rule = record.threads or "not set"
+    baseline = f"; baseline {record.baseline_threads}" if record.baseline_threads else ""
+    return f"{count} ({rule}{baseline})"
+
+
+def _load(records: list[CellRecord]) -> str:
+    """The CPU other processes used while the cell ran (the most of its records), and whether it was busy."""
+    loads = [r.load for r in records if r.load]
+    if not loads:
+        return ""
+    worst = max(loads, key=lambda load: load.get("other_cores") or 0.0)
+    text = f"{worst.get('other_cores', 0.0):.2f} cores"
+    if worst.get("steal"):
+        text += f", steal {worst['steal']:.0%}"
+    return text + (" (busy)" if any(load.get("busy") for load in loads) else "")
 
 
 def _data_uri(figure: Figure) -> str:
@@ -81,6 +105,7 @@ def _answer(case: CaseReport) -> dict[str, Any]:
         "workers": best.workers if best else "",
         "chunk": (best.record.chunk_label() or "-") if best else "",
         "method": best.record.method if best else "",
+        "threads": _threads(best.record) if best else "",
         "speedup": _interval(best.speedup if best else None, speedup_interval),
         "efficiency": _interval(best.efficiency if best else None, efficiency_interval),
         "tied": len(case.runners_up),
