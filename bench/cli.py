@@ -524,7 +524,7 @@ def _measure(args: argparse.Namespace, progress: ConsoleProgress) -> Results:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.console import ConsoleProgress, make_console, print_summary
-    from bench.cpuload import busy_line
+    from bench.cpuload import busy_line, steal_line
 
     quiet = args.quiet or not _speaks()  # under MPI, only rank 0 shows progress
     console = make_console(quiet=quiet)
@@ -547,9 +547,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not results.runs:  # a rank that served rank 0's sweep
         return 0
     print_summary(console, results.cells)
-    busy = busy_line(results.cells)
-    if busy:
-        print(f"warning: {busy}", file=sys.stderr, flush=True)
+    for line in (busy_line(results.cells), steal_line(results.cells)):
+        if line:
+            print(f"warning: {line}", file=sys.stderr, flush=True)
     print(results.path, flush=True)
     if args.quiet:
         for cell in results.failed:

@@ -370,16 +370,16 @@ def _run_line(name: str, results: Results) -> str:
 def header(comparison: Comparison) -> list[str]:
     """What is compared with what, under which rule; first, whether the environments differ, and
     whether either machine was busy."""
-    from bench.cpuload import busy_line
+    from bench.cpuload import busy_line, steal_line
 
     lines = []
     if comparison.differences:
         what = "; ".join(f"{name} {a} vs {b}" for name, (a, b) in comparison.differences.items())
         lines.append(f"A and B come from different environments ({what}): their cells may differ for that alone.")
     for name, results in (("A", comparison.a), ("B", comparison.b)):
-        busy = busy_line(results.cells)
-        if busy:
-            lines.append(f"Warning: in {name}, {busy}.")
+        for line in (busy_line(results.cells), steal_line(results.cells)):
+            if line:
+                lines.append(f"Warning: in {name}, {line}.")
     lines += [_run_line("A", comparison.a), _run_line("B", comparison.b)]
     if comparison.same_runs:
         lines.append("A and B hold the same run: nothing can differ.")

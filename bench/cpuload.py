@@ -9,7 +9,10 @@ of an MPI launch, the tasks of the same Slurm job on this node, and what an
 executor names as its own (the worker jobs of ``dask-slurm``). What is left
 was taken by other processes. A cell is ``busy`` when they took more than
 BUSY_SHARE of the cores on average (beyond what the counters' resolution
-can tell), or the hypervisor stole that much.
+can tell). Steal, the time a virtual machine's hypervisor gave its cores to
+others, is recorded and reported beside it: it slows the run's own
+processes as much as its baseline's, and on a shared virtual machine it
+comes and goes with the host, whatever the run does.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BUSY_SHARE", "Meter", "Snapshot", "busy_line", "job_processes", "record"]
+__all__ = ["BUSY_SHARE", "Meter", "Snapshot", "busy_line", "job_processes", "record", "steal_line", "stolen"]
 
 #: The share of the cores that other processes (or steal) may take, on average over a cell, before the
 #: cell is marked busy: a tenth, one core in ten.
@@ -147,7 +150,7 @@ def record(start: Snapshot, end: Snapshot, cores: int, loadavg: Sequence[float] 
     resolution = 2 * tick * (cores + max(start.processes, end.processes)) / seconds
     if loadavg is None and hasattr(os, "getloadavg"):
         loadavg = os.getloadavg()
-    busy = other - resolution > BUSY_SHARE * cores or steal - 2 * tick / seconds > BUSY_SHARE
+    busy = other - resolution > BUSY_SHARE * cores
     return {
         "other_cores": round(other, 3),
         "steal": round(steal, 4),
@@ -157,16 +160,35 @@ def record(start: Snapshot, end: Snapshot, cores: int, loadavg: Sequence[float] 
     }
 
 
+def _cells(count: int) -> str:
+    return f"{count} cell{'s' if count != 1 else ''}"
+
+
 def busy_line(records: Sequence[Any]) -> str | None:
     """The run's last line about the machine's load: which cells ran while it was busy, or None."""
     busy = [record for record in records if record.busy]
     if not busy:
         return None
     others = sum(record.load["other_cores"] for record in busy) / len(busy)
-    steal = max(record.load.get("steal") or 0.0 for record in busy)
-    stolen = f", and the hypervisor stole up to {steal:.0%} of the CPU" if steal > BUSY_SHARE else ""
-    cells = f"{len(busy)} cell{'s' if len(busy) != 1 else ''}"
     return (
-        f"the machine was busy during {cells} (other processes used {others:.1f} cores on average{stolen}): "
+        f"the machine was busy during {_cells(len(busy))} (other processes used {others:.1f} cores on average): "
         "their results are unreliable; run again on a quiet machine"
+    )
+
+
+def stolen(record: Any) -> float:
+    """The share of a cell's CPU time the hypervisor took, beyond what the counters can tell (0: none)."""
+    load = record.load or {}
+    seconds, steal = load.get("seconds") or 0.0, load.get("steal") or 0.0
+    return steal if seconds > 0 and steal - 2 * _ticks_s() / seconds > BUSY_SHARE else 0.0
+
+
+def steal_line(records: Sequence[Any]) -> str | None:
+    """A line about cells during which the hypervisor took more than BUSY_SHARE of the CPU, or None."""
+    found = [stolen(record) for record in records if stolen(record)]
+    if not found:
+        return None
+    return (
+        f"the hypervisor took up to {max(found):.0%} of the CPU during {_cells(len(found))} (steal): "
+        "this virtual machine's host was busy, and those timings may be disturbed"
     )

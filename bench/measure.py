@@ -228,18 +228,18 @@ def time_run(
 
     items -> the cell's map method (or ``method``) -> the workload's ``consume``; a stream is
     closed inside the timed region, since cancelling what a pipeline no longer needs is part of it.
+    Call it inside ``pool.limits()``, which sets the inner threads where the work runs in this process.
     """
     workload = workloads.get(cell.workload)
     task, params = workload.task, cell.param_dict
-    with pool.limits():  # the inner threads, where the work runs in this process (outside the timed region)
-        start = clock()
-        items = workload.items(cell.size, **params)
-        if limit is not None:
-            items = itertools.islice(items, limit)
-        results = pool.method(method or cell.method)(task, items, chunksize=cell.chunksize, timeout=timeout)
-        with closing(results) if hasattr(results, "close") else nullcontext():
-            answer = workload.consume(results, cell.size, **params)
-        return clock() - start, answer
+    start = clock()
+    items = workload.items(cell.size, **params)
+    if limit is not None:
+        items = itertools.islice(items, limit)
+    results = pool.method(method or cell.method)(task, items, chunksize=cell.chunksize, timeout=timeout)
+    with closing(results) if hasattr(results, "close") else nullcontext():
+        answer = workload.consume(results, cell.size, **params)
+    return clock() - start, answer
 
 
 def baseline_method(workload_name: str) -> str:
@@ -466,9 +466,10 @@ class _Group:
         self.reporter.run_started(result.cell.label(), "warm-up" if warmup else f"run {len(result.times_s) + 1}")
         start = self.clock()
         try:
-            elapsed, answer = time_run(
-                self.active.pool, result.cell, self._timeout(result), limit=limit, clock=self.clock
-            )
+            with self.active.pool.limits():
+                elapsed, answer = time_run(
+                    self.active.pool, result.cell, self._timeout(result), limit=limit, clock=self.clock
+                )
         except TimeoutError:
             timeout = self.rounds.cell_timeout
             runs = len(result.times_s)
@@ -504,9 +505,10 @@ class _Group:
         pool, cell = self.active.pool, result.cell
         self.reporter.run_started(cell.label(), "memory")
         try:
-            peak, (_, answer) = driver_peak_bytes(
-                lambda: time_run(pool, cell, self.rounds.cell_timeout, clock=self.clock)
-            )
+            with pool.limits():  # outside what is traced: setting the threads allocates too
+                peak, (_, answer) = driver_peak_bytes(
+                    lambda: time_run(pool, cell, self.rounds.cell_timeout, clock=self.clock)
+                )
         except Exception:
             result.memory_failed = True
             self._replace()
@@ -524,14 +526,15 @@ class _Group:
         limit = self._warmup_limit(cell, warmup)
         self.reporter.run_started(f"serial baseline {cell.case_label()}", "warm-up" if warmup else "paired run")
         try:
-            elapsed, answer = time_run(
-                self.baseline,
-                cell,
-                self.rounds.cell_timeout,
-                limit=limit,
-                clock=self.clock,
-                method=baseline_method(cell.workload),
-            )
+            with self.baseline.limits():
+                elapsed, answer = time_run(
+                    self.baseline,
+                    cell,
+                    self.rounds.cell_timeout,
+                    limit=limit,
+                    clock=self.clock,
+                    method=baseline_method(cell.workload),
+                )
         except TimeoutError:
             case.drop_baseline(f"serial baseline exceeded {self.rounds.cell_timeout:g} s")
             return None

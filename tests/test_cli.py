@@ -65,7 +65,7 @@ def journals(folder):
         ),
         (
             ["--workloads", "fibprimes", "--size", "1000000000", "--executors", "serial"],
-            "producer=generator: its serial run would take about ",
+            "producer=generator: its serial run would take at least ",
         ),
         (["--param", "order"], "'order' is not KEY=V1,V2"),
         (["--param", "colour=red"], "unknown param 'colour' for fibprimes, noop, polyfit, linalg; known: n, op,"),

@@ -81,6 +81,36 @@ def test_map_methods_that_do_not_differ_are_said_not_to(tmp_path):
     assert any(figure.name.endswith("-methods") for figure in report.figures)
 
 
+def threads_journal(path, workload, effect):
+    """Cells under threads auto and default: ``effect`` divides the default cells' speedups."""
+    rng = np.random.default_rng(RNG_SEED)
+    cells = [cell("serial", 1, 1.0, chunk="n/a", workload=workload, rounds=8, rng=rng)]
+    for executor, speedup in (("process-pool", 1.8), ("dask-local", 1.6)):
+        for chunk in ("1", "16"):
+            for spec, threads, factor in (("auto", 1, 1.0), ("default", 2, effect)):
+                found = cell(executor, 2, speedup / factor, workload=workload, chunk=chunk, rounds=8, rng=rng)
+                cells.append({**found, "threads": spec, "threads_per_worker": threads, "baseline_threads": 2})
+    # under default Dask keeps its own 1 thread, and happens to run fastest: never the recommendation
+    cells.append({**cell("dask-local", 2, 1.95, workload=workload, chunk="4", rounds=8, rng=rng),
+                  "threads": "default", "threads_per_worker": 1, "baseline_threads": 2})  # fmt: skip
+    return write_journal(path, cells)
+
+
+def test_the_threads_that_matter_are_said_and_a_default_is_never_recommended(tmp_path):
+    (linalg,) = analysis.analyse(bench.load(threads_journal(tmp_path / "l.jsonl", "linalg", effect=3.0))).cases
+    assert linalg.best.record.threads == "auto" and linalg.best.executor == "process-pool"
+    text = " ".join(linalg.recommendations)
+    assert "use process-pool x2, chunk 16, 1 thread:" in text or "use process-pool x2, chunk 1, 1 thread:" in text
+    assert "Inner threads matter for linalg[2000] (4 of 4 comparisons differ significantly" in text
+    assert re.search(r"with 1 thread each and at 0\.[56]\dx with 2 threads \(default\), 6\d% slower", text)
+    assert "beats one process whose libraries may use all 2 cores (the serial baseline): map in parallel" in text
+    assert any("workers x inner threads exceed the 2 cores" in note for note in linalg.notes)
+    (fib,) = analysis.analyse(bench.load(threads_journal(tmp_path / "f.jsonl", "fibprimes", effect=1.0))).cases
+    assert "Inner threads make no significant difference for fibprimes[2000] in any of 4 comparisons" in " ".join(
+        fib.recommendations
+    )
+
+
 def probe_journal(path, run_id=None, env=None):
     """noop at three task counts, payload at four sizes, spin at five durations, on two executors."""
     rng = np.random.default_rng(RNG_SEED)

@@ -172,7 +172,8 @@ def load_spec(spec: str) -> type[Workload]:
         raise WorkloadError(f"workload {spec!r}: the module name {module_name} is taken by {found}; rename the file")
     cls = getattr(module, attr, None)
     if not (isinstance(cls, type) and issubclass(cls, Workload)):
-        what = "nothing" if cls is None else f"a {type(cls).__name__}"
+        kind = type(cls).__name__
+        what = "nothing" if cls is None else f"{'an' if kind[0] in 'aeiouAEIOU' else 'a'} {kind}"
         raise WorkloadError(f"workload {spec!r}: {module_name}.{attr} is {what}, not a workloads.Workload subclass")
     if not isinstance(getattr(cls, "default_size", None), int):
         raise WorkloadError(f"workload {spec!r}: {attr} sets no integer default_size")

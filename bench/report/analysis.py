@@ -529,28 +529,35 @@ def _threads_effect(case: CaseReport, say: Any) -> None:
     for point in case.every_ranked:
         record = point.record
         groups[(point.executor, point.workers, record.chunksize_spec, record.method)].append(point)
-    differing: list[tuple[float, Point, Point]] = []
-    compared = undecided = 0
-    for points in groups.values():
-        if len({p.record.threads for p in points}) < 2:
-            continue
-        fastest, *others = points
-        for other in others:
-            compared += 1
-            verdict, _ = _compare(fastest, other)
-            undecided += verdict == UNDECIDED
-            if verdict == WORSE and fastest.speedup is not None and other.speedup is not None:
-                differing.append((1 - other.speedup.value / fastest.speedup.value, fastest, other))
+    pairs = [
+        (points[0], other)
+        for points in groups.values()
+        if len({p.record.threads for p in points}) >= 2
+        for other in points[1:]
+    ]
+    compared = len(pairs)
     if not compared:
         return
+    # one claim about the workload from many comparisons: each is tested at ALPHA / comparisons (Bonferroni),
+    # so that chance differences among many cells do not make one
+    differing: list[tuple[float, Point, Point]] = []
+    undecided = 0
+    for fastest, other in pairs:
+        assert fastest.ratios is not None and other.ratios is not None
+        if not stats.separable(len(fastest.ratios), len(other.ratios), ALPHA / compared):
+            undecided += 1
+            continue
+        worse, _ = stats.significantly_greater(fastest.ratios, other.ratios, ALPHA / compared)
+        if worse and fastest.speedup is not None and other.speedup is not None:
+            differing.append((1 - other.speedup.value / fastest.speedup.value, fastest, other))
     if differing:
         loss, fastest, other = max(differing, key=lambda found: found[0])
         assert fastest.speedup is not None and other.speedup is not None
         say(
             f"Inner threads matter for {case.label} ({len(differing)} of {compared} comparisons differ "
-            f"significantly): {fastest.record.executor_label()} runs at {fastest.speedup.value:.2f}x with "
-            f"{threads_phrase(fastest.record)} each and at {other.speedup.value:.2f}x with "
-            f"{threads_phrase(other.record)}, {loss:.0%} slower."
+            f"significantly, each tested at p < {ALPHA / compared:.2g}): {fastest.record.executor_label()} runs "
+            f"at {fastest.speedup.value:.2f}x with {threads_phrase(fastest.record)} each and at "
+            f"{other.speedup.value:.2f}x with {threads_phrase(other.record)}, {loss:.0%} slower."
         )
     elif undecided == compared:
         say(f"Too few rounds to tell whether inner threads matter for {case.label}.")
@@ -629,6 +636,7 @@ def _case_notes(case: CaseReport) -> None:
 
 def _conditions_notes(case: CaseReport) -> None:
     """Cells measured on a busy machine, with oversubscribed inner threads, or cut short by an interrupt."""
+    from bench import cpuload
     from bench.console import threads_oversubscribed
 
     records = [r for p in case.ok_points for r in p.records if r.ok]
@@ -641,6 +649,12 @@ def _conditions_notes(case: CaseReport) -> None:
             f"{' and more' if len(busy) > 3 else ''}. Their results are unreliable; measure again on a quiet machine."
         )
         case.notes.append(note)
+    stolen = [cpuload.stolen(r) for r in records if cpuload.stolen(r)]
+    if stolen:
+        case.notes.append(
+            f"The hypervisor took up to {max(stolen):.0%} of the CPU while {len(stolen)} cell(s) ran (steal): "
+            "this virtual machine's host was busy, and those timings may be disturbed."
+        )
     over = [p for p in case.ok_points if threads_oversubscribed(p.record)]
     if over:
         shown = ", ".join(p.config() for p in over[:3])
