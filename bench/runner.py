@@ -425,9 +425,13 @@ def sweep(
     return _on_rank_zero(lambda: _sweep(matrix, out, reporter, argv))
 
 
+def _any_runnable(groups: list[Group]) -> bool:
+    return any(not cell.skip_reason for group in groups for cell in group.cells)
+
+
 def _runnable(groups: list[Group]) -> None:
     """PlanError when no cell of the matrix can run here, with the reasons."""
-    if any(not cell.skip_reason for group in groups for cell in group.cells):
+    if _any_runnable(groups):
         return
     reasons = list(dict.fromkeys(cell.skip_reason for group in groups for cell in group.cells if cell.skip_reason))
     more = f" (and {len(reasons) - 2} more reasons)" if len(reasons) > 2 else ""
@@ -533,7 +537,7 @@ def _resume(path: Path, old: Results, matrix: Matrix, progress: Progress, argv: 
         if cell.ok and cell.interrupted
     }
     groups = without(build(matrix), done, prior)
-    if not any(not cell.skip_reason for group in groups for cell in group.cells):
+    if not _any_runnable(groups):
         still = sum(len(group.cells) for group in groups)
         why = f" or still cannot run here ({still} skipped)" if still else ""
         warnings.warn(f"nothing to resume: every cell of {path} is complete{why}", stacklevel=3)

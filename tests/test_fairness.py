@@ -152,8 +152,8 @@ class _Burner(Progress):
 @pytest.mark.slow
 def test_a_cpu_burner_marks_exactly_the_cells_it_overlapped(tmp_path):
     matrix = Matrix(
-        executors=("serial", "thread-pool", "process-pool"), workloads=("spin",), workers=(1,), sizes=(20,),
-        chunksizes=(5,), params={"task_us": ("10000",)}, threads=("auto",), repeats=6,
+        executors=("serial", "thread-pool", "process-pool"), workloads=("spin",), workers=(1,), sizes=(12,),
+        chunksizes=(4,), params={"task_us": ("10000",)}, threads=("auto",), repeats=4,
     )  # fmt: skip
     burner = _Burner("thread-pool x1")
     try:
