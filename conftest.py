@@ -111,6 +111,20 @@ def scratch(tmp_path):
     return folder
 
 
+def swept_after_an_abort(folder: Path) -> list[str]:
+    """What is left in ``folder`` (a run's ``TMPDIR``) once the next sweep has run there, after a run that
+    MPI aborted: such a run leaves only its processes' own folders, listing what MPI left elsewhere."""
+    from unittest import mock
+
+    from bench import scratch
+
+    left = left_in(folder)
+    assert all(name.startswith(scratch.PREFIX) for name in left), left
+    with mock.patch("tempfile.tempdir", str(folder)):
+        scratch.remove_stale()
+    return left_in(folder)
+
+
 def left_in(folder: Path, wait_s: float = 0.0) -> list[str]:
     """What is left in ``folder``, waiting up to ``wait_s`` for it to empty (batch jobs end on their own)."""
     deadline = time.monotonic() + wait_s
@@ -175,3 +189,34 @@ def no_leftover_processes():
             return
         psutil.wait_procs(psutil.Process().children(recursive=True), timeout=0.1)
     pytest.fail(f"processes left running after the tests: {leftovers}")
+
+
+#: What MPI and multiprocessing leave in /tmp and /dev/shm when a process is stopped abruptly.
+LEFTOVER_PATTERNS = ("/tmp/hydra_hwloc_xmlfile_*", "/dev/shm/mpich_shm_*", "/dev/shm/sem.mp-*", "/tmp/bench-*")
+
+
+def _leftover_files() -> set[str]:
+    import glob
+
+    return {path for pattern in LEFTOVER_PATTERNS for path in glob.glob(pattern)}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leftover_files():
+    """Nothing the tests' runs made is left in /tmp or /dev/shm: a run removes its own files, and what a
+    deliberately aborted or killed one left is removed by the next sweep (here, one last clean-up)."""
+    from bench import scratch
+
+    before = _leftover_files()
+    yield
+    own = f"/tmp/{scratch.PREFIX}{os.getpid()}-"  # this process's folder goes when it ends
+    deadline = time.monotonic() + 15  # processes of an aborted job may still be finalizing
+    while True:
+        scratch.remove_stale()
+        mine = Path("/proc/self/maps").read_text(encoding="utf-8")  # MPI here, if a test started it, removes them
+        left = sorted(path for path in _leftover_files() - before if not path.startswith(own) and path not in mine)
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"files left behind by the tests: {left}")
+        time.sleep(0.5)

@@ -170,9 +170,9 @@ def serve() -> None:
     from mpi4py.futures import MPICommExecutor
 
     from bench import threads
-    from bench.executors.base import leave_signals_to_the_driver, node_name
+    from bench.executors.base import node_name
 
-    leave_signals_to_the_driver()
+    serve_the_driver()
     comm = _world()
     while True:
         command, arguments = _wait_for_command(comm)
@@ -182,10 +182,65 @@ def serve() -> None:
             workers, inner_threads = arguments
             sub = _sub_communicator(comm, workers)
             sub.gather(node_name(), root=0)
+            own_launch_files()  # a communicator's first collective may map a segment of its own
             # the inner threads of this executor only: the next one may ask for others
             with threads.limited(inner_threads), MPICommExecutor(sub, root=0) as executor:
                 assert executor is None  # non-root ranks serve inside __enter__
             sub.Free()
+
+
+def serve_the_driver() -> None:
+    """How a rank that serves rank 0, or a worker that mpi-pool spawned, starts: signals are the
+    driver's (``leave_signals_to_the_driver``), and the files MPI made for it are listed as its own."""
+    from bench.executors.base import leave_signals_to_the_driver
+
+    leave_signals_to_the_driver()
+    own_launch_files()
+
+
+def own_launch_files() -> None:
+    """List, as this process's own (``bench.scratch``), the files MPI made for it that an aborted launch
+    leaves behind: the shared-memory segments it has mapped, and the topology file that the process
+    manager which launched it wrote in /tmp when the ranks started MPI (since the launcher started)."""
+    from pathlib import Path
+
+    from bench import scratch
+
+    found: list[Path] = []
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            found += [Path(path) for path in {line.split()[-1] for line in maps} if path.startswith("/dev/shm/mpich_")]
+    except OSError:
+        pass
+    found += _launcher_files()
+    if found:
+        scratch.own(sorted(set(found)))
+
+
+def _launcher_files() -> list[Any]:
+    """The process manager's topology file of the mpiexec that started this rank: written since it started."""
+    import tempfile
+    from pathlib import Path
+
+    import psutil
+
+    try:
+        proxy = psutil.Process().parent()
+        launcher = proxy.parent() if proxy is not None else None
+        if proxy is None or launcher is None or "hydra_pmi_proxy" not in proxy.name():
+            return []
+        since, until = launcher.create_time() - 1.0, time.time() + 1.0
+    except (OSError, psutil.Error):
+        return []
+    folders = {Path("/tmp"), Path(tempfile.gettempdir())}
+    found = []
+    for path in (path for folder in folders for path in folder.glob("hydra_hwloc_xmlfile_*")):
+        try:
+            if since <= path.stat().st_mtime <= until:
+                found.append(path)
+        except OSError:
+            continue
+    return found
 
 
 def start_comm_executor(workers: int, threads: int | None = None) -> tuple[Any, Any, Any, list[str]]:
@@ -200,25 +255,28 @@ def start_comm_executor(workers: int, threads: int | None = None) -> tuple[Any, 
         comm.send(("comm-executor", (workers, threads)), dest=worker, tag=CONTROL_TAG)
     sub = _sub_communicator(comm, workers)
     rank_nodes: list[str] = sub.gather(node_name(), root=0)
+    own_launch_files()
     context = MPICommExecutor(sub, root=0)
     return context, context.__enter__(), sub, rank_nodes
 
 
 def exit(status: int) -> NoReturn:
-    """End this process with ``status``, without an abort notice for an ordinary non-zero end.
+    """End this process with ``status``, the MPI library finalized as at any ordinary end.
 
-    Under ``-m mpi4py`` any non-zero exit becomes ``MPI_Abort(status)``,
-    which makes the launch end with that status (the other ranks, released by
-    then, are stopped) and prints MPICH's abort notice. A failed cell (1),
-    bad usage (2) or an interrupt (130) has already been reported in one
-    line, so the notice goes to /dev/null. An unhandled exception never comes
-    here: its traceback and the notice are shown.
+    Under ``-m mpi4py`` any non-zero exit becomes ``MPI_Abort(status)``. An
+    aborted launch leaves MPICH's shared-memory segments in /dev/shm and its
+    process manager's file in /tmp, and prints an abort notice. A failed cell
+    (1), bad usage (2) or an interrupt (130, 143) ends a command whose ranks
+    have all been released, and has been reported in one line: this rank
+    finalizes MPI first, as the others do when they exit, and the launch ends
+    with the status and leaves nothing. An unhandled exception never comes
+    here: it aborts the launch, with its traceback.
     """
     lib = sys.modules.get("mpi4py.MPI")
     if status and via_mpi4py_run() and lib is not None and lib.Is_initialized() and not lib.Is_finalized():
         sys.stdout.flush()
         sys.stderr.flush()
-        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+        lib.Finalize()
     sys.exit(status)
 
 

@@ -367,6 +367,7 @@ def _on_rank_zero(work: Callable[[], Results]) -> Results:
     if rank != 0:
         mpi.serve()
         return Results([], [])
+    mpi.own_launch_files()
     try:
         return work()
     finally:

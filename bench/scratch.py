@@ -2,13 +2,16 @@
 
 Everything the suite writes to the temporary folder goes into
 ``<tmp>/bench-<pid>-XXXXXXXX``: Dask's scratch space, multiprocessing's
-folder (with the forkserver's socket), and a list of the files that a helper
-the suite started wrote elsewhere and may not remove itself (MPICH's process
-manager leaves ``hydra_hwloc_xmlfile_*`` in /tmp when a Ctrl-C stops it).
-The folder goes when the process ends. A process that was killed (``kill -9``,
-the out-of-memory killer) cannot remove it: the next sweep or resume removes
-every such folder whose process is gone, with the files it lists, and
-nothing else.
+folder (with the forkserver's socket), and a list of the files that MPI
+made for this process elsewhere and does not remove when it is stopped
+abruptly: the topology file of MPICH's process manager
+(``hydra_hwloc_xmlfile_*`` in /tmp, which ignores ``TMPDIR``), and its
+shared-memory segments (``/dev/shm/mpich_shm_*``). The folder goes when the
+process ends (with the process manager's files: MPICH removes its segments
+itself when it finalizes). A process that was killed (``kill -9``, the
+out-of-memory killer, an aborted MPI launch) cannot remove it: the next
+sweep or resume removes every such folder whose process is gone, with the
+files it lists, and nothing else.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +29,9 @@ __all__ = ["PREFIX", "folder", "in_folder", "make", "own", "remove_stale"]
 
 PREFIX = "bench-"
 #: Files outside the folder that a process may list as its own: only those are ever removed with it.
-OWNABLE = re.compile(r"hydra_hwloc_xmlfile_\w+")
+OWNABLE = re.compile(r"hydra_hwloc_xmlfile_\w+|mpich_shm_\w+")
+#: Those that a process that ends normally leaves to their owner, which removes them when it finalizes.
+LEFT_TO_MPI = re.compile(r"mpich_shm_\w+")
 OWNED = "owned"
 _NAME = re.compile(rf"{PREFIX}(\d+)-\w+")
 _folder: Path | None = None
@@ -39,7 +45,7 @@ def folder() -> Path:
 
         _folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
         # After multiprocessing's own clean-up (priority -100), which removes its folder inside this one.
-        multiprocessing.util.Finalize(None, _remove, args=(_folder,), exitpriority=-101)
+        multiprocessing.util.Finalize(None, _at_exit, args=(_folder,), exitpriority=-101)
     return _folder
 
 
@@ -61,20 +67,43 @@ def in_folder() -> Iterator[Path]:
 
 def own(paths: list[Path]) -> None:
     """List files that a helper of this process wrote outside its folder, to be removed with it."""
-    wanted = [path for path in paths if OWNABLE.fullmatch(path.name)]
+    listing = folder() / OWNED
+    try:
+        listed = set(listing.read_text(encoding="utf-8").splitlines())
+    except OSError:
+        listed = set()
+    wanted = [path for path in paths if OWNABLE.fullmatch(path.name) and str(path) not in listed]
     if wanted:
-        with open(folder() / OWNED, "a", encoding="utf-8") as listing:
-            listing.writelines(f"{path}\n" for path in wanted)
+        with open(listing, "a", encoding="utf-8") as stream:
+            stream.writelines(f"{path}\n" for path in wanted)
 
 
-def _remove(path: Path) -> None:
+#: Set where this process is about to end the MPI launch with MPI_Abort (``bench.cli``).
+aborting = False
+
+
+def _mpi_aborts() -> bool:
+    """Whether MPI will abort this process once Python has finished: under ``-m mpi4py`` an unhandled
+    exception (the one Python has just shown) ends the launch with MPI_Abort, after every clean-up here."""
+    lib = sys.modules.get("mpi4py.MPI")
+    running = lib is not None and lib.Is_initialized() and not lib.Is_finalized()
+    return bool(running and (aborting or getattr(sys, "last_value", None) is not None))
+
+
+def _at_exit(path: Path) -> None:
+    if _mpi_aborts():  # what the abort leaves (MPI's segments) goes with the folder, at the next sweep
+        return
+    _remove(path)
+
+
+def _remove(path: Path, stale: bool = False) -> None:
     try:
         listed = (path / OWNED).read_text(encoding="utf-8").splitlines()
     except OSError:
         listed = []
     for line in listed:
         owned = Path(line)
-        if OWNABLE.fullmatch(owned.name):
+        if OWNABLE.fullmatch(owned.name) and (stale or not LEFT_TO_MPI.fullmatch(owned.name)):
             try:
                 owned.unlink()
             except OSError:
@@ -83,14 +112,15 @@ def _remove(path: Path) -> None:
 
 
 def _gone(pid: int) -> bool:
-    """Whether process ``pid`` has ended (one of another user's still counts as running)."""
+    """Whether process ``pid`` has ended (a zombie has; one of another user's still counts as running)."""
+    import psutil
+
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
         return True
-    except PermissionError:
+    except psutil.Error:
         return False
-    return False
 
 
 def remove_stale() -> list[Path]:
@@ -112,6 +142,6 @@ def remove_stale() -> list[Path]:
             continue
         pid = int(match.group(1))
         if pid != os.getpid() and _gone(pid):
-            _remove(path)
+            _remove(path, stale=True)
             removed.append(path)
     return removed

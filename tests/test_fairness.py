@@ -21,6 +21,7 @@ from bench.metadata import available_cores
 from bench.plan import Matrix
 from bench.runner import Interrupted, Progress
 from conftest import ROOT, left_in
+from tests.helpers import still_running
 from tests.test_mpi import journal_of, mpiexec
 
 CORES = available_cores()
@@ -256,9 +257,14 @@ def test_kill_9_of_the_driver_leaves_scratch_that_resume_removes(tmp_path, scrat
             assert process.poll() is None and time.monotonic() < deadline, "no Dask scratch space"
             time.sleep(0.1)
         time.sleep(1)
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)  # the driver and its workers, without a word
+        workers = psutil.Process(process.pid).children(recursive=True)
+        process.kill()  # the driver alone, without a word: its helpers see it go and end
         process.communicate()
+        assert still_running(workers, wait_s=30) == []
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
     [left] = left_in(scratch)[:1]
     assert left.startswith(f"bench-{process.pid}-")
     [journal] = (tmp_path / "out").glob("*.jsonl")

@@ -19,7 +19,7 @@ import bench
 import bench.executors
 from bench import slurm
 from bench.executors.local import Serial, alarm
-from conftest import ROOT, left_in, unavailable
+from conftest import ROOT, left_in, swept_after_an_abort, unavailable
 from workloads import faults
 
 FAULTS = ("fault-raise", "fault-exit", "fault-hang")
@@ -132,6 +132,7 @@ def test_mpi_pool_records_a_raise_and_leaves_a_hung_task_behind_then_ends(tmp_pa
     assert cells["fault-hang"].status == "timeout" and "still run a task" in cells["fault-hang"].error
     assert cells["noop"].ok and cells["noop"].verified
     assert "ending without waiting for work left running: the workers of mpi-pool x1" in done.stderr
+    assert swept_after_an_abort(scratch) == []  # and MPI's files with the folders
 
 
 @pytest.mark.slow
@@ -141,6 +142,7 @@ def test_a_worker_that_dies_under_mpi_pool_ends_the_job_and_the_journal_still_lo
     assert done.returncode != 0
     [path] = (tmp_path / "out").glob("*.jsonl")
     assert bench.load(path).runs  # a file that loads, run record first
+    assert swept_after_an_abort(scratch) == []
 
 
 def test_a_hang_needs_a_cell_timeout_and_a_fault_beyond_the_last_task_is_no_fault(run_bench, tmp_path):

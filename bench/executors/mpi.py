@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from bench import mpi, scratch
-from bench.executors.base import leave_signals_to_the_driver
 from bench.executors.local import NativeChunksPool
 from bench.metadata import PROJECT_ROOT
 from bench.mpi import INSTALL_HINT
@@ -80,6 +79,7 @@ class MpiPool(_MpiBase):
         # The first spawn starts MPICH's process manager, whose file stays in /tmp when a Ctrl-C stops it
         # (it ignores TMPDIR): listed as this process's own, it goes with this process's folder.
         scratch.own(sorted(_process_manager_files() - self._files_before))
+        mpi.own_launch_files()  # and the segments the spawn brought
 
     def make_pool(self) -> Any:
         from mpi4py.futures import MPIPoolExecutor
@@ -97,7 +97,7 @@ class MpiPool(_MpiBase):
             main=False,
             path=path,
             env=self.worker_environ(),
-            initializer=self.worker_initializer(leave_signals_to_the_driver),
+            initializer=self.worker_initializer(mpi.serve_the_driver),
         )
 
 
