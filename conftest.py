@@ -117,12 +117,23 @@ def swept_after_an_abort(folder: Path) -> list[str]:
     from unittest import mock
 
     from bench import scratch
+    from tests.helpers import still_running
 
     left = left_in(folder)
     assert all(name.startswith(scratch.PREFIX) for name in left), left
+    # the sweep removes the folders of processes that have ended: the launch's last ones may still be ending
+    owners = [int(name.split("-")[1]) for name in left if "/" not in name]
+    still_running([process for pid in owners if (process := _process(pid))], wait_s=30)
     with mock.patch("tempfile.tempdir", str(folder)):
         scratch.remove_stale()
     return left_in(folder)
+
+
+def _process(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None
 
 
 def left_in(folder: Path, wait_s: float = 0.0) -> list[str]:
