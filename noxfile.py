@@ -1,14 +1,16 @@
 """Sessions: ``nox -s bench``, ``nox -s report``, ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``,
 ``nox -s overhead``.
 
-Every session runs in the one environment that ``./bootstrap`` installs
-(``venv/``, with every extra): nothing is installed twice. Run them as
-``./bootstrap nox -s NAME``; arguments after ``--`` are passed on.
+Every session runs in the project's one environment, ``venv/``, with every
+extra: the first session (or ``./bootstrap``) creates it, and it is updated
+when pyproject.toml changes. Nothing is installed twice, whichever nox runs
+the sessions (one installed with pipx, in any virtualenv, or the one in
+``venv/`` through ``./bootstrap nox``). Arguments after ``--`` are passed on.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import logging
 import os
 import shutil
 import subprocess
@@ -21,21 +23,37 @@ import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests"]
 
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / "venv"
+
+
+class _NoUvProbe(logging.Filter):
+    """nox looks for uv before every session, also for those that make no environment of their own (all
+    of these): its "uv binary not found." says nothing about them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "uv binary not found."
+
+
+logging.getLogger("nox").addFilter(_NoUvProbe())
+
 
 def _environment(session: nox.Session) -> None:
-    """Stop with one line unless the project and its extras are installed where nox runs."""
-    missing = [
-        name for name in ("bench", "pytest", "mpi4py", "distributed", "pandas") if not importlib.util.find_spec(name)
-    ]
-    if missing:
-        session.error(f"{', '.join(missing)} not installed here; run sessions through ./bootstrap (it installs venv/)")
+    """The project's environment, created or brought up to date by ``./bootstrap`` (which says so when
+    it installs, and otherwise only checks), first on the path of every command the session runs."""
+    session.run("bash", str(ROOT / "bootstrap"), "true", external=True, log=False)
+    os.environ["VIRTUAL_ENV"] = str(VENV)
+    os.environ["PATH"] = os.pathsep.join([str(VENV / "bin"), os.environ.get("PATH", "")])
+
+
+def _python() -> str:
+    return str(VENV / "bin" / "python")
 
 
 def _mpiexec() -> str | None:
-    """The mpiexec of this environment (the mpich wheel's), when mpi4py is installed."""
-    if importlib.util.find_spec("mpi4py") is None:
-        return None
-    return shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
+    """The mpiexec of the project's environment (the mpich wheel's), when it has one."""
+    found = VENV / "bin" / "mpiexec"
+    return str(found) if found.exists() else None
 
 
 def _terminal_env() -> dict[str, str]:
@@ -63,16 +81,15 @@ def bench(session: nox.Session) -> None:
         session.run("python", "bench/run.py", *session.posargs, success_codes=[0, 1])
     else:
         processes = len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) + 1
-        command = [mpiexec, "-n", str(processes), sys.executable, "-m", "mpi4py", "bench/run.py", *session.posargs]
+        command = [mpiexec, "-n", str(processes), _python(), "-m", "mpi4py", "bench/run.py", *session.posargs]
         session.run(*command, env=_terminal_env(), external=True, success_codes=[0, 1])
     resumed = _option(session.posargs, "--resume")
     journals = [Path(resumed)] if resumed else sorted(set(out.glob("*.jsonl")) - before)
     if not journals:
         return
     session.run("python", "-m", "bench", "report", str(journals[-1]))
-    import bench
-
-    failed = bench.load(journals[-1]).failed
+    count = "import bench, sys; print(len(bench.load(sys.argv[1]).failed))"
+    failed = int(str(session.run("python", "-c", count, str(journals[-1]), silent=True, log=False)).strip() or 0)
     # the suite's own pytest-benchmark benchmarks, kept where pytest-benchmark compare finds them
     storage = out / "pytest-benchmark"
     session.run(
@@ -81,7 +98,7 @@ def bench(session: nox.Session) -> None:
     )  # fmt: skip
     session.log(f"pytest-benchmark JSON in {storage}; compare runs with: pytest-benchmark --storage {storage} compare")
     if failed:
-        session.error(f"{len(failed)} cell(s) failed; the journal and the report say why")
+        session.error(f"{failed} cell(s) failed; the journal and the report say why")
 
 
 def _option(args: list[str], flag: str) -> str | None:
@@ -159,6 +176,7 @@ def tests(session: nox.Session) -> None:
 @nox.session(venv_backend="none")
 def lint(session: nox.Session) -> None:
     """Check style and common bugs with ruff, and that the code is formatted."""
+    _environment(session)
     session.run("ruff", "check", ".", *session.posargs)
     session.run("ruff", "format", "--check", ".")
 
@@ -166,6 +184,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(venv_backend="none")
 def typecheck(session: nox.Session) -> None:
     """Check the types of bench/ and workloads/ with mypy (settings in pyproject.toml)."""
+    _environment(session)
     session.run("mypy", *(session.posargs or ["bench", "workloads"]))
 
 

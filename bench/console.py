@@ -1,8 +1,8 @@
 """What a person sees: progress, per-cell lines, the summary table and its notes.
 
-Lines that may hold a command to copy (a skip reason such as "run: mpiexec
--n 3 ...") are printed without hard wrapping: a terminal folds them for the
-eye, and a pipe or log keeps each whole.
+Notes wrap at word boundaries in a terminal. A pipe or log keeps each note
+on one line, whole: a line that holds a command to copy (a skip reason such
+as "run: mpiexec -n 3 ...") stays a line a script can take.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from bench import stats
@@ -52,8 +52,33 @@ def make_console(quiet: bool = False, **options: Any) -> Console:
 
 
 BAR_WIDTH = 12
-#: Room the bar's other columns take: the counter (up to 99999/99999), the elapsed time and spaces.
-FIXED_COLUMNS = 24
+#: Terminals narrower than this show no bar: the counter and the time left say as much, and the label
+#: keeps the room.
+BAR_FROM_WIDTH = 100
+#: Room the columns after the label take, beside the counter: the time left (up to 9:59:59), "left"
+#: and the spaces between columns.
+FIXED_COLUMNS = 7 + 4 + 3
+
+
+def print_note(console: Console, text: str) -> None:
+    """A note under a table or at the end of a run: wrapped at word boundaries in a terminal, one whole
+    line in a pipe or log."""
+    if console.is_terminal:
+        console.print(text, markup=False, overflow="fold")  # a word wider than the terminal is folded
+    else:
+        console.print(text, markup=False, soft_wrap=True)
+
+
+def fit_label(label: str, room: int) -> str:
+    """A cell's label in ``room`` characters: its chunk size, method and threads (``chunk=16 imap``) stay,
+    and the case before them gives way (``process-pool x2 fibprimes[1000] ord… chunk=16``)."""
+    if len(label) <= room:
+        return label
+    cut = label.find(" chunk=")
+    tail = label[cut:] if cut >= 0 else ""
+    if room - len(tail) < 12:  # too narrow to keep both: the start, as much as fits
+        return label[: max(room - 1, 0)] + "…"
+    return label[: room - len(tail) - 1] + "…" + tail
 
 
 class ConsoleProgress(SweepProgress):
@@ -67,11 +92,13 @@ class ConsoleProgress(SweepProgress):
     def __init__(self, console: Console, *, quiet: bool = False) -> None:
         self._console = console
         self.live = not quiet and console.is_terminal and not os.environ.get("CI")
+        self._bar = console.width >= BAR_FROM_WIDTH
         self._progress = Progress(
             TextColumn("{task.description}"),
-            BarColumn(bar_width=BAR_WIDTH),
+            *([BarColumn(bar_width=BAR_WIDTH)] if self._bar else []),
             MofNCompleteColumn(),
-            TimeElapsedColumn(),
+            TimeRemainingColumn(compact=True),
+            TextColumn("left"),
             console=console,
             transient=True,
         )
@@ -89,19 +116,19 @@ class ConsoleProgress(SweepProgress):
     def sweep_started(self, cells: Sequence[Cell], runs: int) -> None:
         over = sorted({cell.workers for cell in cells if cell.oversubscribed})
         if over:
-            self._console.print(
+            print_note(
+                self._console,
                 f"note: {', '.join(map(str, over))} workers exceed the {available_cores()} cores "
                 "available here; those cells oversubscribe the CPU (marked * below)",
-                soft_wrap=True,
             )
         self._progress.update(self._task, total=runs)
 
     def run_started(self, label: str, phase: str) -> None:
-        # The bar, counts and time stay whole in a narrow terminal; the label gives way.
-        room = self._console.width - BAR_WIDTH - FIXED_COLUMNS - len(phase)
-        if len(label) > room:
-            label = label[: max(room - 1, 0)] + "\u2026"
-        self._progress.update(self._task, description=f"{escape(label)}  {phase}")
+        # The bar, counts and time stay whole in a narrow terminal; the label's case gives way.
+        total = int(self._progress.tasks[0].total or 0)
+        counter = 2 * len(str(total)) + 1
+        room = self._console.width - FIXED_COLUMNS - counter - (BAR_WIDTH + 1 if self._bar else 0) - len(phase) - 2
+        self._progress.update(self._task, description=f"{escape(fit_label(label, room))}  {phase}")
 
     def run_finished(self) -> None:
         self._progress.advance(self._task)
@@ -125,9 +152,12 @@ def _bound(value: float, decimals: int, scale: float = 1.0) -> str:
 
 
 def ratio_text(estimate: stats.Estimate | None, unit: str = "") -> str:
-    """E.g. ``1.92 [1.88, 1.95]``; a bound just off 1 keeps the side it lies on (``[1.003, 1.09]``)."""
+    """E.g. ``1.92 [1.88, 1.95]``; a bound just off 1 keeps the side it lies on (``[1.003, 1.09]``);
+    of one round, its value alone (``0.93``)."""
     if estimate is None:
         return ""
+    if estimate.n == 1:
+        return f"{estimate.value:.2f}{unit}"
     return f"{estimate.value:.2f}{unit} [{_bound(estimate.low, 2)}, {_bound(estimate.high, 2)}]"
 
 
@@ -140,12 +170,33 @@ def efficiency_text(estimate: stats.Estimate | None) -> str:
     """E.g. ``96% [94, 98]``; a bound just off 100% keeps the side it lies on (``[100.3, 109]``)."""
     if estimate is None:
         return ""
+    if estimate.n == 1:
+        return f"{estimate.value:.0%}"
     return f"{estimate.value:.0%} [{_bound(estimate.low, 0, 100)}, {_bound(estimate.high, 0, 100)}]"
 
 
+def spread_text(estimate: stats.Estimate, decimals: int = 0) -> str:
+    """The half-width of a time's interval: ``\u00b13%``; in units where it exceeds the time itself
+    (``\u00b11.6 ms``: a percentage in the hundreds says nothing a person can use); nothing for one round."""
+    if estimate.n == 1:
+        return ""
+    if too_spread(estimate):
+        return f"\u00b1{stats.duration_text((estimate.high - estimate.low) / 2)}"
+    return f"\u00b1{estimate.relative_half_width:.{decimals}%}"
+
+
+def too_spread(estimate: stats.Estimate) -> bool:
+    """The interval of a time is wider than the time: its runs are too short (or too disturbed) to time."""
+    return estimate.n > 1 and estimate.relative_half_width > 1
+
+
 def time_text(estimate: stats.Estimate) -> str:
-    """The median time and the half-width of its interval, e.g. ``512 ms \u00b13%``."""
-    return f"{stats.duration_text(estimate.value)} \u00b1{estimate.relative_half_width:.0%}"
+    """The median time and the half-width of its interval, e.g. ``512 ms \u00b13%``; in one unit where the
+    interval is wider than the time (``0.24\u00b11.69 ms``); of one round, the time alone."""
+    if too_spread(estimate):
+        return stats.duration_spread(estimate)
+    spread = spread_text(estimate)
+    return f"{stats.duration_text(estimate.value)} {spread}" if spread else stats.duration_text(estimate.value)
 
 
 def cell_line(record: CellRecord) -> str:
@@ -155,7 +206,7 @@ def cell_line(record: CellRecord) -> str:
     cell = record_stats(record)
     assert cell is not None
     time = cell.time
-    spread = f"\u00b1{time.relative_half_width:.1%}, {rounds_text(time.n)}"
+    spread = ", ".join(filter(None, [spread_text(time, decimals=1), rounds_text(time.n)]))
     text = f"ok       {record.label()}: median {stats.duration_text(time.value)} ({spread})"
     if cell.speedup is not None:
         text += f", speedup {speedup_text(cell.speedup)}"
@@ -176,6 +227,8 @@ MARKS = {
     "b": "busy: other processes took more than a tenth of the cores while the cell ran; its numbers are unreliable",
     "t": "workers x inner threads exceed the cores: the libraries' threads oversubscribe the CPU",
     "i": "interrupted: the cell holds the rounds it had; --resume completes it",
+    "s": "spread wider than the median (shown in units): its runs are too short or too disturbed to time; "
+    "give each run more work (--size) or more rounds",
 }
 
 
@@ -195,6 +248,8 @@ def _marks(record: CellRecord, cell: stats.CellStats) -> list[str]:
         marks.append("t")
     if record.interrupted:
         marks.append("i")
+    if too_spread(cell.time):
+        marks.append("s")
     return marks
 
 
@@ -267,11 +322,16 @@ def summary_table(records: Sequence[CellRecord], rows: Rows | None = None, title
         if several_cases:
             cells.append(record.case_label())
         cells.append(threads_text(record))
-        if cell is None:  # the status in the wide speedup column: the status column stays narrow
-            cells += ["", record.status, "", ""]
+        if cell is None:
+            cells += ["", "", "", record.status]
         else:
             speedup = "baseline" if record.executor == "serial" else speedup_text(cell.speedup)
-            cells += [time_text(cell.time), speedup, efficiency_text(cell.efficiency), " ".join(["ok", *marks])]
+            cells += [
+                time_text(cell.time),
+                speedup,
+                efficiency_text(cell.efficiency),
+                ("ok " + "".join(marks)) if marks else "ok",
+            ]
         table.add_row(*map(escape, cells))
     return table
 
@@ -312,15 +372,13 @@ def print_summary(console: Console, records: Sequence[CellRecord]) -> None:
     cases: dict[tuple[Any, ...], Rows] = {}
     for row in rows:
         cases.setdefault(row[0].case, []).append(row)
-    if len(cases) == 1:
-        console.print(summary_table(records, rows))
-    else:  # one table per case, named in its title: a workload column would not fit 80 columns
-        for index, case_rows in enumerate(cases.values()):
-            case_records = [record for record, _, _ in case_rows]
-            title = f"{case_records[0].case_label()}" + (f" - {TITLE[0].lower()}{TITLE[1:]}" if index == 0 else "")
-            console.print(summary_table(case_records, case_rows, title=title))
+    # one table per case, named in its title (a workload column would not fit 80 columns)
+    for index, case_rows in enumerate(cases.values()):
+        case_records = [record for record, _, _ in case_rows]
+        title = f"{case_records[0].case_label()}" + (f" - {TITLE[0].lower()}{TITLE[1:]}" if index == 0 else "")
+        console.print(summary_table(case_records, case_rows, title=title))
     for note in summary_notes(records, rows):
-        console.print(note, soft_wrap=True, markup=False)
+        print_note(console, note)
 
 
 def print_comparison(console: Console, comparison: Comparison, verdict_lines: Sequence[str] = ()) -> None:
@@ -329,7 +387,7 @@ def print_comparison(console: Console, comparison: Comparison, verdict_lines: Se
     from bench.comparison import header, notes, rows, summary
 
     for line in header(comparison):
-        console.print(line, soft_wrap=True, markup=False)
+        print_note(console, line)
     cases: dict[str, list[dict[str, str]]] = {}
     for row in rows(comparison):
         cases.setdefault(row["case"], []).append(row)
@@ -356,4 +414,4 @@ def print_comparison(console: Console, comparison: Comparison, verdict_lines: Se
             table.add_row(*map(escape, cells), verdict)
         console.print(table)
     for line in [*notes(comparison), summary(comparison), *verdict_lines]:
-        console.print(line, soft_wrap=True, markup=False)
+        print_note(console, line)

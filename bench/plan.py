@@ -273,7 +273,12 @@ _JSON_TYPES: dict[str, tuple[Any, str]] = {
 
 
 def _quick_workers() -> tuple[int, ...]:
-    return tuple(sorted({1, 2, available_cores()}))
+    """1, 2 and the core count, and under an MPI launch its worker ranks (``mpiexec -n 5``: 4), so that
+    the launch's ranks all serve mpi-comm."""
+    from bench import mpi
+
+    launch = {mpi.world_size() - 1} if mpi.launched() and mpi.world_size() > 1 else set()
+    return tuple(sorted({1, 2, available_cores(), *launch}))
 
 
 def _cores() -> tuple[int, ...]:

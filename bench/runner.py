@@ -455,6 +455,29 @@ def _estimate(groups: list[Group], matrix: Matrix) -> None:
             raise PlanError(reason, allowed_by="max_case_time")
 
 
+def _idle_ranks(groups: list[Group]) -> None:
+    """One line when ranks of this MPI launch serve no cell: they serve mpi-comm's executors only."""
+    ranks = mpi.world_size() - 1 if mpi.launched() else 0
+    if ranks < 1:
+        return
+    used = max((group.workers for group in groups if group.executor == "mpi-comm" and not group.skipped), default=0)
+    if used >= ranks:
+        return
+    if not used:
+        warnings.warn(
+            f"the {ranks} worker rank(s) of this launch serve only mpi-comm, which no cell here runs: "
+            "add --executors mpi-comm, or run without mpiexec",
+            stacklevel=3,
+        )
+        return
+    idle = f"rank {ranks}" if used + 1 == ranks else f"ranks {used + 1}-{ranks}"
+    warnings.warn(
+        f"{idle} of this launch serve no cell (mpi-comm uses at most {used} worker rank(s)): "
+        f"--workers {ranks} uses them, or launch with -n {used + 1}",
+        stacklevel=3,
+    )
+
+
 def _workload_files(matrix: Matrix) -> dict[str, Any]:
     import workloads
 
@@ -469,6 +492,7 @@ def _sweep(
     groups = build(matrix)
     _runnable(groups)
     _estimate(groups, matrix)
+    _idle_ranks(groups)
     run_id = new_run_id()
     run = RunRecord(
         run_id,

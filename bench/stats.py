@@ -418,6 +418,14 @@ def duration_text(seconds: float) -> str:
     return f"{_number(seconds / scale)} {unit}"
 
 
+def duration_spread(estimate: Estimate) -> str:
+    """A duration and the half-width of its interval in one unit, the half-width's: ``0.24\u00b11.69 ms``
+    (for an interval wider than the value, which a percentage would put in the hundreds)."""
+    half = (estimate.high - estimate.low) / 2
+    unit, scale = _unit(max(half, abs(estimate.value)))
+    return f"{_number(estimate.value / scale)}\u00b1{_number(half / scale)} {unit}"
+
+
 def duration_interval(estimate: Estimate) -> str:
     """An estimate of a duration with its interval in the value's unit: ``302 \u00b5s [242, 345]``;
     an open end reads ``0`` or ``inf``, and an interval below the suite's level says what it covers."""

@@ -185,8 +185,27 @@ def test_the_progress_bar_keeps_its_counter_and_time_at_80_columns(monkeypatch):
     progress._progress.advance(progress._task, 12)
     console.print(progress._progress.get_renderable())
     [line] = [line for line in console.file.getvalue().splitlines() if line.strip()]
-    assert len(line) <= 80 and "12/345" in line and re.search(r"\d:\d\d:\d\d", line), line
-    assert line.startswith("multiprocessing x16 fibprimes[5000]") and "run 12" in line
+    assert len(line) <= 80 and "12/345" in line and re.search(r"(\d+|-+):(\d\d|--) left", line), line
+    # the case gives way; the chunk size (and a method) stay in sight
+    assert line.startswith("multiprocessing x16 fibprimes[5000]") and "\u2026 chunk=auto->79  run 12" in line
+    progress.run_started("process-pool x2 fibprimes[1000] order=alternating chunk=16 imap_unordered", "warm-up")
+    console.file.seek(0)
+    console.file.truncate()
+    console.print(progress._progress.get_renderable())
+    [line] = [line for line in console.file.getvalue().splitlines() if line.strip()]
+    assert len(line) <= 80 and "\u2026 chunk=16 imap_unordered  warm-up" in line, line
+
+
+def test_the_time_left_is_estimated_from_the_runs_done(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    console = terminal()
+    progress = ConsoleProgress(console)
+    progress.sweep_started([], 100)
+    task = progress._progress.tasks[0]
+    monkeypatch.setattr(type(task), "speed", property(lambda self: 2.0))  # 2 runs a second
+    progress._progress.advance(progress._task, 40)
+    console.print(progress._progress.get_renderable())
+    assert "00:30 left" in console.file.getvalue()  # 60 runs to go
 
 
 def widest_cells():
@@ -229,6 +248,50 @@ def test_several_cases_and_methods_get_one_table_per_case_within_80_columns():
     assert titles[0].startswith("fibprimes-first[6] producer=generator - median time")
     assert titles[1:] == ["payload[6] payload_bytes=64"]
     assert " imap-u " in text and "imap-u = imap_unordered" in text
+
+
+def test_a_single_case_is_named_and_a_skipped_row_has_its_status_in_the_status_column():
+    cells = list(widest_cells())[:2]
+    skipped = CellRecord("r", "serial", 2, "fibprimes", 5000, 1, "n/a", "skipped", error="serial is the baseline")
+    console = terminal()
+    print_summary(console, [*cells, skipped])
+    lines = console.file.getvalue().splitlines()
+    assert lines[0].strip().startswith("fibprimes[5000] - median time")
+    header = next(line for line in lines if line.startswith("executor"))
+    [row] = [line for line in lines if line.startswith("serial x2")]
+    assert row.rstrip().endswith("skipped") and row.index("skipped") == header.index("status")
+
+
+def test_notes_wrap_at_word_boundaries_in_a_terminal():
+    error = "mpi-comm needs an MPI launch; " * 4
+    skipped = CellRecord("r", "mpi-comm", 2, "fibprimes", 100, 13, "auto", "skipped", error=error.strip())
+    console = terminal()
+    print_summary(console, [skipped])
+    lines = console.file.getvalue().split("\n", 1)[1].split("skipped: mpi-comm x2")[1].splitlines()
+    assert len(lines) > 1 and all(len(line) <= 80 for line in lines)
+    # broken only where a space was: the lines joined by spaces are the note
+    assert "skipped: mpi-comm x2" + " ".join(line.strip() for line in lines) == f"skipped: mpi-comm x2: {error.strip()}"
+
+
+def test_one_round_shows_its_value_and_a_spread_wider_than_the_time_is_in_units():
+    from bench.console import cell_line, efficiency_text, speedup_text, time_text
+    from bench.stats import Estimate
+
+    once = Estimate(0.93, 0.93, 0.93, 0.0, 1)
+    assert (speedup_text(once), efficiency_text(once), time_text(once)) == ("0.93x", "93%", "930 ms")
+    short = Estimate(242e-6, 30e-6, 3.41e-3, 0.95, 8)  # a 242 us run that sometimes takes 3 ms
+    assert time_text(short) == "0.242\u00b11.69 ms"
+    jittery = CellRecord(
+        "r", "process-pool", 2, "noop", 64, 8, "8", "ok",
+        times_s=[240e-6, 250e-6, 230e-6, 3.4e-3, 245e-6, 2.9e-3, 238e-6, 30e-6],
+        baseline_s=[60e-6] * 8,
+    )  # fmt: skip
+    line = cell_line(jittery)
+    assert "median 242 \u00b5s (\u00b11.68 ms, 8 rounds)" in line and line.endswith("[s]"), line
+    console = terminal()
+    print_summary(console, [jittery])
+    text = console.file.getvalue()
+    assert "ok s" in text and "s spread wider than the median" in text and "00%" not in text
 
 
 def test_piped_notes_keep_a_suggested_command_on_one_line():

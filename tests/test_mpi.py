@@ -172,10 +172,24 @@ def test_idle_ranks_do_not_spin(tmp_path):
         watch=_cpu_watch(samples),
     )
     assert done.returncode == 0, done.stderr
+    # they are said to serve no cell, once
+    assert done.stderr.count("the 2 worker rank(s) of this launch serve only mpi-comm, which no cell here runs") == 1
     busy = sorted(cpu / (last - started) for started, last, cpu in samples.values())
     assert len(busy) == 3, samples
     # Rank 0 computes for several seconds; ranks 1 and 2 only wait for it.
     assert busy[-1] > 0.5 and busy[1] < 0.1, busy
+
+
+def test_the_default_worker_counts_include_the_ranks_of_the_launch_and_idle_ranks_are_said(tmp_path):
+    args = ("--executors", "mpi-comm", "--workloads", "noop", "--size", "16", "--chunksizes", "4", "--repeats", "2")
+    done = mpiexec(5, *args, "--quiet", cwd=tmp_path, timeout=180)
+    assert done.returncode == 0, done.stderr
+    counts = sorted(cell.workers for cell in journal_of(done, tmp_path).cells if cell.ok)
+    assert counts == sorted({1, 2, bench.metadata.available_cores(), 4}), counts  # the launch's 4 worker ranks
+    assert "serve no cell" not in done.stderr
+    done = mpiexec(4, *args, "--workers", "1", "--quiet", cwd=tmp_path, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("warning: ranks 2-3 of this launch serve no cell (mpi-comm uses at most 1") == 1
 
 
 def test_mpi_pool_runs_as_a_singleton_and_mpi_comm_says_how_to_launch(run_bench, tmp_path, fib_oracle):

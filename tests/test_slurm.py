@@ -365,3 +365,28 @@ def test_journal_lines_written_by_a_job_stay_loadable(tmp_path):
     (tmp_path / "j.jsonl").write_text(json.dumps(line) + "\n")
     assert slurm.journals_of(tmp_path, "7") == [tmp_path / "j.jsonl"]
     assert slurm.journals_of(tmp_path, "8") == []
+
+
+def test_worker_job_logs_are_bounded_and_those_of_failed_jobs_kept_a_while(tmp_path):
+    from bench.executors import dask as dask_executors
+
+    now = time.time()
+    names = [f"bench-dask-100-{index:08x}-{index}" for index in range(30)]
+    for age, name in enumerate(reversed(names)):  # names[-1] is the newest
+        for suffix in (".out", ".err"):
+            path = tmp_path / f"{name}{suffix}"
+            path.write_text("worker output\n")
+            os.utime(path, (now - age, now - age))
+    mine = tmp_path / "bench-dask-notes.txt"  # a user's own file in a log folder they chose
+    mine.write_text("mine\n")
+    dask_executors.keep_logs(tmp_path, names[-1].rsplit("-", 1)[0], failed=True)  # the newest job's instance failed
+    failed = tmp_path / dask_executors.FAILED_LOGS
+    assert sorted(path.name for path in failed.iterdir()) == [f"{names[-1]}.err", f"{names[-1]}.out"]
+    kept = sorted(path.name.rsplit(".", 1)[0] for path in tmp_path.glob("bench-dask-100-*"))
+    assert kept == sorted(name for name in names[-1 - dask_executors.KEEP_JOBS : -1] for _ in range(2))
+    assert mine.read_text() == "mine\n"
+    # a failed job's output goes once it is older than a week
+    assert dask_executors.prune_logs(tmp_path, now=now + dask_executors.KEEP_FAILED_S / 2) == []
+    gone = dask_executors.prune_logs(tmp_path, now=now + dask_executors.KEEP_FAILED_S + 60)
+    assert sorted(path.name for path in gone) == [f"{names[-1]}.err", f"{names[-1]}.out"]
+    assert mine.exists() and len(list(tmp_path.glob("bench-dask-100-*"))) == 2 * dask_executors.KEEP_JOBS

@@ -6,13 +6,16 @@ import functools
 import importlib.util
 import logging
 import os
+import re
 import shlex
 import shutil
 import signal
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 from bench import slurm
@@ -197,6 +200,56 @@ SCRATCH_PROLOGUE = [
 
 #: Cores each worker job asks for: one single-threaded worker process.
 JOB_CORES = 1
+#: Where the worker jobs' output goes unless the ``log_directory`` option says otherwise.
+LOG_DIRECTORY = "~/.cache/parallel-bench/dask-slurm"
+#: The output files of the worker jobs (``<job name>-<job id>.out`` and ``.err``): only these are removed.
+LOG_NAME = re.compile(r"bench-dask-\d+-[0-9a-f]{8}-\d+\.(out|err)")
+#: Ordinary jobs whose output is kept: the newest.
+KEEP_JOBS = 20
+#: The output of the jobs of an instance that failed (or was interrupted) goes to this subfolder, and
+#: is kept this long.
+FAILED_LOGS = "failed"
+KEEP_FAILED_S = 7 * 24 * 3600.0
+
+
+def keep_logs(folder: Path, job_name: str, failed: bool) -> None:
+    """File the output of one instance's jobs (``failed/``, where its instance failed), then prune."""
+    if failed:
+        (folder / FAILED_LOGS).mkdir(exist_ok=True)
+        for path in folder.glob(f"{job_name}-*"):
+            if LOG_NAME.fullmatch(path.name):
+                path.replace(folder / FAILED_LOGS / path.name)
+    prune_logs(folder)
+
+
+def prune_logs(folder: Path, now: float | None = None) -> list[Path]:
+    """Remove the worker jobs' output beyond the newest ``KEEP_JOBS`` jobs, and that of failed jobs older
+    than ``KEEP_FAILED_S``; nothing else in ``folder`` (which may be a user's)."""
+    now = time.time() if now is None else now
+
+    def ours(where: Path) -> list[tuple[float, Path]]:
+        found = []
+        for path in where.glob("bench-dask-*"):
+            try:
+                if LOG_NAME.fullmatch(path.name) and path.is_file():
+                    found.append((path.stat().st_mtime, path))
+            except OSError:
+                continue
+        return sorted(found, reverse=True)
+
+    jobs: dict[str, list[Path]] = {}
+    for _, path in ours(folder):
+        jobs.setdefault(path.name.rsplit(".", 1)[0], []).append(path)
+    old = [path for paths in list(jobs.values())[KEEP_JOBS:] for path in paths]
+    old += [path for changed, path in ours(folder / FAILED_LOGS) if now - changed > KEEP_FAILED_S]
+    removed = []
+    for path in old:
+        try:
+            path.unlink()
+            removed.append(path)
+        except OSError:
+            continue
+    return removed
 
 
 class DaskSlurm(_DaskBase):
@@ -295,8 +348,9 @@ class DaskSlurm(_DaskBase):
                 "scheduler_options": {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"},
                 "worker_extra_args": ["--host", "127.0.0.1"],
             }
-        log_directory = settings["log_directory"] or os.path.expanduser("~/.cache/parallel-bench/dask-slurm")
+        log_directory = settings["log_directory"] or os.path.expanduser(LOG_DIRECTORY)
         os.makedirs(log_directory, exist_ok=True)
+        self.log_directory = Path(log_directory)
         prologue = [*settings["prologue"], *SCRATCH_PROLOGUE, *self.thread_prologue()]
         # The workers start in batch jobs, which a terminal's Ctrl-C does not reach.
         return SLURMCluster(
@@ -348,3 +402,10 @@ class DaskSlurm(_DaskBase):
             name = getattr(self, "job_name", None)
             if name is not None:  # every job of this instance has its name, one submitted as an interrupt came too
                 slurm.cancel_named(name)
+            folder = getattr(self, "log_directory", None)
+            if name is not None and folder is not None:
+                keep_logs(folder, name, failed=getattr(self, "_failed", False))
+
+    def abort(self) -> None:
+        self._failed = True  # its jobs' output is kept a while, for the reason
+        super().abort()
