@@ -399,10 +399,8 @@ def _value(change: Change, value: float) -> str:
 
 def _value_interval(change: Change, estimate: stats.Estimate) -> str:
     """A median with its 95% interval, for the Markdown table (which has room for it)."""
-    from bench.console import ratio_text
-
     if change.measure == "speedup":
-        return ratio_text(estimate, "x") + stats.coverage_text(estimate)
+        return stats.ratio_text(estimate, "x") + stats.coverage_text(estimate)
     return stats.duration_interval(estimate)
 
 
@@ -421,11 +419,9 @@ def p_text(p: float | None) -> str:
 
 def ratio_text(difference: Difference) -> str:
     """The ratio with its interval, and the interval's coverage where it is below the usual (about 90%)."""
-    from bench.console import ratio_text as interval_text
-
     usual = stats.LEVEL**2 - 1e-9
     coverage = f" ({difference.interval.confidence:.0%})" if difference.interval.confidence < usual else ""
-    return interval_text(difference.interval) + coverage
+    return stats.ratio_text(difference.interval) + coverage
 
 
 def rows(comparison: Comparison, intervals: bool = False) -> list[dict[str, str]]:

@@ -24,6 +24,7 @@ from bench.plan import Cell
 from bench.records import AUTO, CellRecord
 from bench.results import record_stats
 from bench.runner import Progress as SweepProgress
+from bench.stats import efficiency_text, ratio_text, speedup_text
 
 if TYPE_CHECKING:
     from bench.comparison import Comparison
@@ -140,39 +141,6 @@ class ConsoleProgress(SweepProgress):
     def cell_finished(self, record: CellRecord) -> None:
         if not self.live:
             self._console.print(cell_line(record), soft_wrap=True, markup=False)
-
-
-def _bound(value: float, decimals: int, scale: float = 1.0) -> str:
-    """A bound rounded for display, with more decimals where rounding would put it on the other side of 1."""
-    text = f"{value * scale:.{decimals}f}"
-    while value != 1.0 and text == f"{scale:.{decimals}f}" and decimals < 4:
-        decimals += 1
-        text = f"{value * scale:.{decimals}f}"
-    return text
-
-
-def ratio_text(estimate: stats.Estimate | None, unit: str = "") -> str:
-    """E.g. ``1.92 [1.88, 1.95]``; a bound just off 1 keeps the side it lies on (``[1.003, 1.09]``);
-    of one round, its value alone (``0.93``)."""
-    if estimate is None:
-        return ""
-    if estimate.n == 1:
-        return f"{estimate.value:.2f}{unit}"
-    return f"{estimate.value:.2f}{unit} [{_bound(estimate.low, 2)}, {_bound(estimate.high, 2)}]"
-
-
-def speedup_text(estimate: stats.Estimate | None) -> str:
-    """E.g. ``1.92x [1.88, 1.95]``."""
-    return ratio_text(estimate, "x")
-
-
-def efficiency_text(estimate: stats.Estimate | None) -> str:
-    """E.g. ``96% [94, 98]``; a bound just off 100% keeps the side it lies on (``[100.3, 109]``)."""
-    if estimate is None:
-        return ""
-    if estimate.n == 1:
-        return f"{estimate.value:.0%}"
-    return f"{estimate.value:.0%} [{_bound(estimate.low, 0, 100)}, {_bound(estimate.high, 0, 100)}]"
 
 
 def spread_text(estimate: stats.Estimate, decimals: int = 0) -> str:

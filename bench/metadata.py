@@ -8,10 +8,9 @@ import re
 import socket
 import subprocess
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
-
-from bench.executors.base import package_versions
 
 __all__ = ["available_cores", "collect_env", "environment", "mpi_name"]
 
@@ -29,6 +28,17 @@ PACKAGES = (
     "matplotlib",
 )
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def package_versions(*names: str) -> dict[str, str | None]:
+    """Installed versions of the named distributions (None when absent)."""
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 def available_cores() -> int:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
+import socket
 import sys
 import time
 from typing import Any, NoReturn
@@ -43,6 +45,24 @@ POLL_S = 0.01
 _LAUNCHER_VARIABLES = ("PMI_SIZE", "PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
 #: Where launchers put a process's rank (MPICH/hydra and PMI-2 under srun, PMIx, Open MPI).
 _RANK_VARIABLES = ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK")
+
+
+def node_name() -> str:
+    """The node this process runs on: Slurm's name for it inside a job, else the host name."""
+    return os.environ.get("SLURMD_NODENAME") or socket.gethostname()
+
+
+def leave_signals_to_the_driver() -> None:
+    """MPI ranks that serve rank 0, and MPI workers: SIGINT and SIGTERM are for the driver.
+
+    A launcher forwards Ctrl-C to every process of the job, and Slurm sends
+    SIGTERM to every task at walltime; rank 0 then stops the sweep, keeps the
+    journal and releases the others (a process that died of the signal would
+    end the whole MPI job first). They are not ``multiprocessing`` workers,
+    which their pool stops with SIGTERM.
+    """
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def launcher_rank() -> int:
@@ -170,7 +190,6 @@ def serve() -> None:
     from mpi4py.futures import MPICommExecutor
 
     from bench import threads
-    from bench.executors.base import node_name
 
     serve_the_driver()
     comm = _world()
@@ -192,8 +211,6 @@ def serve() -> None:
 def serve_the_driver() -> None:
     """How a rank that serves rank 0, or a worker that mpi-pool spawned, starts: signals are the
     driver's (``leave_signals_to_the_driver``), and the files MPI made for it are listed as its own."""
-    from bench.executors.base import leave_signals_to_the_driver
-
     leave_signals_to_the_driver()
     own_launch_files()
 
@@ -247,8 +264,6 @@ def start_comm_executor(workers: int, threads: int | None = None) -> tuple[Any, 
     """Rank 0: (context, executor, sub-communicator, node of each rank) over ranks 0..workers, whose
     native libraries use ``threads`` threads each while they serve it (None: as they are)."""
     from mpi4py.futures import MPICommExecutor
-
-    from bench.executors.base import node_name
 
     comm = _world()
     for worker in range(1, workers + 1):

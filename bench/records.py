@@ -40,10 +40,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-if TYPE_CHECKING:
-    from bench.plan import Matrix
+from bench.matrix import AUTO, UNSET_THREADS, Matrix, PlanError, is_int
 
 __all__ = [
     "AUTO",
@@ -87,11 +86,6 @@ METHODS = ("map", "imap", "imap_unordered")
 STOPPED = ("rounds", "precision", "eliminated", "interrupted")
 #: The chunk spec of back-ends that do not chunk (one cell, chunk size 1).
 NO_CHUNKS = "n/a"
-AUTO = "auto"
-
-#: The inner-threads spec that stands for a cell recorded before the suite set inner threads
-#: (``threads`` null): its libraries ran as they start.
-UNSET_THREADS = "default"
 
 #: Identity of a cell within a run: executor, workers, workload, size, chunk
 #: spec, params (sorted pairs), map method and inner-threads spec.
@@ -168,11 +162,6 @@ class CellIdentity:
 
 
 # -- checking ---------------------------------------------------------------
-
-
-def is_int(value: Any) -> bool:
-    """An integer of JSON (``true`` and ``false`` are not)."""
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_number(value: Any) -> bool:
@@ -461,8 +450,6 @@ def parse(data: Any) -> Record:
     known = {spec.name for spec in fields(cls)} - {"extra"}
     values = {key: value for key, value in data.items() if key in known}
     if kind == "run" and values.get("matrix") is not None:
-        from bench.plan import Matrix, PlanError
-
         try:
             values["matrix"] = Matrix.from_json(values["matrix"])
         except PlanError as exc:

@@ -32,8 +32,10 @@ __all__ = [
     "cell_stats",
     "coverage_text",
     "duration_interval",
+    "duration_spread",
     "duration_text",
     "efficiency",
+    "efficiency_text",
     "karp_flatt",
     "median",
     "mann_whitney",
@@ -45,9 +47,11 @@ __all__ = [
     "paired_speedup",
     "precise_enough",
     "ratio",
+    "ratio_text",
     "separable",
     "significantly_greater",
     "slope",
+    "speedup_text",
     "summarize",
 ]
 
@@ -416,6 +420,39 @@ def duration_text(seconds: float) -> str:
     """A duration as a person reads it: ``12 \u00b5s``, ``3.4 ms``, ``1.2 s``, ``1234 s``."""
     unit, scale = _unit(seconds)
     return f"{_number(seconds / scale)} {unit}"
+
+
+def _bound(value: float, decimals: int, scale: float = 1.0) -> str:
+    """A bound rounded for display, with more decimals where rounding would put it on the other side of 1."""
+    text = f"{value * scale:.{decimals}f}"
+    while value != 1.0 and text == f"{scale:.{decimals}f}" and decimals < 4:
+        decimals += 1
+        text = f"{value * scale:.{decimals}f}"
+    return text
+
+
+def ratio_text(estimate: Estimate | None, unit: str = "") -> str:
+    """E.g. ``1.92 [1.88, 1.95]``; a bound just off 1 keeps the side it lies on (``[1.003, 1.09]``);
+    of one round, its value alone (``0.93``)."""
+    if estimate is None:
+        return ""
+    if estimate.n == 1:
+        return f"{estimate.value:.2f}{unit}"
+    return f"{estimate.value:.2f}{unit} [{_bound(estimate.low, 2)}, {_bound(estimate.high, 2)}]"
+
+
+def speedup_text(estimate: Estimate | None) -> str:
+    """E.g. ``1.92x [1.88, 1.95]``."""
+    return ratio_text(estimate, "x")
+
+
+def efficiency_text(estimate: Estimate | None) -> str:
+    """E.g. ``96% [94, 98]``; a bound just off 100% keeps the side it lies on (``[100.3, 109]``)."""
+    if estimate is None:
+        return ""
+    if estimate.n == 1:
+        return f"{estimate.value:.0%}"
+    return f"{estimate.value:.0%} [{_bound(estimate.low, 0, 100)}, {_bound(estimate.high, 0, 100)}]"
 
 
 def duration_spread(estimate: Estimate) -> str:

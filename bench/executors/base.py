@@ -9,15 +9,15 @@ import itertools
 import multiprocessing
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ClassVar
 
+from bench.metadata import package_versions
+from bench.mpi import node_name
 from bench.records import METHODS
 
 __all__ = [
@@ -62,11 +62,6 @@ def batched(iterable: Iterable[Any], size: int) -> Iterator[list[Any]]:
 def apply_chunk(fn: Callable[[Any], Any], chunk: list[Any]) -> list[Any]:
     """Run ``fn`` over one chunk of items on a worker."""
     return [fn(item) for item in chunk]
-
-
-def node_name() -> str:
-    """The node this process runs on: Slurm's name for it inside a job, else the host name."""
-    return os.environ.get("SLURMD_NODENAME") or socket.gethostname()
 
 
 def worker_identity(delay_s: float) -> tuple[str, int, int]:
@@ -144,19 +139,6 @@ def ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def leave_signals_to_the_driver() -> None:
-    """MPI ranks that serve rank 0, and MPI workers: SIGINT and SIGTERM are for the driver.
-
-    A launcher forwards Ctrl-C to every process of the job, and Slurm sends
-    SIGTERM to every task at walltime; rank 0 then stops the sweep, keeps the
-    journal and releases the others (a process that died of the signal would
-    end the whole MPI job first). They are not ``multiprocessing`` workers,
-    which their pool stops with SIGTERM.
-    """
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_IGN)
-
-
 @contextmanager
 def ignoring_interrupts() -> Iterator[None]:
     """SIGINT ignored while worker processes start, so that they inherit the ignoring.
@@ -206,17 +188,6 @@ def deferred_interrupts() -> Iterator[None]:
             restore()
         if len(arrived) == 1:
             signal.raise_signal(arrived[0])
-
-
-def package_versions(*names: str) -> dict[str, str | None]:
-    """Installed versions of the named distributions (None when absent)."""
-    versions: dict[str, str | None] = {}
-    for name in names:
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = None
-    return versions
 
 
 def _from_config(key: str | None) -> Any:
