@@ -392,3 +392,40 @@ def test_report_folder_is_not_touched_when_the_journal_is_bad(tmp_path, scaling_
     done = run_cli(tmp_path / "missing.jsonl", "-o", tmp_path / "out")
     assert done.returncode == 2
     assert {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()} == before
+
+
+def test_a_simpler_configuration_as_fast_as_the_best_is_the_one_recommended_once(tmp_path):
+    rng = np.random.default_rng(RNG_SEED)
+    cells = [
+        cell("serial", 1, 1.0, chunk="n/a", rng=rng),
+        cell("thread-pool", 1, 1.02, spread=0.08, rng=rng),  # a pool at one worker, no faster than the loop
+        cell("process-pool", 2, 1.90, spread=0.04, rounds=8, rng=rng),
+        cell("process-pool", 4, 1.93, spread=0.04, rounds=8, rng=rng),  # two more workers, no measurable gain
+    ]
+    (case,) = analysis.analyse(bench.load(write_journal(tmp_path / "j.jsonl", cells))).cases
+    assert [p for p, _ in case.runners_up]  # the two cannot be told apart
+    text = " ".join(case.recommendations)
+    assert case.recommendations[0].startswith("For fibprimes[2000] use process-pool x2, chunk 16: 1.9")
+    # the fastest is named once, beside the answer, and why the simpler one is given
+    assert text.count("process-pool x4") == 1 and text.count("cannot be told apart") == 1
+    assert "The fastest, process-pool x4, chunk 16 (1.9" in case.recommendations[0]
+    # at one worker, the plain loop: the thread pool is not significantly faster
+    assert [(p.executor, p.workers) for p in case.by_workers][0] == ("serial", 1)
+    page = bench.report.build(bench.load(tmp_path / "j.jsonl")).html
+    assert "serial x1 (no pool is significantly faster at 1 worker)" in page
+
+
+def test_the_probes_figure_names_only_what_it_shows(tmp_path):
+    rng = np.random.default_rng(RNG_SEED)
+    cells = []
+    for executor, cost in (("process-pool", 100e-6), ("dask-local", 2e-3)):
+        for chunk in (1, 10, 100):
+            times = (0.002 + cost * 1000 // chunk) * (1 + rng.uniform(-0.01, 0.01, 6))
+            cells.append({**cell(executor, 4, 1.0, workload="noop", size=1000, chunk=str(chunk), rng=rng),
+                          "times_s": times.tolist(), "baseline_s": [1e-4] * 6})  # fmt: skip
+    report = bench.report.build(bench.load(write_journal(tmp_path / "noop.jsonl", cells)))
+    [probes] = [figure for figure in report.figures if figure.name.endswith("probes")]
+    assert probes.title == "Per-task overhead per executor" and "andwidth" not in probes.caption + probes.svg
+    both = bench.report.build(bench.load(probe_journal(tmp_path / "probes.jsonl")))
+    [probes] = [figure for figure in both.figures if figure.name.endswith("probes")]
+    assert probes.title == "Per-task overhead and bandwidth per executor"

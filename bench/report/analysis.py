@@ -444,6 +444,9 @@ def _case(env: Environment, points: list[Point], keep: Iterable[str]) -> CaseRep
         by_workers: dict[int, Point] = {}
         for point in ranked:
             by_workers.setdefault(point.workers, point)
+        one, serial = by_workers.get(1), next((p for p in case.ok_points if p.executor == "serial"), None)
+        if one is not None and one.speedup is not None and not one.speedup.above(1) and serial is not None:
+            by_workers[1] = serial  # at one worker the plain loop, unless a pool is significantly faster
         case.by_workers = [by_workers[w] for w in sorted(by_workers)]
     _recommend(case)
     _case_notes(case)
@@ -470,26 +473,32 @@ def _recommend(case: CaseReport) -> None:
     if speedup.low <= 1:
         say(
             f"For {case.label} no configuration is significantly faster than serial: the best, "
-            f"{best.config()}, runs at {figures}."
+            f"{best.config()}, runs at {figures}. Keep it serial, or measure more rounds to tell."
         )
     else:
-        say(f"For {case.label} use {best.config()}: {figures}.")
-    _fewer_workers(case, best, say)
+        simpler = _simpler(case, best)
+        if simpler is None:
+            say(f"For {case.label} use {best.config()}: {figures}.")
+        else:
+            assert simpler.speedup is not None and simpler.efficiency is not None
+            say(
+                f"For {case.label} use {simpler.config()}: {speedup_interval(simpler.speedup)} over serial, "
+                f"{efficiency_interval(simpler.efficiency)} efficiency. The fastest, {best.config()} "
+                f"({speedup_interval(speedup)}), cannot be told apart from it: more workers show no "
+                "measurable gain here."
+            )
     _chunk_effect(case, best, say)
     _slower_executors(case, best, say)
     _threads_effect(case, say)
     _library_threads(case, best, say)
 
 
-def _fewer_workers(case: CaseReport, best: Point, say: Any) -> None:
-    fewest = min((p for p, _ in case.runners_up), key=lambda p: p.workers, default=None)
-    if fewest is not None and fewest.workers < best.workers:
-        assert fewest.speedup is not None
-        plural = fewest.workers > 1
-        say(
-            f"{fewest.workers} worker{'s' if plural else ''} ({fewest.config()}, {speedup_interval(fewest.speedup)}) "
-            f"cannot be told apart from the best: more workers than that show no measurable gain here."
-        )
+def _simpler(case: CaseReport, best: Point) -> Point | None:
+    """The configuration with the fewest workers that cannot be told apart from ``best`` and is itself
+    significantly faster than serial (the simpler answer to give), if it has fewer workers than ``best``."""
+    tied = [p for p, _ in case.runners_up if p.speedup is not None and p.speedup.above(1)]
+    fewest = min(tied, key=lambda p: (p.workers, -p.speedup.low), default=None)  # type: ignore[union-attr]
+    return fewest if fewest is not None and fewest.workers < best.workers else None
 
 
 def _chunk_effect(case: CaseReport, best: Point, say: Any) -> None:

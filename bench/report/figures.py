@@ -347,29 +347,39 @@ def _bars(axes: Axes, fits: Sequence[ProbeFit], scale: float, label: str) -> Non
 def _probes(report: EnvironmentReport, prefix: str) -> Figure | None:
     overhead = [fit for fit in report.overhead if fit.executor != "serial"]
     panels = [
-        (fits, scale, label)
-        for fits, scale, label in (
-            (overhead, 1e6, "per-task cost (\u00b5s, log scale)"),
-            (report.bandwidth, 1e-6, "bandwidth (MB/s, log scale)"),
+        (fits, scale, label, title, caption)
+        for fits, scale, label, title, caption in (
+            (
+                overhead,
+                1e6,
+                "per-task cost (\u00b5s, log scale)",
+                ("Per-task overhead (noop)", "Per-task overhead"),
+                "Per-task cost: the slope of run time against tasks per run (noop), or time / tasks where one "
+                "task count was measured.",
+            ),
+            (
+                report.bandwidth,
+                1e-6,
+                "bandwidth (MB/s, log scale)",
+                ("bandwidth (payload)", "bandwidth"),
+                "Bandwidth: the inverse slope of per-task time against payload size, each byte counted once.",
+            ),
         )
         if fits
     ]
     if not panels:
         return None
-    rows = max(len(fits) for fits, _, _ in panels)
+    # a figure names only what it shows
+    suptitle = " and ".join(title[0] for *_, title, _ in panels)
+    name = " and ".join(title[1] for *_, title, _ in panels)
+    rows = max(len(fits) for fits, *_ in panels)
     with _figure(len(panels), width=4.2 * len(panels) + 1.0, height=0.28 * rows + 1.4) as (figure, axes):
-        for ax, (fits, scale, label) in zip(axes, panels, strict=True):
+        for ax, (fits, scale, label, _, _) in zip(axes, panels, strict=True):
             _bars(ax, fits, scale, label)
-        figure.suptitle("Per-task overhead (noop) and bandwidth (payload)", fontsize=10)
+        figure.suptitle(suptitle[0].upper() + suptitle[1:], fontsize=10)
         svg = _svg(figure)
-    return Figure(
-        f"{prefix}probes",
-        "Per-task overhead and bandwidth per executor",
-        "Per-task cost: the slope of run time against tasks per run (noop), or time / tasks where one task "
-        "count was measured. Bandwidth: the inverse slope of per-task time against payload size, each byte "
-        f"counted once. {ERROR_BARS}",
-        svg,
-    )
+    captions = " ".join(caption for *_, caption in panels)
+    return Figure(f"{prefix}probes", f"{name[0].upper()}{name[1:]} per executor", f"{captions} {ERROR_BARS}", svg)
 
 
 def _granularity(report: EnvironmentReport, prefix: str) -> Figure | None:

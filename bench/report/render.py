@@ -52,7 +52,7 @@ def _row(point: Point) -> dict[str, Any]:
         "iqr": duration_text(summary.iqr) if summary else "",
         "min": duration_text(summary.minimum) if summary else "",
         "outliers": ", ".join(duration_text(v) for v in summary.outliers) if summary else "",
-        "speedup": _interval(point.speedup, speedup_interval),
+        "speedup": "baseline" if point.executor == "serial" else _interval(point.speedup, speedup_interval),
         "efficiency": _interval(point.efficiency, efficiency_interval),
         "self_speedup": _interval(point.self_speedup, speedup_interval),
         "serial_fraction": _fraction(point.serial_fraction),
@@ -125,13 +125,20 @@ def _case(case: CaseReport, prefix: str, answered: bool) -> tuple[dict[str, Any]
         "recommendations": case.recommendations,
         "answered": answered,
         "notes": case.notes,
-        "by_workers": [_row(p) for p in case.by_workers] if len(case.by_workers) > 1 else [],
+        "by_workers": [_by_workers_row(p) for p in case.by_workers] if len(case.by_workers) > 1 else [],
         "probe": case.probe,
         "top": [_row(p) | {"tied": any(p is q for q, _ in case.runners_up), "best": p is case.best} for p in top],
         "ranked": len(case.ranked),
         "cells": [_row(p) for p in sorted(case.points, key=_cell_order)],
         "figures": _figures(figures),
     }, figures
+
+
+def _by_workers_row(point: Point) -> dict[str, Any]:
+    row = _row(point)
+    if point.executor == "serial":
+        row["config"] += " (no pool is significantly faster at 1 worker)"
+    return row
 
 
 def _cell_order(point: Point) -> tuple[Any, ...]:

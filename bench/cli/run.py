@@ -1,0 +1,280 @@
+"""``run`` (and ``python bench/run.py``): the matrix from the options, the sweep or resume, the summary."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from bench.cli.common import (
+    UsageError,
+    _how_stopped,
+    _list_of,
+    _Parser,
+    _speaks,
+    chunk_spec,
+    folder,
+    option_assignment,
+    param_assignment,
+    percentage,
+    positive_int,
+    repeats_spec,
+    seconds,
+    seconds_or_off,
+    threads_spec,
+    worker_list,
+)
+from bench.plan import Matrix, PlanError
+from bench.results import JournalError, Results
+from bench.runner import Interrupted
+
+if TYPE_CHECKING:
+    from bench.console import ConsoleProgress
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    from bench.plan import PRESETS, WARMUPS
+
+    matrix = parser.add_argument_group("matrix (each list is a sweep dimension; presets set defaults)")
+    matrix.add_argument("--executors", type=_list_of(str, "names"), metavar="A,B", help="back-ends (default: all)")
+    matrix.add_argument(
+        "--workloads",
+        type=_list_of(str, "names"),
+        metavar="A,B",
+        help="workloads, registered (`list` names them) or your own as module:Class or file.py:Class "
+        "(default: the preset's; quick measures fibprimes, noop, polyfit and linalg)",
+    )
+    matrix.add_argument("--workers", type=worker_list, metavar="1,2,4", help="worker counts; ranges such as 1-4 work")
+    matrix.add_argument(
+        "--chunksizes",
+        type=_list_of(chunk_spec, "chunk sizes"),
+        metavar="1,8,auto",
+        help="items per task; auto = ceil(items / (4 x workers))",
+    )
+    matrix.add_argument(
+        "--size",
+        dest="sizes",
+        type=_list_of(positive_int, "sizes"),
+        metavar="N,M",
+        help="workload sizes (default: the preset's, else the workload's)",
+    )
+    matrix.add_argument(
+        "--methods",
+        type=_list_of(str, "methods"),
+        metavar="map,imap",
+        help="map methods: map, imap (in order), imap_unordered (as completed); the streaming ones keep "
+        "2 chunks per worker in flight (default: each workload's own, map for all but fibprimes-first)",
+    )
+    matrix.add_argument(
+        "--threads",
+        type=_list_of(threads_spec, "thread counts"),
+        metavar="N,auto,default",
+        help="threads each worker's native libraries (BLAS, OpenMP) may use: auto (default) gives each worker "
+        "cores / workers, at least 1; a number sets it; default leaves each library (and Dask) as it starts. "
+        "The paired serial baseline always has one thread per core",
+    )
+    matrix.add_argument(
+        "--repeats",
+        type=repeats_spec,
+        metavar="R|auto",
+        help="timed rounds per cell, each with a paired serial baseline; auto: rounds until the 95%% "
+        "interval of the speedup is within --precision (at least 6, at most --max-repeats)",
+    )
+    matrix.add_argument(
+        "--precision", type=percentage, metavar="P", help="target half-width of the interval with --repeats auto (3%%)"
+    )
+    matrix.add_argument("--max-repeats", type=positive_int, metavar="N", help="most rounds with --repeats auto (20)")
+    matrix.add_argument(
+        "--warmup",
+        choices=WARMUPS,
+        help="short (default): one chunk per worker before the timed rounds; full: one whole run",
+    )
+    matrix.add_argument(
+        "--oversubscribe",
+        action="store_true",
+        default=None,
+        help="allow more local workers than 4 per available core",
+    )
+    matrix.add_argument(
+        "--param",
+        action="append",
+        type=param_assignment,
+        default=[],
+        metavar="KEY=V1,V2",
+        help="sweep a workload's own parameter (repeatable)",
+    )
+    matrix.add_argument(
+        "--executor-option",
+        dest="executor_option",
+        action="append",
+        type=option_assignment,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of the back-ends that take it, e.g. partition=debug or walltime=01:00:00 for dask-slurm "
+        "(repeatable; `list` shows every option; also BENCH_<EXECUTOR>_<KEY> and dask's jobqueue config)",
+    )
+    presets = "; ".join(f"{name}: {preset['help']}" for name, preset in PRESETS.items()).replace("%", "%%")
+    matrix.add_argument("--preset", choices=list(PRESETS), help=f"default {DEFAULT_PRESET}. {presets}")
+    parser.add_argument("--out", type=folder, metavar="DIR", help=f"folder for the journal (default: {DEFAULT_OUT})")
+    parser.add_argument(
+        "--cell-timeout",
+        type=seconds,
+        metavar="S",
+        help="seconds a cell may take, warm-up included; then it is recorded as timeout",
+    )
+    parser.add_argument(
+        "--max-case-time",
+        type=seconds_or_off,
+        metavar="S|off",
+        help="refuse a case whose serial run a short probe estimates at more than S seconds (default 300), "
+        "or at more than half the memory available; off runs every case without estimating it",
+    )
+    parser.add_argument("--resume", metavar="FILE", help="continue the run of this journal, appending to it")
+    parser.add_argument("--quiet", action="store_true", help="print only the journal path and errors")
+
+
+RUN_DESCRIPTION = "Run a sweep; prints the path of the journal it wrote."
+
+
+EXIT_STATUS = (
+    "exit status: 0 every cell ok or skipped; 1 some cell failed (the journal is written); "
+    "2 bad usage (nothing is written); 130 interrupted, 143 terminated (finished cells are kept)"
+)
+
+
+def add_run_parser(commands: Any) -> None:
+    run = commands.add_parser(
+        "run", help="run a sweep and write a journal", description=RUN_DESCRIPTION, epilog=EXIT_STATUS
+    )
+    add_run_arguments(run)
+    run.set_defaults(handler=cmd_run, command="run")
+
+
+class _RunOptionsParser(_Parser):
+    """The sweep options of a batch job: an error is one line naming them."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"RUN_OPTIONS: {message}")
+
+
+def build_run_parser(prog: str, parser_class: type[_Parser] = _Parser) -> argparse.ArgumentParser:
+    """The parser of the sweep script, which is ``run`` without a subcommand."""
+    parser = parser_class(prog=prog, description=RUN_DESCRIPTION, epilog=EXIT_STATUS)
+    add_run_arguments(parser)
+    parser.set_defaults(handler=cmd_run, command=None)
+    return parser
+
+
+MATRIX_OPTIONS = (
+    "executors",
+    "workloads",
+    "workers",
+    "chunksizes",
+    "sizes",
+    "methods",
+    "repeats",
+    "precision",
+    "max_repeats",
+    "warmup",
+    "oversubscribe",
+    "threads",
+)
+
+
+RESUME_CONFLICTS = {
+    **{name: "--" + name.replace("_", "-") for name in MATRIX_OPTIONS if name not in ("sizes", "oversubscribe")},
+    "sizes": "--size",
+    "param": "--param",
+    "executor_option": "--executor-option",
+    "preset": "--preset",
+    "cell_timeout": "--cell-timeout",
+    "max_case_time": "--max-case-time",
+    "out": "--out",
+}
+
+
+DEFAULT_PRESET = "quick"
+
+
+DEFAULT_OUT = "results"
+
+
+def matrix_from_args(args: argparse.Namespace) -> Matrix:
+    """The Matrix the options ask for: the preset with the options laid over it."""
+    from bench.plan import from_preset
+
+    params: dict[str, tuple[str, ...]] = {}
+    for key, values in args.param:
+        params[key] = params.get(key, ()) + values
+    overrides = {name: getattr(args, name) for name in MATRIX_OPTIONS}
+    from dataclasses import replace
+
+    matrix = from_preset(
+        args.preset or DEFAULT_PRESET,
+        **overrides,
+        params=params or None,
+        cell_timeout=args.cell_timeout,
+        executor_options=dict(args.executor_option) or None,
+    )
+    if args.max_case_time is not None:  # off: None, which a preset's override would take for "not given"
+        matrix = replace(matrix, max_case_time=None if args.max_case_time == "off" else args.max_case_time)
+    if matrix.repeats != "auto":
+        ignored = [
+            flag for flag, value in (("--precision", args.precision), ("--max-repeats", args.max_repeats)) if value
+        ]
+        if ignored:
+            raise UsageError(
+                f"{' and '.join(ignored)} {'apply' if len(ignored) > 1 else 'applies'} only with --repeats auto"
+            )
+    return matrix
+
+
+def _plan_error(exc: PlanError) -> str:
+    """The message of a PlanError, naming the option that would allow what it refuses."""
+    return exc.command_line()
+
+
+def _measure(args: argparse.Namespace, progress: ConsoleProgress) -> Results:
+    import bench
+
+    if args.resume:
+        given = [flag for name, flag in RESUME_CONFLICTS.items() if getattr(args, name) not in (None, [])]
+        if given:
+            raise UsageError(f"--resume takes the matrix from the journal; drop {', '.join(given)}")
+        return bench.resume(args.resume, progress=progress, oversubscribe=bool(args.oversubscribe))
+    return bench.sweep(matrix_from_args(args), args.out or DEFAULT_OUT, progress=progress)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench.console import ConsoleProgress, make_console, print_summary
+    from bench.cpuload import busy_line, steal_line
+
+    quiet = args.quiet or not _speaks()  # under MPI, only rank 0 shows progress
+    console = make_console(quiet=quiet)
+    progress = ConsoleProgress(console, quiet=quiet)
+    try:
+        with progress.shown():
+            results = _measure(args, progress)
+    except Interrupted as stop:
+        if _speaks():
+            how = _how_stopped(stop)
+            cut = sum(cell.interrupted for cell in stop.results.cells)
+            finished = f"{len(stop.results.cells) - cut} finished cell(s)" + (f" and {cut} cut short" if cut else "")
+            kept = f"{finished} kept in {stop.results.path}"
+            print(f"{how}; {kept}; --resume {stop.results.path} goes on", file=sys.stderr)
+        return stop.status
+    except PlanError as exc:
+        raise UsageError(_plan_error(exc)) from None
+    except JournalError as exc:
+        raise UsageError(str(exc)) from None
+    if not results.runs:  # a rank that served rank 0's sweep
+        return 0
+    print_summary(console, results.cells)
+    for line in (busy_line(results.cells), steal_line(results.cells)):
+        if line:
+            print(f"warning: {line}", file=sys.stderr, flush=True)
+    print(results.path, flush=True)
+    if args.quiet:
+        for cell in results.failed:
+            print(f"{cell.status}: {cell.label()}: {cell.error}", file=sys.stderr)
+    return 1 if results.failed else 0
