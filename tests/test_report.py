@@ -420,7 +420,7 @@ def test_the_probes_figure_names_only_what_it_shows(tmp_path):
     cells = []
     for executor, cost in (("process-pool", 100e-6), ("dask-local", 2e-3)):
         for chunk in (1, 10, 100):
-            times = (0.002 + cost * 1000 // chunk) * (1 + rng.uniform(-0.01, 0.01, 6))
+            times = (0.002 + cost * (1000 // chunk)) * (1 + rng.uniform(-0.01, 0.01, 6))
             cells.append({**cell(executor, 4, 1.0, workload="noop", size=1000, chunk=str(chunk), rng=rng),
                           "times_s": times.tolist(), "baseline_s": [1e-4] * 6})  # fmt: skip
     report = bench.report.build(bench.load(write_journal(tmp_path / "noop.jsonl", cells)))
@@ -429,3 +429,9 @@ def test_the_probes_figure_names_only_what_it_shows(tmp_path):
     both = bench.report.build(bench.load(probe_journal(tmp_path / "probes.jsonl")))
     [probes] = [figure for figure in both.figures if figure.name.endswith("probes")]
     assert probes.title == "Per-task overhead and bandwidth per executor"
+    # the probes' answers are said by the command too, each in a line of its own
+    done = run_cli(tmp_path / "noop.jsonl", "-o", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    assert any(
+        line.startswith("Per-task cost (noop), cheapest first: process-pool x4 ") for line in done.stdout.splitlines()
+    )

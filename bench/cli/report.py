@@ -46,6 +46,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     for case in report.analysis.answered:
         if case.recommendations:
             print(case.recommendations[0])
+    for env in report.analysis.environments:  # the probes' answers: per-task cost, bandwidth, METG
+        for line in env.recommendations:
+            print(f"{env.env.name}: {line}" if env.env.name else line)
     print(f"{len(report.figures)} figures, summary.md and index.html in {out}", file=sys.stderr)
     print(index, flush=True)
     return 0
