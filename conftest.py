@@ -71,6 +71,14 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def pytest_collection_modifyitems(items):
+    """``-m fast``: every test that is neither slow (more than a second or so) nor needs Slurm, for the
+    edit-test loop (under two minutes); the test command runs them all."""
+    for item in items:
+        if not item.get_closest_marker("slow") and not item.get_closest_marker("slurm"):
+            item.add_marker(pytest.mark.fast)
+
+
 @pytest.fixture(scope="session")
 def slurm_nodes():
     """The nodes of a running Slurm (``scripts/local-slurm.sh start``; the test command starts it)."""

@@ -139,6 +139,7 @@ def readme_python_example():
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
+@pytest.mark.slow
 def test_the_readme_python_example_runs_as_written(tmp_path):
     (tmp_path / "example.py").write_text(readme_python_example())
     done = subprocess.run(

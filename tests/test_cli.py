@@ -97,6 +97,7 @@ def test_bad_input_is_one_line_and_exit_2_with_nothing_written(run_bench, tmp_pa
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", [False, True])
 def test_usage_and_errors_name_the_program_that_was_run(run_bench, module):
     prog = "python -m bench run" if module else "python bench/run.py"
@@ -144,6 +145,7 @@ def test_unwritable_output_folder_is_exit_2_before_any_cell(run_bench, tmp_path)
     assert done.stderr.count("\n") == 1 and done.stdout == ""
 
 
+@pytest.mark.slow
 def test_quiet_run_prints_only_the_journal_path(run_bench, tmp_path, fib_oracle):
     done = run_bench(*SMALL, "--out", "out", "--quiet")
     assert done.returncode == 0, done.stderr
@@ -184,6 +186,7 @@ def test_quiet_run_prints_only_the_journal_path(run_bench, tmp_path, fib_oracle)
     assert [c.chunksize for c in cells if c.chunksize_spec == "auto"] == [75, 38]  # ceil(300 / (4 x w))
 
 
+@pytest.mark.slow
 def test_plain_output_has_cell_lines_table_and_path(run_bench, tmp_path):
     done = run_bench(
         "--executors",
@@ -210,6 +213,7 @@ def test_plain_output_has_cell_lines_table_and_path(run_bench, tmp_path):
     assert "\x1b[" not in done.stdout  # no progress bar or colour when piped
 
 
+@pytest.mark.slow
 def test_oversubscription_is_said(run_bench):
     done = run_bench(
         "--oversubscribe",
@@ -232,6 +236,7 @@ def test_oversubscription_is_said(run_bench):
     assert "64 workers exceed the" in done.stdout
 
 
+@pytest.mark.slow
 def test_repeated_values_make_one_cell(run_bench, tmp_path):
     args = "--executors serial,serial --workloads fibprimes --workers 1,1 --size 50,50 --repeats 1 --out out --quiet"
     done = run_bench(*args.split())
@@ -240,6 +245,7 @@ def test_repeated_values_make_one_cell(run_bench, tmp_path):
     assert [(c.executor, c.workers) for c in bench.load(path).cells] == [("serial", 1)]
 
 
+@pytest.mark.slow
 def test_auto_repeats_record_their_rounds_and_precision(run_bench, tmp_path):
     args = "--executors thread-pool --workloads fibprimes --workers 1 --chunksizes auto --size 600 --repeats auto"
     args += " --max-repeats 12"
@@ -280,6 +286,7 @@ def test_failed_cells_exit_1_and_are_journaled(run_bench, tmp_path):
     assert all("exceeded the cell timeout of 0.05 s" in c.error for c in cells)
 
 
+@pytest.mark.slow
 def test_resume_runs_only_the_missing_cells(run_bench, tmp_path):
     done = run_bench(
         "--executors",
@@ -388,6 +395,7 @@ def test_python_dash_m_bench_run_is_the_same_command(run_bench, tmp_path):
     assert done.stdout == f"m/{path.name}\n"
 
 
+@pytest.mark.slow
 def test_a_raising_task_fails_its_cell_and_the_sweep_goes_on(tmp_path, run_bench, raising_plugin, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", raising_plugin)
     args = "--executors process-pool,serial --workloads raising,noop --workers 1 --size 30 --chunksizes 4"
@@ -401,6 +409,7 @@ def test_a_raising_task_fails_its_cell_and_the_sweep_goes_on(tmp_path, run_bench
         assert cells[executor, "noop"].status == "ok" and len(cells[executor, "noop"].times_s) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.dask
 def test_ctrl_c_during_a_dask_local_cell_exits_130_with_one_line(tmp_path):
     """Ctrl-C at a terminal signals the whole process group: the driver and every worker."""
@@ -472,6 +481,7 @@ def readme_example(folder):
     (folder / "my_work.py").write_text(code.group(1))
 
 
+@pytest.mark.slow
 def test_the_readme_user_workload_runs_on_every_kind_of_worker(run_bench, tmp_path):
     readme_example(tmp_path)
     executors = "serial,multiprocessing,process-pool,mpi-pool,dask-local"
@@ -529,6 +539,7 @@ Squares = from_function(square, items=range, verify=lambda answer, size: answer 
 """
 
 
+@pytest.mark.slow
 def test_a_user_workload_by_relative_path_resumes_from_another_folder(run_bench, tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "squares.py").write_text(SQUARES)
@@ -576,6 +587,7 @@ def test_a_user_task_that_cannot_reach_a_worker_is_one_line_and_exit_2(run_bench
     assert "Squares.task cannot travel to a worker; define it at the top level of its module" in done.stderr
 
 
+@pytest.mark.slow
 def test_fibprimes_first_streams_under_imap_and_skips_map(run_bench, tmp_path, fib_oracle):
     done = run_bench(
         "--workloads",
@@ -611,6 +623,7 @@ def test_fibprimes_first_streams_under_imap_and_skips_map(run_bench, tmp_path, f
     assert "imap-u" in done.stdout  # the summary tells the methods apart
 
 
+@pytest.mark.slow
 def test_a_listed_input_costs_the_driver_more_memory_than_a_streamed_one(run_bench, tmp_path):
     done = run_bench(
         "--workloads",

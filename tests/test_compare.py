@@ -41,6 +41,7 @@ def run_compare(run_bench, *args):
     return run_bench("compare", *map(str, args), module=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_a_planted_slowdown_is_slower_with_its_p_value_and_fails_the_gate(tmp_path, run_bench):
     a = write_journal(tmp_path / "a.jsonl", cells(), run_id="run-a")
     b = write_journal(tmp_path / "b.jsonl", scaled(cells(), 1.3), run_id="run-b")
@@ -62,6 +63,7 @@ def test_a_planted_slowdown_is_slower_with_its_p_value_and_fails_the_gate(tmp_pa
     assert done.returncode == 0 and "1.30x slower" in done.stdout and "OK: no cell significantly slower" in done.stdout
 
 
+@pytest.mark.slow
 def test_the_same_run_and_a_faster_one(tmp_path, run_bench):
     a = write_journal(tmp_path / "a.jsonl", cells())
     same = comparison.compare(bench.load(a), bench.load(a))
@@ -74,6 +76,7 @@ def test_the_same_run_and_a_faster_one(tmp_path, run_bench):
     assert done.returncode == 0 and "1.43x faster" in done.stdout and "1 faster" in done.stdout
 
 
+@pytest.mark.slow
 def test_a_significant_change_within_the_factor_counts_only_under_a_lower_fail_above(tmp_path, run_bench):
     a = write_journal(tmp_path / "a.jsonl", cells())
     b = write_journal(tmp_path / "b.jsonl", scaled(cells(), 1.05), run_id="run-b")
@@ -102,6 +105,7 @@ def test_too_few_rounds_are_said_never_called_a_change(tmp_path, run_bench):
     assert comparison.min_rounds() == 7
 
 
+@pytest.mark.slow
 def test_drift_of_the_machine_shows_in_the_baselines_and_relative_cancels_it(tmp_path, run_bench):
     a = write_journal(tmp_path / "a.jsonl", cells())
     # everything 20% slower, the serial baselines too: the machine, not the executor

@@ -52,6 +52,7 @@ def pool(request):
         yield running
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chunksize", [1, 7, "auto"])
 def test_fibprimes_known_answer(pool, chunksize, fib_oracle):
     w = workloads.get("fibprimes")
@@ -94,6 +95,7 @@ def test_every_workload_has_a_tiny_case():
 
 
 # fibprimes-first never runs under map (an endless stream): tests/test_plan.py checks that it is skipped.
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "method"), [(name, method) for name in TINY for method in METHODS if method in workloads.get(name).methods]
 )
@@ -179,6 +181,7 @@ def test_bad_chunksize_is_refused(pool):
 
 
 # dask-slurm's is in tests/test_slurm.py: here this module's pools may hold every Slurm CPU.
+@pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("name", [name for name in EXECUTORS if name != "dask-slurm"])
 def test_timeout_then_abort_stops_quickly(name, method):

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from tests.journals import RNG_SEED, cell, write_journal
 
@@ -37,6 +38,7 @@ def pytest_benchmark(*args, cwd):
     )
 
 
+@pytest.mark.slow
 def test_the_export_is_read_by_pytest_benchmarks_compare_and_histogram(tmp_path):
     a, b = journal(tmp_path, "a"), journal(tmp_path, "b", slower=1.3)
     for path in (a, b):
@@ -66,6 +68,7 @@ def test_the_export_is_read_by_pytest_benchmarks_compare_and_histogram(tmp_path)
     assert "<svg" in svg.read_text()[:2000] and "process-pool x2 chunk=16" in svg.read_text()
 
 
+@pytest.mark.slow
 def test_an_export_never_replaces_a_file_and_bad_input_is_exit_2(tmp_path):
     a = journal(tmp_path)
     (tmp_path / "taken.json").write_text("mine")

@@ -116,6 +116,7 @@ def test_a_number_of_threads_is_set_in_the_driver_and_restored():
     assert inner.pools() == before
 
 
+@pytest.mark.slow
 def test_mpi_comm_ranks_take_the_threads_of_each_executor(tmp_path):
     done = mpiexec(3, "--executors", "mpi-comm", "--workers", "1,2", "--threads", "auto", *LINALG, cwd=tmp_path)
     assert done.returncode == 0, done.stderr

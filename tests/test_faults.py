@@ -145,6 +145,7 @@ def test_a_worker_that_dies_under_mpi_pool_ends_the_job_and_the_journal_still_lo
     assert swept_after_an_abort(scratch) == []
 
 
+@pytest.mark.slow
 def test_a_hang_needs_a_cell_timeout_and_a_fault_beyond_the_last_task_is_no_fault(run_bench, tmp_path):
     done = run_bench("--executors", "serial", "--workloads", "fault-hang", "--out", "out")
     assert done.returncode == 2 and not (tmp_path / "out").exists()
@@ -171,6 +172,7 @@ def test_the_serial_loop_is_stopped_inside_a_task_that_never_returns():
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
 
 
+@pytest.mark.slow
 def test_resume_runs_the_failed_cells_again_and_not_the_ok_ones(run_bench, tmp_path):
     done = run_bench(
         *("--executors", "serial", "--workers", "1", "--workloads", "fault-raise,noop", "--size", "16"),

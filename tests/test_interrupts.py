@@ -129,6 +129,7 @@ def needs(executor):
     ],
     ids=lambda value: {id(MPIEXEC): "mpiexec", id(RUN): "", id(SINGLETON): "driver-only"}.get(id(value)),
 )
+@pytest.mark.slow
 def test_a_signal_keeps_the_finished_cells_leaves_nothing_behind_and_resume_completes(
     tmp_path, scratch, launch, executor, moment, signum
 ):

@@ -48,6 +48,7 @@ def journal_of(done, cwd):
     return bench.load(cwd / done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [1, 3, 5])
 def test_mpi_executors_know_the_answer_under_mpiexec(n, tmp_path, fib_oracle):
     done = mpiexec(
@@ -89,6 +90,7 @@ def test_mpi_executors_know_the_answer_under_mpiexec(n, tmp_path, fib_oracle):
     assert len(cells) == 12
 
 
+@pytest.mark.slow
 def test_mpi_comm_runs_every_workload_under_every_method(tmp_path):
     import workloads
 
@@ -108,6 +110,7 @@ def test_mpi_comm_runs_every_workload_under_every_method(tmp_path):
     assert all(cell.window == 4 for cell in cells if cell.ok and cell.method != "map")
 
 
+@pytest.mark.slow
 def test_a_raising_task_ends_the_run_with_the_error_journaled(tmp_path, raising_plugin):
     done = mpiexec(
         3,
@@ -150,6 +153,7 @@ def _cpu_watch(samples):
     return watch
 
 
+@pytest.mark.slow
 def test_idle_ranks_do_not_spin(tmp_path):
     samples = {}
     done = mpiexec(
@@ -180,6 +184,7 @@ def test_idle_ranks_do_not_spin(tmp_path):
     assert busy[-1] > 0.5 and busy[1] < 0.1, busy
 
 
+@pytest.mark.slow
 def test_the_default_worker_counts_include_the_ranks_of_the_launch_and_idle_ranks_are_said(tmp_path):
     args = ("--executors", "mpi-comm", "--workloads", "noop", "--size", "16", "--chunksizes", "4", "--repeats", "2")
     done = mpiexec(5, *args, "--quiet", cwd=tmp_path, timeout=180)
@@ -192,6 +197,7 @@ def test_the_default_worker_counts_include_the_ranks_of_the_launch_and_idle_rank
     assert done.stderr.count("warning: ranks 2-3 of this launch serve no cell (mpi-comm uses at most 1") == 1
 
 
+@pytest.mark.slow
 def test_mpi_pool_runs_as_a_singleton_and_mpi_comm_says_how_to_launch(run_bench, tmp_path, fib_oracle):
     done = run_bench(
         "--executors",

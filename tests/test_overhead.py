@@ -2,6 +2,8 @@
 
 import importlib.util
 
+import pytest
+
 from conftest import ROOT
 
 spec = importlib.util.spec_from_file_location("overhead", ROOT / "benchmarks" / "overhead.py")
@@ -9,6 +11,7 @@ overhead = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(overhead)
 
 
+@pytest.mark.slow
 def test_serial_harness_matches_a_bare_loop():
     # Samples of about 0.3 s, 15 pairs: the median ratio is steady on a noisy machine.
     # `nox -s overhead` measures this precisely; here a generous bound guards regressions.

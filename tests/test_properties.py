@@ -119,6 +119,7 @@ def records():
     return st.lists(line, max_size=6)
 
 
+@pytest.mark.slow
 @settings(max_examples=EXAMPLES_JOURNAL, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(records(), st.booleans())
 def test_any_journal_loads_or_is_refused_and_every_command_answers_0_1_or_2(lines, run_first):

@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 SAMPLE = """
 import os
 
@@ -58,6 +60,7 @@ def run_pytest(tmp_path, *args, timeout=240):
     )
 
 
+@pytest.mark.slow
 def test_a_users_test_runs_on_each_executor_and_is_stored_by_pytest_benchmark(tmp_path):
     done = run_pytest(
         tmp_path,
@@ -111,6 +114,7 @@ def test_a_users_test_runs_on_each_executor_and_is_stored_by_pytest_benchmark(tm
     assert shown.returncode == 0 and "test_square[process-pool-2]" in shown.stdout, shown.stdout + shown.stderr
 
 
+@pytest.mark.slow
 def test_the_default_executors_are_the_local_ones_available_here_and_a_bad_name_is_a_usage_error(tmp_path):
     from bench.pytest_plugin import default_executors
 

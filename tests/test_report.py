@@ -193,6 +193,7 @@ def run_cli(*args, cwd=None):
     )
 
 
+@pytest.mark.slow
 def test_every_string_from_a_journal_is_escaped_and_no_code_it_names_is_run(tmp_path):
     rng = np.random.default_rng(RNG_SEED)
     evil = "<script>alert(1)</script>"
@@ -232,6 +233,7 @@ def test_few_rounds_never_pass_for_a_tie(tmp_path):
     assert not case.runners_up and any("too few rounds" in note for note in case.notes)
 
 
+@pytest.mark.slow
 def test_a_previous_report_is_replaced_with_its_stale_figures_and_nothing_else(tmp_path, scaling_journal):
     out = tmp_path / "out"
     assert run_cli(scaling_journal, "-o", out).returncode == 0
@@ -252,6 +254,7 @@ def test_a_previous_report_is_replaced_with_its_stale_figures_and_nothing_else(t
     assert "figures/my-plot.svg" not in manifest.read_text()
 
 
+@pytest.mark.slow
 def test_a_report_of_the_command_line_has_its_files_and_default_folder(scaling_journal, tmp_path):
     done = run_cli(scaling_journal)
     assert done.returncode == 0, done.stderr
@@ -272,6 +275,7 @@ def test_a_report_of_the_command_line_has_its_files_and_default_folder(scaling_j
     assert again.returncode == 0, again.stderr
 
 
+@pytest.mark.slow
 def test_only_skipped_and_failed_cells_give_a_report_that_says_so(tmp_path):
     cells = [
         cell("dask-slurm", 2, 1.0, status="skipped", error="no Slurm reachable"),
@@ -385,6 +389,7 @@ def test_the_report_of_a_real_sweep_renders_in_chromium_with_every_figure(tmp_pa
     assert all(e["w"] > 100 and e["h"] > 100 and e["natural"] > 0 and e["complete"] for e in images), elements
 
 
+@pytest.mark.slow
 def test_report_folder_is_not_touched_when_the_journal_is_bad(tmp_path, scaling_journal):
     first = run_cli(scaling_journal, "-o", tmp_path / "out")
     assert first.returncode == 0
@@ -394,6 +399,7 @@ def test_report_folder_is_not_touched_when_the_journal_is_bad(tmp_path, scaling_
     assert {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()} == before
 
 
+@pytest.mark.slow
 def test_a_simpler_configuration_as_fast_as_the_best_is_the_one_recommended_once(tmp_path):
     rng = np.random.default_rng(RNG_SEED)
     cells = [
@@ -415,6 +421,7 @@ def test_a_simpler_configuration_as_fast_as_the_best_is_the_one_recommended_once
     assert "serial x1 (no pool is significantly faster at 1 worker)" in page
 
 
+@pytest.mark.slow
 def test_the_probes_figure_names_only_what_it_shows(tmp_path):
     rng = np.random.default_rng(RNG_SEED)
     cells = []

@@ -48,6 +48,7 @@ def test_dask_local_listens_on_loopback_only_and_serves_no_dashboard_port():
     assert DASHBOARD not in {port for _, port in sockets}
 
 
+@pytest.mark.slow
 @pytest.mark.slurm
 def test_dask_slurm_listens_on_loopback_unless_told_an_interface(slurm_nodes):
     DaskSlurm = bench.executors.get("dask-slurm")
@@ -91,6 +92,7 @@ def test_no_module_of_the_suite_unpickles_or_evaluates_what_it_reads():
     assert found == []
 
 
+@pytest.mark.slow
 def test_a_user_workload_is_imported_only_when_named(run_bench, tmp_path):
     """A file beside the journal is not run by listing, planning or reporting: only by naming it."""
     (tmp_path / "evil.py").write_text("open('ran', 'w').close()\n")

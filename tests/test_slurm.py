@@ -45,6 +45,7 @@ def gone(job_ids):
 # -- the dask-slurm executor ----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_dask_slurm_answers_fibprimes_with_one_job_on_each_node(slurm_nodes, fib_oracle):
     w = workloads.get("fibprimes")
     with DaskSlurm(2, **FAST) as pool:
@@ -60,6 +61,7 @@ def test_dask_slurm_answers_fibprimes_with_one_job_on_each_node(slurm_nodes, fib
     assert gone(ids), squeue()
 
 
+@pytest.mark.slow
 def test_a_raising_task_leaves_no_job_behind(slurm_nodes):
     with pytest.raises(ValueError, match="unlucky 13"), DaskSlurm(1, **FAST) as pool:
         ids = pool.job_ids()
@@ -67,6 +69,7 @@ def test_a_raising_task_leaves_no_job_behind(slurm_nodes):
     assert ids and gone(ids), squeue()
 
 
+@pytest.mark.slow
 def test_timeout_then_abort_cancels_the_jobs(slurm_nodes):
     pool = DaskSlurm(1, **FAST).__enter__()
     ids = pool.job_ids()
@@ -90,6 +93,7 @@ def test_more_workers_than_slurm_cpus_are_skipped_with_the_count(slurm_nodes):
     assert not fits.skipped and not fits.cells[0].oversubscribed
 
 
+@pytest.mark.slow
 def test_a_sweep_records_options_jobs_nodes_and_start_up(run_bench, tmp_path, slurm_nodes):
     done = run_bench(
         "--executors=dask-slurm",
@@ -118,6 +122,7 @@ def test_a_sweep_records_options_jobs_nodes_and_start_up(run_bench, tmp_path, sl
     assert cells[1].nodes == slurm_nodes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_an_interrupt_or_sigterm_cancels_the_jobs(tmp_path, scratch, slurm_nodes, signum, status):
     command = [sys.executable, str(ROOT / "bench" / "run.py"), "--executors=dask-slurm", "--workers=2"]
@@ -147,6 +152,7 @@ def test_an_interrupt_or_sigterm_cancels_the_jobs(tmp_path, scratch, slurm_nodes
     assert left_in(scratch, wait_s=30) == []
 
 
+@pytest.mark.slow
 def test_no_reachable_slurm_skips_the_cells_and_says_what_to_run(run_bench, tmp_path, monkeypatch):
     monkeypatch.setenv("SLURM_CONF", str(tmp_path / "no-slurm.conf"))
     args = ["--workers=1", "--chunksizes=1", "--size=100", "--workloads=fibprimes", "--repeats=1"]
@@ -209,6 +215,7 @@ def test_list_shows_every_option_with_its_environment_variable(run_bench):
 # -- batch sweeps -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_submit_waits_and_each_node_count_writes_a_journal_with_mpi_comm_across_nodes(tmp_path, slurm_nodes):
     out = tmp_path / "out $(touch PWNED) dir"  # a hostile folder name is only a name
     command = [sys.executable, "-m", "bench", "slurm", "submit", "--wait", "--wait-timeout=240", "--nodes=1,2"]
