@@ -23,6 +23,7 @@ from typing import Any
 import bench.executors
 from bench import mpi, scratch
 from bench.cpuload import Meter
+from bench.executors.base import STOP_SIGNALS
 from bench.measure import CellResult, NullReporter, Reporter, Rounds, Verifier, measure_group
 from bench.plan import Cell, Group, Matrix, PlanError, build, complete_key, validate, without
 from bench.records import CellRecord, ResumeRecord, RunRecord
@@ -132,7 +133,7 @@ class _Interrupts(Progress):
     and also remembers it, every run checks, and the report is dropped.
     """
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = STOP_SIGNALS
 
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
@@ -162,9 +163,10 @@ class _Interrupts(Progress):
 
     @contextmanager
     def installed(self) -> Iterator[_Interrupts]:
-        """Handle SIGINT and SIGTERM this way while the sweep runs (in the main thread only).
+        """Handle SIGINT, SIGTERM and SIGHUP this way while the sweep runs (in the main thread only).
 
-        SIGTERM (what ``scancel`` and batch systems send) stops the sweep as Ctrl-C does:
+        SIGTERM (what ``scancel`` and batch systems send) and SIGHUP (a closed terminal) stop the sweep as
+        Ctrl-C does:
         executors release their workers and jobs, and the journal keeps what finished.
         """
         if threading.current_thread() is not threading.main_thread():

@@ -107,13 +107,13 @@ def needs(executor):
         unavailable(reason)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     ("launch", "executor", "moment", "signum"),
     [
         (RUN, "process-pool", "early", signal.SIGTERM),
         (RUN, "multiprocessing", "start-up", signal.SIGTERM),
         (RUN, "multiprocessing", "rounds", signal.SIGINT),
+        (RUN, "process-pool", "rounds", signal.SIGHUP),  # the terminal was closed
         (RUN, "process-pool", "start-up", signal.SIGINT),
         (RUN, "process-pool", "rounds", signal.SIGTERM),
         (RUN, "thread-pool", "rounds", signal.SIGTERM),
@@ -154,7 +154,7 @@ def test_a_signal_keeps_the_finished_cells_leaves_nothing_behind_and_resume_comp
     finally:
         driver.kill()
     assert driver.process.returncode == 128 + signum, err
-    how = "interrupted" if signum == signal.SIGINT else "stopped by SIGTERM"
+    how = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
     journals = list((tmp_path / "out").glob("*.jsonl"))
     if moment == "early" and not journals:  # stopped before there was anything to keep
         assert err.splitlines()[-1] == how

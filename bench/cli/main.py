@@ -34,7 +34,8 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
 
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (``kill``, ``scancel``, a batch system at walltime) stops a command as Ctrl-C does:
+    """SIGTERM (``kill``, ``scancel``, a batch system at walltime) and SIGHUP (a closed terminal) stop a
+    command as Ctrl-C does:
     files are closed and what was started is stopped (a sweep handles both on its own)."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -43,11 +44,12 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     def stop(signum: int, frame: object) -> None:
         raise Signalled(signum)
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _dispatch(args: argparse.Namespace, prog: str) -> int:

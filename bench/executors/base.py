@@ -39,6 +39,9 @@ __all__ = [
 ]
 
 READY_TIMEOUT_S = 120.0
+#: The signals that stop a command as Ctrl-C does, what was started stopped and what finished kept:
+#: SIGINT, SIGTERM (kill, scancel, a batch system at walltime) and SIGHUP (the terminal was closed).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 #: The longest path a Unix socket may have (Linux's sun_path, less its final NUL).
 UNIX_SOCKET_PATH = 107
 #: Chunks a streaming method keeps in flight per worker: one running and one queued, so that no
@@ -120,28 +123,38 @@ def mp_context() -> multiprocessing.context.BaseContext:
 
     # The server, and every worker it forks, inherit SIGINT blocked: a Ctrl-C is for the driver, and
     # one that came while the server or a worker was still starting would end it with a traceback.
-    # (The resource tracker first: starting it unblocks SIGINT in this thread.)
-    resource_tracker.ensure_running()
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        forkserver.ensure_running()
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    # (The resource tracker first: starting it unblocks SIGINT in this thread.) Both inherit SIGHUP
+    # ignored: a closed terminal hangs up every process of its group, and a resource tracker that died
+    # of it would leave its semaphores in /dev/shm; the driver stops the rest.
+    with ignoring_interrupts(signal.SIGHUP):
+        resource_tracker.ensure_running()
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            forkserver.ensure_running()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     return multiprocessing.get_context("forkserver")
 
 
+#: What a terminal sends every process of its foreground group: Ctrl-C, and the hang-up when it closes.
+TERMINAL_SIGNALS = (signal.SIGINT, signal.SIGHUP)
+
+
 def ignore_interrupts() -> None:
-    """Initializer of worker processes: Ctrl-C is for the driver, which then stops the workers.
+    """Initializer of worker processes: Ctrl-C (and a closed terminal's hang-up) is for the driver, which
+    then stops the workers.
 
     A terminal's Ctrl-C reaches every process of its foreground group; a
     worker that took it would die mid-task with a traceback of its own.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for signum in TERMINAL_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 @contextmanager
-def ignoring_interrupts() -> Iterator[None]:
-    """SIGINT ignored while worker processes start, so that they inherit the ignoring.
+def ignoring_interrupts(*signums: int) -> Iterator[None]:
+    """``signums`` (the terminal's: SIGINT, SIGHUP) ignored while processes start, so that they inherit
+    the ignoring.
 
     For libraries that take no worker initializer (see ``ignore_interrupts``).
     Outside the main thread (where signals cannot be set) it does nothing.
@@ -149,16 +162,17 @@ def ignoring_interrupts() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in signums or TERMINAL_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @contextmanager
 def deferred_interrupts() -> Iterator[None]:
-    """SIGINT and SIGTERM that arrive inside are delivered when the block ends; a second one at once.
+    """SIGINT, SIGTERM and SIGHUP that arrive inside are delivered when the block ends; a second one at once.
 
     A back-end stopped half-way through its start (a Dask cluster whose workers
     are still starting) cannot be torn down; a started one can. Outside the main
@@ -167,7 +181,7 @@ def deferred_interrupts() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    signals = (signal.SIGINT, signal.SIGTERM)
+    signals = STOP_SIGNALS
     arrived: list[int] = []
 
     def restore() -> None:
