@@ -93,7 +93,7 @@ def bench(session: nox.Session) -> None:
     # the suite's own pytest-benchmark benchmarks, kept where pytest-benchmark compare finds them
     storage = out / "pytest-benchmark"
     session.run(
-        "pytest", "benchmarks/", "-p", "no:cacheprovider", "-q", "--benchmark-autosave",
+        "pytest", "benchmarks/", "-o", "addopts=", "-p", "no:cacheprovider", "-q", "--benchmark-autosave",
         f"--benchmark-storage={storage}", "--benchmark-columns=median,iqr,rounds", "--benchmark-group-by=group",
     )  # fmt: skip
     session.log(f"pytest-benchmark JSON in {storage}; compare runs with: pytest-benchmark --storage {storage} compare")
