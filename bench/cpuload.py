@@ -23,7 +23,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BUSY_SHARE", "Meter", "Snapshot", "busy_line", "job_processes", "record", "steal_line", "stolen"]
+from bench.metadata import available_cores
+
+__all__ = [
+    "BUSY_SHARE",
+    "Meter",
+    "Snapshot",
+    "busy",
+    "busy_line",
+    "job_processes",
+    "record",
+    "steal_line",
+    "steals",
+    "stolen",
+]
 
 #: The share of the cores that other processes (or steal) may take, on average over a cell, before the
 #: cell is marked busy: a tenth, one core in ten.
@@ -63,7 +76,7 @@ class Meter:
 
         self._psutil = psutil
         self.cpus = _cpus()
-        self.cores = len(self.cpus) if self.cpus else (os.cpu_count() or 1)
+        self.cores = available_cores()
         self._roots = set(self._run_roots())
         self._watched: set[int] = set()
 
@@ -164,14 +177,21 @@ def _cells(count: int) -> str:
     return f"{count} cell{'s' if count != 1 else ''}"
 
 
+def busy(records: Sequence[Any]) -> tuple[list[Any], float]:
+    """The records of cells that ran while the machine was busy, and the cores other processes used
+    then, on average over them."""
+    found = [record for record in records if record.busy]
+    others = sum((record.load or {}).get("other_cores", 0.0) for record in found) / max(len(found), 1)
+    return found, others
+
+
 def busy_line(records: Sequence[Any]) -> str | None:
     """The run's last line about the machine's load: which cells ran while it was busy, or None."""
-    busy = [record for record in records if record.busy]
-    if not busy:
+    busy_cells, others = busy(records)
+    if not busy_cells:
         return None
-    others = sum(record.load["other_cores"] for record in busy) / len(busy)
     return (
-        f"the machine was busy during {_cells(len(busy))} (other processes used {others:.1f} cores on average): "
+        f"the machine was busy during {_cells(len(busy_cells))} (other processes used {others:.1f} cores on average): "
         "their results are unreliable; run again on a quiet machine"
     )
 
@@ -183,9 +203,14 @@ def stolen(record: Any) -> float:
     return steal if seconds > 0 and steal - 2 * _ticks_s() / seconds > BUSY_SHARE else 0.0
 
 
+def steals(records: Sequence[Any]) -> list[float]:
+    """The steal of each cell during which the hypervisor took more than BUSY_SHARE of the CPU."""
+    return [share for share in map(stolen, records) if share]
+
+
 def steal_line(records: Sequence[Any]) -> str | None:
     """A line about cells during which the hypervisor took more than BUSY_SHARE of the CPU, or None."""
-    found = [stolen(record) for record in records if stolen(record)]
+    found = steals(records)
     if not found:
         return None
     return (

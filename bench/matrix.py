@@ -65,6 +65,10 @@ def _chunk_text(spec: Any) -> Any:
     return str(spec) if is_int(spec) else spec
 
 
+#: The fields of a matrix that map names to lists (a journal keeps them as objects of lists).
+NESTED = ("params", "workload_sizes", "workload_threads", "threads_workers")
+
+
 @dataclass(frozen=True)
 class Matrix:
     """What to sweep. ``None`` means: every executor / the workload's default size.
@@ -144,10 +148,8 @@ class Matrix:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data["params"] = {key: list(values) for key, values in self.params.items()}
-        data["workload_sizes"] = {key: list(values) for key, values in self.workload_sizes.items()}
-        data["workload_threads"] = {key: list(values) for key, values in self.workload_threads.items()}
-        data["threads_workers"] = {key: list(values) for key, values in self.threads_workers.items()}
+        for name in NESTED:
+            data[name] = {key: list(values) for key, values in getattr(self, name).items()}
         return {key: list(value) if isinstance(value, tuple) else value for key, value in data.items()}
 
     @classmethod
@@ -166,15 +168,13 @@ class Matrix:
         def tup(value: Any) -> Any:
             return tuple(value) if isinstance(value, list) else value
 
-        nested = ("params", "workload_sizes", "workload_threads", "threads_workers")
-        fields = {key: tup(value) for key, value in data.items() if key not in nested}
-        fields["workload_sizes"] = {key: tuple(values) for key, values in data.get("workload_sizes", {}).items()}
-        fields["workload_threads"] = {key: tuple(values) for key, values in data.get("workload_threads", {}).items()}
-        fields["threads_workers"] = {key: tuple(values) for key, values in data.get("threads_workers", {}).items()}
+        fields = {key: tup(value) for key, value in data.items() if key not in NESTED}
+        for name in NESTED:
+            fields[name] = {key: tuple(values) for key, values in data.get(name, {}).items()}
         fields.setdefault("warmup", "full")  # journals from before short warm-ups ran whole cases
         fields.setdefault("threads", (UNSET_THREADS,))  # journals from before inner threads were set
         fields.setdefault("max_case_time", None)  # nor were cases estimated
-        return cls(**fields, params={key: tuple(values) for key, values in data.get("params", {}).items()})
+        return cls(**fields)
 
 
 def _list_of(kind: type, *, nullable: bool = False) -> Any:
@@ -182,6 +182,13 @@ def _list_of(kind: type, *, nullable: bool = False) -> Any:
         if value is None:
             return nullable
         return isinstance(value, list) and all(isinstance(v, kind) and not isinstance(v, bool) for v in value)
+
+    return test
+
+
+def _object_of_lists(kind: type) -> Any:
+    def test(value: Any) -> bool:
+        return isinstance(value, dict) and all(_list_of(kind)(values) for values in value.values())
 
     return test
 
@@ -198,14 +205,8 @@ _JSON_TYPES: dict[str, tuple[Any, str]] = {
     "chunksizes": (_list_of(str), "a list of strings"),
     "sizes": (_list_of(int, nullable=True), "a list of integers or null"),
     "methods": (_list_of(str, nullable=True), "a list of method names or null"),
-    "workload_sizes": (
-        lambda v: isinstance(v, dict) and all(_list_of(int)(values) for values in v.values()),
-        "an object of lists of integers",
-    ),
-    "params": (
-        lambda v: isinstance(v, dict) and all(_list_of(str)(values) for values in v.values()),
-        "an object of lists of strings",
-    ),
+    "workload_sizes": (_object_of_lists(int), "an object of lists of integers"),
+    "params": (_object_of_lists(str), "an object of lists of strings"),
     "repeats": (lambda v: v == AUTO or is_int(v), "an integer or 'auto'"),
     "cell_timeout": (lambda v: v is None or _number(v), "a number or null"),
     "precision": (_number, "a number"),
@@ -217,13 +218,7 @@ _JSON_TYPES: dict[str, tuple[Any, str]] = {
         "an object of strings",
     ),
     "threads": (_list_of(str), "a list of strings"),
-    "workload_threads": (
-        lambda v: isinstance(v, dict) and all(_list_of(str)(values) for values in v.values()),
-        "an object of lists of strings",
-    ),
-    "threads_workers": (
-        lambda v: isinstance(v, dict) and all(_list_of(int)(values) for values in v.values()),
-        "an object of lists of integers",
-    ),
+    "workload_threads": (_object_of_lists(str), "an object of lists of strings"),
+    "threads_workers": (_object_of_lists(int), "an object of lists of integers"),
     "max_case_time": (lambda v: v is None or _number(v), "a number or null"),
 }

@@ -275,6 +275,12 @@ def start_comm_executor(workers: int, threads: int | None = None) -> tuple[Any, 
     return context, context.__enter__(), sub, rank_nodes
 
 
+def active() -> Any | None:
+    """The MPI library (``mpi4py.MPI``) where this process has initialized it and not yet finalized it."""
+    lib = sys.modules.get("mpi4py.MPI")
+    return lib if lib is not None and lib.Is_initialized() and not lib.Is_finalized() else None
+
+
 def exit(status: int) -> NoReturn:
     """End this process with ``status``, the MPI library finalized as at any ordinary end.
 
@@ -287,8 +293,8 @@ def exit(status: int) -> NoReturn:
     with the status and leaves nothing. An unhandled exception never comes
     here: it aborts the launch, with its traceback.
     """
-    lib = sys.modules.get("mpi4py.MPI")
-    if status and via_mpi4py_run() and lib is not None and lib.Is_initialized() and not lib.Is_finalized():
+    lib = active()
+    if status and via_mpi4py_run() and lib is not None:
         sys.stdout.flush()
         sys.stderr.flush()
         lib.Finalize()

@@ -84,7 +84,9 @@ aborting = False
 
 def _mpi_aborts() -> bool:
     """Whether MPI will abort this process once Python has finished: under ``-m mpi4py`` an unhandled
-    exception (the one Python has just shown) ends the launch with MPI_Abort, after every clean-up here."""
+    exception (the one Python has just shown) ends the launch with MPI_Abort, after every clean-up here.
+    (``bench.mpi.active`` asks the same; this module, which bench.mpi lists its files through, cannot
+    import it.)"""
     lib = sys.modules.get("mpi4py.MPI")
     running = lib is not None and lib.Is_initialized() and not lib.Is_finalized()
     return bool(running and (aborting or getattr(sys, "last_value", None) is not None))

@@ -93,17 +93,16 @@ def exit_now_if_abandoned(status: int) -> None:
         print(f"ending without waiting for work left running: {'; '.join(dict.fromkeys(ABANDONED))}", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
-    from bench import scratch
+    from bench import mpi, scratch
 
-    lib = sys.modules.get("mpi4py.MPI")
-    mpi_running = lib is not None and lib.Is_initialized() and not lib.Is_finalized()
-    scratch.aborting = mpi_running  # what the abort leaves goes with this process's folder, at the next sweep
+    lib = mpi.active()
+    scratch.aborting = lib is not None  # what the abort leaves goes with this process's folder, at the next sweep
     # multiprocessing's exit clean-up (its temporary folder, with the forkserver's socket), which both
     # ways out below skip; the executors have all been shut down by now
     clean_up = getattr(sys.modules.get("multiprocessing.util"), "_exit_function", None)
     if callable(clean_up):
         clean_up()
-    if lib is not None and mpi_running:
+    if lib is not None:
         # MPI workers of this job (spawned, or the ranks of a launch) end with it, and so does the status;
         # MPICH's abort notice goes to /dev/null, since the line above said why.
         os.dup2(os.open(os.devnull, os.O_WRONLY), 2)

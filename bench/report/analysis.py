@@ -649,16 +649,15 @@ def _conditions_notes(case: CaseReport) -> None:
     from bench.console import threads_oversubscribed
 
     records = [r for p in case.ok_points for r in p.records if r.ok]
-    busy = [r for r in records if r.busy]
+    busy, others = cpuload.busy(records)
     if busy:
-        others = sum(r.load["other_cores"] for r in busy if r.load) / len(busy)
         note = (
             f"The machine was busy while {len(busy)} cell(s) ran (other processes used {others:.1f} cores on "
             f"average): {', '.join(dict.fromkeys(r.label() for r in busy[:3]))}"
             f"{' and more' if len(busy) > 3 else ''}. Their results are unreliable; measure again on a quiet machine."
         )
         case.notes.append(note)
-    stolen = [cpuload.stolen(r) for r in records if cpuload.stolen(r)]
+    stolen = cpuload.steals(records)
     if stolen:
         case.notes.append(
             f"The hypervisor took up to {max(stolen):.0%} of the CPU while {len(stolen)} cell(s) ran (steal): "
