@@ -106,6 +106,9 @@ class Matrix:
     #: Seconds the serial run of a case may be estimated to take (a probe runs before the sweep);
     #: None: no bound and no estimate.
     max_case_time: float | None = MAX_CASE_TIME_S
+    #: One extra, untimed traced run per ok cell (and a traced serial run per case), for the POP metrics
+    #: and the timelines (``bench.trace``).
+    trace: bool = True
 
     def __post_init__(self) -> None:
         for name in ("executors", "workloads", "workers", "chunksizes", "sizes", "methods", "threads"):
@@ -174,6 +177,7 @@ class Matrix:
         fields.setdefault("warmup", "full")  # journals from before short warm-ups ran whole cases
         fields.setdefault("threads", (UNSET_THREADS,))  # journals from before inner threads were set
         fields.setdefault("max_case_time", None)  # nor were cases estimated
+        fields.setdefault("trace", False)  # nor were cells traced
         return cls(**fields)
 
 
@@ -221,4 +225,5 @@ _JSON_TYPES: dict[str, tuple[Any, str]] = {
     "workload_threads": (_object_of_lists(str), "an object of lists of strings"),
     "threads_workers": (_object_of_lists(int), "an object of lists of integers"),
     "max_case_time": (lambda v: v is None or _number(v), "a number or null"),
+    "trace": (lambda v: isinstance(v, bool), "true or false"),
 }

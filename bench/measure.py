@@ -34,6 +34,7 @@ from typing import Any, Protocol, TypeVar
 import workloads
 from bench import stats
 from bench import threads as inner
+from bench import trace as tracing
 from bench.cpuload import Meter, Snapshot
 from bench.executors import Executor
 from bench.executors.base import ABANDONED, READY_TIMEOUT_S
@@ -78,6 +79,8 @@ class Rounds:
     cell_timeout: float | None = None
     #: One extra, untimed run per cell that measures the driver's peak memory.
     memory: bool = True
+    #: One extra, untimed traced run per ok cell, and a traced serial run per case (``bench.trace``).
+    trace: bool = False
 
     @property
     def adaptive(self) -> bool:
@@ -139,6 +142,14 @@ class CellResult:
     stopped: str | None = None
     #: Rounds taken over from an interrupted record of the cell.
     prior_rounds: int | None = None
+    #: The cell's traced run (``bench.trace``) and the serial useful time of its items; None: not traced.
+    trace: tracing.Trace | None = None
+    serial_s: float | None = None
+    #: The POP metrics of the traced run.
+    pop: dict[str, float | None] | None = None
+    trace_failed: bool = False
+    #: The traced serial run of the cell's case beside which it was traced (its cost profile).
+    profile: tracing.Trace | None = None
     spent_s: float = 0.0
     done: bool = False
     memory_failed: bool = False
@@ -223,22 +234,36 @@ def time_run(
     limit: int | None = None,
     clock: Clock = time.perf_counter,
     method: str | None = None,
+    tracer: tracing.Tracer | None = None,
 ) -> tuple[float, Any]:
     """One timed run of a cell, or of its first ``limit`` items: (seconds, answer).
 
     items -> the cell's map method (or ``method``) -> the workload's ``consume``; a stream is
     closed inside the timed region, since cancelling what a pipeline no longer needs is part of it.
     Call it inside ``pool.limits()``, which sets the inner threads where the work runs in this process.
+    With a ``tracer``, the run is traced (an extra run, never a timed one): the tracer wraps the task
+    and watches the input and the results.
     """
     workload = workloads.get(cell.workload)
-    task, params = workload.task, cell.param_dict
+    task: Callable[[Any], Any] = workload.task
+    params = cell.param_dict
     start = clock()
+    if tracer is not None:
+        tracer.begin()
+        task = tracer.task(task)
     items = workload.items(cell.size, **params)
     if limit is not None:
         items = itertools.islice(items, limit)
+    if tracer is not None:
+        items = tracer.feed(items)
     results = pool.method(method or cell.method)(task, items, chunksize=cell.chunksize, timeout=timeout)
     with closing(results) if hasattr(results, "close") else nullcontext():
-        answer = workload.consume(results, cell.size, **params)
+        if tracer is None:
+            answer = workload.consume(results, cell.size, **params)
+        else:
+            with closing(tracer.collect(results)) as collected:
+                answer = workload.consume(collected, cell.size, **params)
+            tracer.end()
     return clock() - start, answer
 
 
@@ -285,8 +310,11 @@ class _Instance:
         options: dict[str, Any],
         threads: int | None,
         meter: Meter | None,
+        trace: bool = False,
     ) -> None:
         self.number = number
+        #: Per node, its workers' clock offset from the driver's (measured where they run elsewhere).
+        self.offsets: dict[str, dict[str, Any]] = {}
         #: The cells warmed up on this instance (a replacement starts cold).
         self.warmed: set[int] = set()
         self._clock = clock
@@ -298,6 +326,8 @@ class _Instance:
             self.placement = self.pool.placement()
             if meter is not None:
                 meter.watch(self.pool.processes())
+            if trace:
+                self.offsets = tracing.clock_offsets(self.pool, self.pool.nodes)
         except BaseException:  # an interrupt too: the instance is not handed out, so stop it here
             self._stack.pop_all()
             self.pool.abort()
@@ -418,7 +448,14 @@ class _Group:
         number = next(self.instances)
         try:
             self.active = _Instance(
-                self.backend, self.workers, number, self.clock, self.options, self.threads, self.meter
+                self.backend,
+                self.workers,
+                number,
+                self.clock,
+                self.options,
+                self.threads,
+                self.meter,
+                self.rounds.trace,
             )
         except Exception as exc:
             self.active = None
@@ -635,10 +672,91 @@ class _Group:
                 continue
             self._memory_run(result)
 
+    # -- traces --------------------------------------------------------------
+    def _trace_owed(self) -> list[CellResult]:
+        """Cells still owed their traced run."""
+        if not self.rounds.trace:
+            return []
+        return [r for r in self.results if r.status == "ok" and r.trace is None and not r.trace_failed]
+
+    def _trace_runs(self) -> int:
+        """Traced runs still to come: one per owed cell, and one serial run per case with such cells."""
+        owed = self._trace_owed()
+        cases = sum(any(r in owed for r in case.results) and self._profiled(case) for case in self.cases)
+        return len(owed) + cases
+
+    @staticmethod
+    def _profiled(case: _Case) -> bool:
+        return workloads.get(case.cell.workload).baseline
+
+    def _profile_run(self, case: _Case) -> tracing.Trace | None:
+        """The traced serial run of a case, in the driver as its baselines run: each item's serial cost.
+        None where the case has no serial baseline or the run failed (extra: nothing else changes)."""
+        cell = case.cell
+        if not self._profiled(case):
+            return None
+        self.reporter.run_started(f"serial baseline {cell.case_label()}", "trace")
+        tracer = tracing.Tracer(1)
+        try:
+            with self.baseline.limits():
+                _, answer = time_run(
+                    self.baseline,
+                    cell,
+                    self.rounds.cell_timeout,
+                    clock=self.clock,
+                    method=baseline_method(cell.workload),
+                    tracer=tracer,
+                )
+        except Exception:
+            return None
+        finally:
+            self._finished()
+        return tracer.trace() if self._verified(cell, answer) is None else None
+
+    def _trace_run(self, result: CellResult, profile: tracing.Trace | None) -> None:
+        """The cell's traced run, and its POP metrics. Extra: a failure leaves ``trace`` null and the cell
+        as it was (the instance is stopped, since what failed may still run)."""
+        assert self.active is not None
+        pool, cell = self.active.pool, result.cell
+        self.reporter.run_started(cell.label(), "trace")
+        tracer = tracing.Tracer(cell.chunksize, self.active.offsets)
+        try:
+            with pool.limits():
+                _, answer = time_run(pool, cell, self.rounds.cell_timeout, clock=self.clock, tracer=tracer)
+        except Exception:
+            result.trace_failed = True
+            self._replace()
+            return
+        finally:
+            self._finished()
+        if self._verified(cell, answer) is not None:
+            result.trace_failed = True
+            return
+        result.trace, result.profile = tracer.trace(), profile
+        if profile is not None:
+            result.serial_s = tracing.serial_seconds(result.trace, profile.item_seconds())
+        result.pop = tracing.pop_metrics(result.trace, cell.workers, result.serial_s)
+
+    def _measure_traces(self) -> None:
+        """Each case's traced serial run, then the traced run of each of its cells, one after the other
+        (so that the serial costs and the traced runs are taken close in time)."""
+        owed = self._trace_owed()
+        for case in self.cases:
+            cells = [result for result in case.results if result in owed]
+            if not cells or self.active is None:
+                continue
+            profile = self._profile_run(case)
+            for result in cells:
+                if self.active is None:
+                    result.trace_failed = True
+                    continue
+                self._trace_run(result, profile)
+
     def _forecast(self, rounds_done: int) -> int:
-        """Runs made so far plus those the remaining rounds (and memory runs) will make if no cell stops early."""
+        """Runs made so far plus those the remaining rounds (and memory and traced runs) will make if no
+        cell stops early."""
         rounds = (self.rounds.most - rounds_done) * len(self._steps(forwards=True))
-        return self.runs + rounds + len(self._memory_owed())
+        return self.runs + rounds + len(self._memory_owed()) + self._trace_runs()
 
     def measure(self, on_interrupt: Callable[[list[CellResult]], None]) -> list[CellResult]:
         expected = self._forecast(-1)
@@ -654,6 +772,7 @@ class _Group:
                         self.reporter.expect(forecast - expected)
                         expected = forecast
                     self._measure_memory()
+                    self._measure_traces()
         except BaseException:  # an interrupt: stop the work at once, do not wait for it
             if self.active is not None:
                 self.active.abort(self.results)

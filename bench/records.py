@@ -29,6 +29,11 @@ Schema history (the ``schema`` field of every record):
    (rounds taken over from an interrupted record); the matrix gained ``threads`` (journals
    without it ran as ``default``) and ``max_case_time``; the run record gained
    ``workload_files`` (the file and hash of each user workload named by a path).
+   Then, for traces: the ``trace`` record kind (one per traced cell, ``role`` ``cell``, and one per
+   case and executor group for the traced serial run, ``role`` ``profile``: the cell's key, the
+   clock and per-node clock offsets, the traced run's ``wall_s``, ``lanes`` and the ``chunks`` as
+   columns), the cell's ``pop`` (the POP metrics of its traced run) and the matrix's ``trace``
+   (journals without it ran untraced).
 
 Golden journals of every schema live in ``tests/data/`` and must keep loading.
 A new schema adds an entry to :data:`MIGRATIONS` that turns a record of the
@@ -51,9 +56,12 @@ __all__ = [
     "METHODS",
     "MIGRATIONS",
     "NO_CHUNKS",
+    "POP_KEYS",
     "SCHEMA",
     "STATUSES",
     "STOPPED",
+    "TRACE_COLUMNS",
+    "TRACE_ROLES",
     "UNSET_THREADS",
     "CellIdentity",
     "CellKey",
@@ -66,6 +74,7 @@ __all__ = [
     "RecordError",
     "ResumeRecord",
     "RunRecord",
+    "TraceRecord",
     "parse",
 ]
 
@@ -73,7 +82,13 @@ __all__ = [
 SCHEMA = 1
 #: schema N -> a function turning a record of schema N into one of schema N + 1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
-KINDS = ("run", "cell", "resume")
+KINDS = ("run", "cell", "resume", "trace")
+#: The POP metrics a cell's ``pop`` holds (``bench.trace``).
+POP_KEYS = ("global", "parallel", "load_balance", "communication", "computation")
+#: What a trace record traces: a cell's extra run, or the serial run of its case (the cost profile).
+TRACE_ROLES = ("cell", "profile")
+#: The columns of a trace record's ``chunks``, one value per chunk.
+TRACE_COLUMNS = ("worker", "first", "items", "submit", "start", "end", "done", "bytes_in", "bytes_out")
 #: Every status a cell can have; ``error`` says why for all but ``ok``.
 STATUSES = ("ok", "error", "timeout", "skipped")
 #: The statuses of a cell that failed (the run then exits 1).
@@ -187,6 +202,13 @@ def _threads_spec(value: Any) -> bool:
     return value in ("auto", "default") or (isinstance(value, str) and value.isdecimal() and int(value) >= 1)
 
 
+def _columns(value: Any) -> bool:
+    if not isinstance(value, dict) or set(value) != set(TRACE_COLUMNS):
+        return False
+    lengths = {len(column) if isinstance(column, list) else -1 for column in value.values()}
+    return len(lengths) == 1 and -1 not in lengths
+
+
 def _chunk_spec(value: Any) -> bool:
     return value in (NO_CHUNKS, AUTO) or (isinstance(value, str) and value.isdecimal() and int(value) >= 1)
 
@@ -227,6 +249,12 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: isinstance(v, dict) and all(is_plain(a) for a in v.values()),
         "an object of strings, numbers, booleans or nulls",
     ),
+    "role": (lambda v: v in TRACE_ROLES, f"one of {', '.join(TRACE_ROLES)}"),
+    "pop?": (
+        lambda v: v is None or (isinstance(v, dict) and all(x is None or _is_number(x) for x in v.values())),
+        "an object of numbers or nulls, or null",
+    ),
+    "columns": (_columns, f"an object of equally long lists ({', '.join(TRACE_COLUMNS)})"),
     "any": (lambda v: True, ""),
 }
 
@@ -347,6 +375,9 @@ class CellRecord(_Record, CellIdentity):
     load: dict[str, Any] | None = field(default=None, metadata=_meta("dict?"))
     #: Why the cell stopped measuring (one of STOPPED); null for a cell that failed or was skipped.
     stopped: str | None = field(default=None, metadata=_meta("stopped?"))
+    #: The POP metrics of the cell's traced run (``global``, ``parallel``, ``load_balance``,
+    #: ``communication``, ``computation``; see ``bench.trace``); null: not traced.
+    pop: dict[str, float | None] | None = field(default=None, metadata=_meta("pop?"))
     #: Rounds taken over from an earlier record of the cell that an interrupt cut short (``--resume``).
     prior_rounds: int | None = field(default=None, metadata=_meta("int?"))
     options: dict[str, Any] = field(default_factory=dict, metadata=_meta("dict"))
@@ -419,8 +450,53 @@ class CellRecord(_Record, CellIdentity):
         return self.ok and not self.interrupted
 
 
-Record = RunRecord | CellRecord | ResumeRecord
-_CLASSES: dict[str, type[Any]] = {"run": RunRecord, "cell": CellRecord, "resume": ResumeRecord}
+@dataclass(frozen=True)
+class TraceRecord(_Record, CellIdentity):
+    """The traced run of a cell (``role`` ``cell``), or the traced serial run of its case that gives the
+    items' serial costs (``role`` ``profile``: executor, workers and threads name the group it ran
+    beside). Times are seconds since the run began, on the driver's clock (``clock``)."""
+
+    kind: ClassVar[str] = "trace"
+    run_id: str = field(metadata=_meta("str"))
+    role: str = field(metadata=_meta("role"))
+    executor: str = field(metadata=_meta("str"))
+    workers: int = field(metadata=_meta("pos"))
+    workload: str = field(metadata=_meta("str"))
+    size: int = field(metadata=_meta("pos"))
+    chunksize: int = field(metadata=_meta("pos"))
+    chunksize_spec: str = field(metadata=_meta("chunkspec"))
+    wall_s: float = field(metadata=_meta("num?"))
+    chunks: dict[str, list[Any]] = field(metadata=_meta("columns"))
+    params: dict[str, Any] = field(default_factory=dict, metadata=_meta("params"))
+    method: str = field(default="map", metadata=_meta("method"))
+    threads: str | None = field(default=None, metadata=_meta("threads?"))
+    instance: int | None = field(default=None, metadata=_meta("int?"))
+    #: The cell's median timed run, against which the traced run's ``wall_s`` shows what tracing cost.
+    median_s: float | None = field(default=None, metadata=_meta("num?"))
+    #: The serial useful time of the items traced (from the case's profile); null where unknown.
+    serial_s: float | None = field(default=None, metadata=_meta("num?"))
+    #: ``name`` (the clock), ``shared`` (one host's monotonic clock) and ``offsets``: per node,
+    #: ``offset_s``, ``uncertainty_s`` and ``probes`` (subtracted from its workers' times).
+    clock: dict[str, Any] = field(default_factory=dict, metadata=_meta("dict"))
+    #: One object per worker lane (``node``, ``pid``, ``rank``, ``thread``); ``chunks["worker"]`` indexes it.
+    lanes: list[dict[str, Any]] = field(default_factory=list, metadata=_meta("dicts?"))
+    #: The chunks of the run; ``chunks`` then holds a uniform sample of them when ``sampled``.
+    chunks_total: int = field(default=0, metadata=_meta("int?"))
+    sampled: bool = field(default=False, metadata=_meta("bool"))
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def param_items(self) -> tuple[tuple[str, Any], ...]:
+        return tuple(sorted(self.params.items()))
+
+    @property
+    def overhead(self) -> float | None:
+        """What tracing cost: the traced run's time over the cell's median, less one."""
+        return self.wall_s / self.median_s - 1 if self.median_s else None
+
+
+Record = RunRecord | CellRecord | ResumeRecord | TraceRecord
+_CLASSES: dict[str, type[Any]] = {"run": RunRecord, "cell": CellRecord, "resume": ResumeRecord, "trace": TraceRecord}
 CELL_FIELDS = tuple(spec.name for spec in fields(CellRecord) if spec.name not in ("run_id", "extra"))
 
 

@@ -17,9 +17,19 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from bench.records import CELL_FIELDS, CellKey, CellRecord, Record, RecordError, ResumeRecord, RunRecord, parse
+from bench.records import (
+    CELL_FIELDS,
+    POP_KEYS,
+    CellRecord,
+    Record,
+    RecordError,
+    ResumeRecord,
+    RunRecord,
+    TraceRecord,
+    parse,
+)
 
 if TYPE_CHECKING:
     import pandas
@@ -156,11 +166,16 @@ def read(path: str | os.PathLike[str]) -> list[Record]:
     return records
 
 
-def newest(cells: Iterable[CellRecord]) -> list[CellRecord]:
-    """The newest record of each cell (a resumed run may record one again), in first-seen order."""
-    found: dict[tuple[str, CellKey], CellRecord] = {}
-    for cell in cells:
-        found[cell.run_id, cell.key] = cell
+R = TypeVar("R", CellRecord, TraceRecord)
+
+
+def newest(records: Iterable[R]) -> list[R]:
+    """The newest record of each cell (a resumed run may record one again), in first-seen order; of trace
+    records, the newest of each cell's trace and of each profile."""
+    found: dict[tuple[Any, ...], R] = {}
+    for record in records:
+        role = getattr(record, "role", "cell")
+        found[record.run_id, role, record.key] = record
     return list(found.values())
 
 
@@ -170,7 +185,7 @@ class Results:
 
     ``cells`` holds the newest record of every cell, in the order the runs
     measured them; ``runs`` and ``resumes`` describe the runs (environment,
-    matrix, command line).
+    matrix, command line); ``traces`` the traced runs (``trace_of``).
     """
 
     runs: list[RunRecord]
@@ -178,6 +193,38 @@ class Results:
     resumes: list[ResumeRecord] = field(default_factory=list)
     #: The journals these results were read from or written to.
     paths: tuple[Path, ...] = ()
+    #: The newest trace record of every traced cell (``role`` ``cell``) and every cost profile (``profile``).
+    traces: list[TraceRecord] = field(default_factory=list)
+
+    @classmethod
+    def of(
+        cls,
+        runs: list[RunRecord],
+        records: Iterable[CellRecord | TraceRecord],
+        resumes: list[ResumeRecord],
+        paths: tuple[Path, ...],
+    ) -> Results:
+        """The results of ``records`` (cells and traces, in journal order; the newest of each counts)."""
+        cells = [record for record in records if isinstance(record, CellRecord)]
+        traces = [record for record in records if isinstance(record, TraceRecord)]
+        return cls(runs, newest(cells), resumes, paths, newest(traces))
+
+    def trace_of(self, cell: CellRecord) -> TraceRecord | None:
+        """The trace of ``cell``'s traced run, if it has one."""
+        return self._traces().get((cell.run_id, "cell", cell.key))
+
+    def profile_of(self, cell: CellRecord) -> TraceRecord | None:
+        """The cost profile (traced serial run) its case had beside ``cell``'s executor group, if any."""
+        return self._traces().get((cell.run_id, "profile", cell.executor, cell.workers, cell.threads, cell.case))
+
+    def _traces(self) -> dict[Any, TraceRecord]:
+        found: dict[Any, TraceRecord] = {}
+        for trace in self.traces:
+            if trace.role == "cell":
+                found[(trace.run_id, "cell", trace.key)] = trace
+            else:
+                found[(trace.run_id, "profile", trace.executor, trace.workers, trace.threads, trace.case)] = trace
+        return found
 
     @property
     def path(self) -> Path | None:
@@ -200,8 +247,11 @@ class Results:
         ``median_s`` (with ``median_low_s``/``median_high_s``), the paired
         ``speedup`` and ``efficiency``, each with ``_low``/``_high`` bounds,
         ``confidence`` (what the speedup's interval covers, else the
-        median's: 0.95 or more once there are enough rounds), ``n_times``
-        and ``suspicious`` (the whole efficiency interval above 100%).
+        median's: 0.95 or more once there are enough rounds), ``n_times``,
+        ``suspicious`` (the whole efficiency interval above 100%), and the
+        POP metrics of the cell's traced run: ``pop_global``,
+        ``pop_parallel``, ``pop_load_balance``, ``pop_communication`` and
+        ``pop_computation`` (empty where it was not traced).
         Needs pandas (``pip install -e '.[report]'``).
         """
         try:
@@ -218,12 +268,14 @@ class Results:
                     "run_id": cell.run_id,
                     **{name: getattr(cell, name) for name in CELL_FIELDS},
                     **_stat_columns(record_stats(cell)),
+                    **{f"pop_{key}": (cell.pop or {}).get(key) for key in POP_KEYS},
                     "n_times": len(cell.times_s),
                     "hostname": env.get("hostname"),
                     "cpu": env.get("cpu"),
                 }
             )
-        columns = ["run_id", *CELL_FIELDS, *_stat_columns(None), "n_times", "hostname", "cpu"]
+        pop = [f"pop_{key}" for key in POP_KEYS]
+        columns = ["run_id", *CELL_FIELDS, *_stat_columns(None), *pop, "n_times", "hostname", "cpu"]
         return pd.DataFrame(rows, columns=columns)
 
 
@@ -233,7 +285,7 @@ def load(*paths: str | os.PathLike[str]) -> Results:
         raise JournalError("no journal given")
     runs: list[RunRecord] = []
     resumes: list[ResumeRecord] = []
-    cells: list[CellRecord] = []
+    measured: list[CellRecord | TraceRecord] = []
     for path in paths:
         for record in read(path):
             if isinstance(record, RunRecord):
@@ -241,8 +293,8 @@ def load(*paths: str | os.PathLike[str]) -> Results:
             elif isinstance(record, ResumeRecord):
                 resumes.append(record)
             else:
-                cells.append(record)
-    return Results(runs, newest(cells), resumes, tuple(Path(path) for path in paths))
+                measured.append(record)
+    return Results.of(runs, measured, resumes, tuple(Path(path) for path in paths))
 
 
 def record_stats(cell: CellRecord) -> CellStats | None:

@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import bench.executors
-from bench import mpi, scratch
+from bench import mpi, scratch, stats
 from bench.cpuload import Meter
 from bench.executors.base import STOP_SIGNALS
-from bench.measure import CellResult, NullReporter, Reporter, Rounds, Verifier, measure_group
+from bench.measure import CellResult, NullReporter, Reporter, Rounds, Verifier, baseline_method, measure_group
 from bench.plan import Cell, Group, Matrix, PlanError, build, complete_key, validate, without
-from bench.records import CellRecord, ResumeRecord, RunRecord
-from bench.results import Journal, JournalError, Results, load, new_run_id, newest, utc_now
+from bench.records import NO_CHUNKS, CellRecord, ResumeRecord, RunRecord, TraceRecord
+from bench.results import Journal, JournalError, Results, load, new_run_id, utc_now
 
 __all__ = [
     "Interrupted",
@@ -217,6 +217,7 @@ def rounds_of(matrix: Matrix) -> Rounds:
         max_repeats=matrix.max_repeats,
         warmup=matrix.warmup,
         cell_timeout=matrix.cell_timeout,
+        trace=matrix.trace,
     )
 
 
@@ -240,6 +241,7 @@ def cell_record(run_id: str, result: CellResult, rounds: Rounds) -> CellRecord:
         baseline_threads=result.baseline_threads if result.baseline_s is not None else None,
         load=result.load,
         stopped=result.stopped,
+        pop=result.pop,
         prior_rounds=result.prior_rounds,
         options=result.options,
         startup_s=result.startup_s,
@@ -267,15 +269,65 @@ def cell_record(run_id: str, result: CellResult, rounds: Rounds) -> CellRecord:
     )
 
 
+def trace_records(run_id: str, result: CellResult) -> list[TraceRecord]:
+    """The trace record of a cell's traced run, and the one of its case's serial run (the profile) that the
+    traced run was compared with (written once, before the first cell that used it)."""
+    from bench import trace as tracing
+
+    cell, records = result.cell, []
+    if result.profile is not None:
+        profile = result.profile
+        records.append(
+            TraceRecord(
+                run_id=run_id,
+                role="profile",
+                executor=cell.executor,
+                workers=cell.workers,
+                workload=cell.workload,
+                size=cell.size,
+                chunksize=1,
+                chunksize_spec=NO_CHUNKS,
+                params=cell.param_dict,
+                method=baseline_method(cell.workload),
+                threads=cell.threads,
+                instance=result.instance,
+                **tracing.compact(profile, tracing.MAX_PROFILE_ITEMS),
+            )
+        )
+    if result.trace is not None:
+        records.append(
+            TraceRecord(
+                run_id=run_id,
+                role="cell",
+                executor=cell.executor,
+                workers=cell.workers,
+                workload=cell.workload,
+                size=cell.size,
+                chunksize=cell.chunksize,
+                chunksize_spec=cell.chunksize_spec,
+                params=cell.param_dict,
+                method=cell.method,
+                threads=cell.threads,
+                instance=result.instance,
+                median_s=stats.median(result.times_s) if result.times_s else None,
+                serial_s=None if result.serial_s is None else round(result.serial_s, 7),
+                **tracing.compact(result.trace),
+            )
+        )
+    return records
+
+
 def total_runs(groups: list[Group], rounds: Rounds) -> int:
-    """Warm-up, timed and memory runs, paired baselines included, if no cell stops early (for progress)."""
+    """Warm-up, timed, memory and traced runs, paired baselines included, if no cell stops early (for progress)."""
     total = 0
     for group in groups:
         runnable = [cell for cell in group.cells if not cell.skip_reason]
         if not runnable:
             continue
-        baselines = len({cell.case for cell in runnable}) if bench.executors.get(group.executor).paired else 0
+        cases = len({cell.case for cell in runnable})
+        baselines = cases if bench.executors.get(group.executor).paired else 0
         total += (1 + rounds.most) * (len(runnable) + baselines) + (len(runnable) if rounds.memory else 0)
+        total += len(runnable) + cases if rounds.trace else 0
     return total
 
 
@@ -286,9 +338,10 @@ def run_groups(
     *,
     reporter: Reporter,
     first_instance: int = 1,
-    on_record: Callable[[CellRecord], None] = lambda record: None,
-) -> list[CellRecord]:
-    """Measure every group; returns the cell records, each also passed to ``on_record`` as soon as it exists.
+    on_record: Callable[[CellRecord | TraceRecord], None] = lambda record: None,
+) -> list[CellRecord | TraceRecord]:
+    """Measure every group; returns the cell records (each followed by its trace records), each also passed
+    to ``on_record`` as soon as it exists.
 
     Executor instances are numbered from ``first_instance`` on, restarts included. When an
     interrupt stops a group, the cells it had finished are passed to ``on_record`` before the
@@ -296,14 +349,20 @@ def run_groups(
     """
     verifier = Verifier()
     instances = itertools.count(first_instance)
-    records = []
+    records: list[CellRecord | TraceRecord] = []
     meter = _meter()
+    profiles: set[int] = set()
 
     def keep(results: list[CellResult]) -> None:
         for result in results:
-            record = cell_record(run_id, result, rounds)
-            records.append(record)
-            on_record(record)
+            if result.profile is not None and id(result.profile) in profiles:
+                result.profile = None  # written once, with the first cell traced beside it
+            elif result.profile is not None:
+                profiles.add(id(result.profile))
+            made: list[CellRecord | TraceRecord] = [cell_record(run_id, result, rounds), *trace_records(run_id, result)]
+            for record in made:
+                records.append(record)
+                on_record(record)
 
     for group in groups:
         runnable = [cell for cell in group.cells if not cell.skip_reason]
@@ -383,19 +442,21 @@ def _measure(
     matrix: Matrix,
     progress: Progress,
     first_instance: int,
-    kept: list[CellRecord],
-) -> list[CellRecord]:
-    """Measure the groups; ``kept`` holds every finished cell, also when an interrupt ends it early."""
+    kept: list[CellRecord | TraceRecord],
+) -> list[CellRecord | TraceRecord]:
+    """Measure the groups; ``kept`` holds every finished cell (and its traces), also when an interrupt ends
+    it early."""
     rounds = rounds_of(matrix)
     with _Interrupts(progress).installed() as reporter:
         reporter.sweep_started([cell for group in groups for cell in group.cells], total_runs(groups, rounds))
 
-        def finished(record: CellRecord) -> None:
+        def finished(record: CellRecord | TraceRecord) -> None:
             with reporter.held():
                 if journal is not None:
                     journal.write(record)
                 kept.append(record)
-                reporter.cell_finished(record)
+                if isinstance(record, CellRecord):
+                    reporter.cell_finished(record)
 
         return run_groups(groups, run_id, rounds, reporter=reporter, first_instance=first_instance, on_record=finished)
 
@@ -506,15 +567,15 @@ def _sweep(
     )
     journal = Journal.create(out, run_id) if out is not None else None
     paths = (journal.path,) if journal else ()
-    kept: list[CellRecord] = []
+    kept: list[CellRecord | TraceRecord] = []
     with journal or nullcontext():
         if journal is not None:
             journal.write(run)
         try:
-            cells = _measure(groups, journal, run_id, matrix, progress, 1, kept)
+            _measure(groups, journal, run_id, matrix, progress, 1, kept)
         except KeyboardInterrupt as exc:
-            raise Interrupted(Results([run], kept, [], paths), signum_of(exc)) from None
-    return Results([run], cells, [], paths)
+            raise Interrupted(Results.of([run], kept, [], paths), signum_of(exc)) from None
+    return Results.of([run], kept, [], paths)
 
 
 def resume(
@@ -572,12 +633,11 @@ def _resume(path: Path, old: Results, matrix: Matrix, progress: Progress, argv: 
     marker = ResumeRecord(run.run_id, utc_now(), list(sys.argv if argv is None else argv), run_env(groups))
     # Instance numbers stay unique across resumed runs.
     first_instance = 1 + max((cell.instance or 0 for cell in old.cells), default=0)
-    kept: list[CellRecord] = []
+    kept: list[CellRecord | TraceRecord] = [*old.cells, *old.traces]
     with Journal.reopen(path) as journal:
         journal.write(marker)
         try:
             _measure(groups, journal, run.run_id, matrix, progress, first_instance, kept)
         except KeyboardInterrupt as exc:
-            results = Results(old.runs, newest(old.cells + kept), [*old.resumes, marker], (path,))
-            raise Interrupted(results, signum_of(exc)) from None
-    return Results(old.runs, newest(old.cells + kept), [*old.resumes, marker], (path,))
+            raise Interrupted(Results.of(old.runs, kept, [*old.resumes, marker], (path,)), signum_of(exc)) from None
+    return Results.of(old.runs, kept, [*old.resumes, marker], (path,))

@@ -120,6 +120,13 @@ def test_a_sweep_records_options_jobs_nodes_and_start_up(run_bench, tmp_path, sl
         assert 0 <= cell.queue_wait_s <= cell.startup_s + 1
         assert gone([job["job_id"] for job in cell.slurm_jobs]), squeue()
     assert cells[1].nodes == slurm_nodes
+    # the workers' clocks, measured from round trips: the nodes share this host's clock, so about zero
+    traces = bench.load(tmp_path / done.stdout.strip())
+    for cell in cells:
+        clock = traces.trace_of(cell).clock
+        assert not clock["shared"] and sorted(clock["offsets"]) == cell.nodes
+        for found in clock["offsets"].values():
+            assert 0 < found["uncertainty_s"] < 0.1 and abs(found["offset_s"]) <= found["uncertainty_s"] + 1e-3
 
 
 @pytest.mark.slow
@@ -242,6 +249,10 @@ def test_submit_waits_and_each_node_count_writes_a_journal_with_mpi_comm_across_
     assert [cell.status for cell in one.cells if cell.executor == "mpi-comm"] == ["skipped"]
     comm = [cell for cell in two.cells if cell.executor == "mpi-comm"]
     assert comm and all(cell.ok and cell.rank_nodes == slurm_nodes for cell in comm)
+    # rank 0 on the first node, the worker rank on the second: its clock offset measured, about zero
+    offsets = [two.trace_of(cell).clock["offsets"] for cell in comm]
+    assert all(sorted(found) == slurm_nodes[1:] for found in offsets)
+    assert all(abs(o["offset_s"]) <= o["uncertainty_s"] + 1e-3 for found in offsets for o in found.values())
     assert all(cell.ok and cell.nodes == [slurm_nodes[0]] for cell in two.cells if cell.executor == "process-pool")
     assert not list(tmp_path.rglob("PWNED")) and not (ROOT / "PWNED").exists()
     assert gone(submitted)

@@ -25,6 +25,7 @@ __all__ = [
     "all_tasks",
     "calibrated_iterations",
     "payload_block",
+    "non_negative_int",
     "positive_int",
     "sleep_task",
     "spin_task",
@@ -37,6 +38,14 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise ValueError("not a positive integer")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """A parameter value that must be an integer of 0 or more (ValueError otherwise)."""
+    value = int(text)
+    if value < 0:
+        raise ValueError("not a non-negative integer")
     return value
 
 
@@ -76,21 +85,29 @@ class Sleep(Workload):
     probe = True
 
     name = "sleep"
-    description = "tasks that sleep task_us each: scheduling alone (ideal speedup = workers)"
+    description = "tasks that sleep task_us each (the first straggler_us, where given): scheduling alone"
     default_size = 2000
-    params = {"task_us": TASK_US}
+    params = {
+        "task_us": TASK_US,
+        "straggler_us": Param(
+            default=0,
+            help="duration of the first task in microseconds, a planted straggler (0: task_us like the others)",
+            convert=non_negative_int,
+        ),
+    }
     task = staticmethod(sleep_task)
 
-    def items(self, size: int, task_us: int = 1000, **params: Any) -> Iterable[tuple[int, int]]:
-        return ((index, task_us) for index in range(size))
+    def items(self, size: int, task_us: int = 1000, straggler_us: int = 0, **params: Any) -> Iterable[tuple[int, int]]:
+        return ((index, straggler_us if index == 0 and straggler_us else task_us) for index in range(size))
 
     def reduce(self, results: Iterable[Any]) -> dict[str, Any]:
         tasks, slept_us = tally(results)
         return {**tasks, "shortest_us": round(min(slept_us, default=0.0), 1)}
 
-    def verify(self, answer: Any, size: int, task_us: int = 1000, **params: Any) -> bool:
+    def verify(self, answer: Any, size: int, task_us: int = 1000, straggler_us: int = 0, **params: Any) -> bool:
         # time.sleep sleeps at least as long as asked; 1 us of slack for the rounding
-        return all_tasks(answer, size) and answer.get("shortest_us", -1) >= task_us - 1
+        shortest = min(task_us, straggler_us) if straggler_us and size > 1 else straggler_us or task_us
+        return all_tasks(answer, size) and answer.get("shortest_us", -1) >= shortest - 1
 
 
 def spin_loop(iterations: int) -> int:

@@ -129,6 +129,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="refuse a case whose serial run a short probe estimates at more than S seconds (default 300), "
         "or at more than half the memory available; off runs every case without estimating it",
     )
+    parser.add_argument(
+        "--trace",
+        choices=("on", "off"),
+        help="on (default): one extra, untimed traced run per ok cell and a traced serial run per case, for "
+        "the POP efficiency metrics and the timelines of the report; off: none",
+    )
     parser.add_argument("--resume", metavar="FILE", help="continue the run of this journal, appending to it")
     parser.add_argument("--quiet", action="store_true", help="print only the journal path and errors")
 
@@ -189,6 +195,7 @@ RESUME_CONFLICTS = {
     "preset": "--preset",
     "cell_timeout": "--cell-timeout",
     "max_case_time": "--max-case-time",
+    "trace": "--trace",
     "out": "--out",
 }
 
@@ -218,6 +225,8 @@ def matrix_from_args(args: argparse.Namespace) -> Matrix:
     )
     if args.max_case_time is not None:  # off: None, which a preset's override would take for "not given"
         matrix = replace(matrix, max_case_time=None if args.max_case_time == "off" else args.max_case_time)
+    if args.trace is not None:
+        matrix = replace(matrix, trace=args.trace == "on")
     if matrix.repeats != "auto":
         ignored = [
             flag for flag, value in (("--precision", args.precision), ("--max-repeats", args.max_repeats)) if value

@@ -1,0 +1,217 @@
+"""Traces and the POP metrics: known answers from real pools, the record, and the arithmetic."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import bench
+import bench.executors
+from bench import trace as tracing
+from bench.matrix import Matrix
+from bench.records import TRACE_COLUMNS, RecordError, TraceRecord, parse
+
+
+def sweep(**fields):
+    fields.setdefault("repeats", 3)
+    return bench.sweep(Matrix(**fields))
+
+
+def only(results, **match):
+    found = [c for c in results.cells if all(getattr(c, k) == v for k, v in match.items())]
+    assert len(found) == 1, found
+    return found[0]
+
+
+# -- the arithmetic ------------------------------------------------------------
+
+
+def fake(lanes, wall_s, chunks):
+    """A trace of ``chunks``: (lane, first, items, start, end)."""
+    columns = {name: [] for name in TRACE_COLUMNS}
+    for lane, first, items, start, end in chunks:
+        for name, value in zip(TRACE_COLUMNS, (lane, first, items, start, start, end, end, 10, 10), strict=True):
+            columns[name].append(value)
+    return tracing.Trace(wall_s, [{"node": "n", "pid": p, "rank": None, "thread": 1} for p in range(lanes)], columns)
+
+
+def test_pop_metrics_follow_their_definitions():
+    # worker 0 computes 3 s, worker 1 computes 1 s, in a run of 4 s; serially the items take 3.6 s
+    trace = fake(2, 4.0, [(0, 0, 1, 0.0, 3.0), (1, 1, 1, 0.5, 1.5)])
+    pop = tracing.pop_metrics(trace, workers=2, serial_s=3.6)
+    assert pop["load_balance"] == pytest.approx(2.0 / 3.0, abs=1e-4)  # mean(u) / max(u)
+    assert pop["communication"] == pytest.approx(3.0 / 4.0, abs=1e-4)  # max(u) / T
+    assert pop["parallel"] == pytest.approx(0.5, abs=1e-4)
+    assert pop["computation"] == pytest.approx(0.9, abs=1e-4)  # serial useful time / sum(u)
+    assert pop["global"] == pytest.approx(3.6 / (2 * 4.0), abs=1e-4)  # = serial useful time / (P x T)
+
+
+def test_a_worker_that_got_no_chunk_counts_as_idle():
+    trace = fake(1, 1.0, [(0, 0, 2, 0.0, 1.0)])
+    assert tracing.pop_metrics(trace, workers=4, serial_s=None)["load_balance"] == pytest.approx(0.25)
+    assert tracing.pop_metrics(trace, workers=4, serial_s=None)["global"] is None  # no serial costs: no CompS
+
+
+def test_serial_seconds_add_the_profile_of_the_items_traced():
+    trace = fake(1, 1.0, [(0, 0, 2, 0.0, 0.5), (0, 2, 2, 0.5, 1.0)])
+    assert tracing.serial_seconds(trace, {0: 0.1, 1: 0.2, 2: 0.3, 3: 0.4}) == pytest.approx(1.0)
+    assert tracing.serial_seconds(trace, {0: 0.1, 1: 0.2}) is None
+
+
+def test_a_long_trace_keeps_a_uniform_sample_and_says_so():
+    trace = fake(1, 1.0, [(0, i, 1, i * 1e-3, (i + 1) * 1e-3) for i in range(1000)])
+    kept = tracing.compact(trace, limit=100)
+    assert kept["sampled"] and kept["chunks_total"] == 1000
+    firsts = kept["chunks"]["first"]
+    assert len(firsts) == 100 and firsts[0] == 0 and max(firsts) >= 980
+    assert all(b - a == 10 for a, b in zip(firsts, firsts[1:], strict=False))  # uniform
+    assert not tracing.compact(trace)["sampled"]
+
+
+def test_a_trace_record_checks_its_columns():
+    good = {
+        "schema": 1,
+        "kind": "trace",
+        "run_id": "r",
+        "role": "cell",
+        "executor": "process-pool",
+        "workers": 2,
+        "workload": "noop",
+        "size": 1,
+        "chunksize": 1,
+        "chunksize_spec": "1",
+        "wall_s": 0.1,
+        "chunks": {name: [0] for name in TRACE_COLUMNS},
+    }
+    assert isinstance(parse(good), TraceRecord)
+    with pytest.raises(RecordError, match="equally long"):
+        parse({**good, "chunks": {**good["chunks"], "start": [0, 1]}})
+    with pytest.raises(RecordError, match="role"):
+        parse({**good, "role": "other"})
+
+
+# -- clocks --------------------------------------------------------------------
+
+
+def test_clock_offsets_of_one_host_are_zero_within_their_uncertainty():
+    """The round-trip method, run against workers whose clock is known to be the driver's."""
+    with bench.executors.get("process-pool")(2) as pool:
+        assert tracing.clock_offsets(pool, pool.nodes) == {}  # one host: nothing to measure
+        [(node, found)] = tracing.clock_offsets(pool, ["elsewhere"]).items()  # measured all the same
+    assert found["probes"] == 2 * tracing.PROBE_ROUNDS
+    assert 0 < found["uncertainty_s"] < 0.05
+    assert abs(found["offset_s"]) <= found["uncertainty_s"]
+
+
+# -- known answers, from real pools --------------------------------------------------
+
+
+@pytest.mark.parametrize("executor", ["process-pool", "multiprocessing"])
+def test_a_planted_straggler_gives_its_known_load_balance(executor):
+    # two tasks on two workers: 100 ms and 20 ms; LB = mean(u) / max(u) = 0.06 / 0.1
+    results = sweep(
+        executors=(executor,),
+        workloads=("sleep",),
+        workers=(2,),
+        chunksizes=(1,),
+        sizes=(2,),
+        params={"task_us": ("20000",), "straggler_us": ("100000",)},
+        repeats=2,
+    )
+    cell = only(results)
+    assert cell.ok and cell.pop is not None
+    assert cell.pop["load_balance"] == pytest.approx(0.6, rel=0.05)
+    trace = results.trace_of(cell)
+    assert sorted(trace.chunks["items"]) == [1, 1] and len(trace.lanes) == 2
+
+
+@pytest.mark.parametrize("executor", ["process-pool", "multiprocessing"])
+def test_noop_at_chunk_1_is_mostly_communication(executor):
+    results = sweep(executors=(executor,), workloads=("noop",), workers=(2,), chunksizes=(1, 500), sizes=(1000,))
+    one, large = only(results, chunksize=1), only(results, chunksize=500)
+    assert one.pop["communication"] < 0.5
+    assert large.pop["communication"] > 3 * one.pop["communication"]
+    trace = results.trace_of(one)
+    assert trace.chunks_total == 1000 and sum(trace.chunks["items"]) == 1000
+    done, submit = trace.chunks["done"], trace.chunks["submit"]
+    assert all(
+        s <= a <= b <= d for s, a, b, d in zip(submit, trace.chunks["start"], trace.chunks["end"], done, strict=True)
+    )
+
+
+def test_threads_share_the_gil_and_processes_do_not(fib_oracle):
+    results = sweep(
+        executors=("thread-pool", "process-pool"),
+        workloads=("fibprimes",),
+        workers=(2,),
+        chunksizes=(16,),
+        sizes=(1500,),
+    )
+    threads, processes = only(results, executor="thread-pool"), only(results, executor="process-pool")
+    assert threads.pop["computation"] == pytest.approx(0.5, abs=0.12)
+    assert processes.pop["computation"] >= 0.8
+    assert threads.answer == processes.answer == fib_oracle(1500)
+
+
+def test_global_efficiency_agrees_with_the_measured_paired_efficiency_of_process_pools():
+    results = sweep(
+        executors=("process-pool", "multiprocessing"),
+        workloads=("fibprimes",),
+        workers=(2,),
+        chunksizes=("auto",),
+        sizes=(1500,),
+        repeats=5,
+    )
+    for cell in results.cells:
+        measured = bench.results.record_stats(cell).efficiency.value
+        assert cell.pop["global"] == pytest.approx(measured, rel=tracing.GAP_LIMIT), cell.executor
+
+
+# -- records, the journal, and turning it off ---------------------------------------
+
+
+def test_traces_are_journal_records_that_load_back(tmp_path, fib_oracle):
+    matrix = Matrix(
+        executors=("serial", "process-pool"),
+        workloads=("fibprimes",),
+        workers=(1, 2),
+        chunksizes=(8,),
+        sizes=(300,),
+        methods=("map", "imap_unordered"),
+        repeats=2,
+    )
+    written = bench.sweep(matrix, out=tmp_path)
+    lines = [json.loads(line) for line in written.path.read_text().splitlines()]
+    kinds = [line["kind"] for line in lines]
+    assert kinds[0] == "run" and "trace" in kinds
+    loaded = bench.load(written.path)
+    assert len(loaded.traces) == len(written.traces)
+    ok = [cell for cell in loaded.cells if cell.ok]
+    assert ok and all(cell.pop is not None and loaded.trace_of(cell) is not None for cell in ok)
+    for cell in ok:
+        trace = loaded.trace_of(cell)
+        assert sum(trace.chunks["items"]) == 300 and trace.wall_s > 0 and trace.median_s > 0
+        assert trace.clock == {"name": "perf_counter", "shared": True, "offsets": {}}
+        profile = loaded.profile_of(cell)
+        assert profile is not None and profile.chunks_total == 300 and trace.serial_s > 0
+    frame = loaded.to_dataframe()
+    assert {"pop_global", "pop_load_balance", "pop_communication", "pop_computation", "pop_parallel"} <= set(frame)
+    pooled = only(loaded, executor="process-pool", workers=2, method="imap_unordered")
+    assert len(loaded.trace_of(pooled).lanes) == 2
+
+
+def test_trace_off_makes_no_trace(tmp_path, run_bench):
+    done = run_bench(
+        "--executors=process-pool",
+        "--workloads=fibprimes",
+        "--workers=2",
+        "--size=200",
+        "--chunksizes=16",
+        "--repeats=2",
+        "--trace=off",
+    )
+    assert done.returncode == 0, done.stderr
+    results = bench.load(tmp_path / done.stdout.strip().splitlines()[-1])
+    assert results.runs[0].matrix.trace is False
+    assert results.traces == [] and all(cell.pop is None for cell in results.cells)
