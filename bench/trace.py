@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import math
 import os
-import pickle
 import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pickle import HIGHEST_PROTOCOL, dumps
 from typing import Any
 
 from bench.mpi import node_name
@@ -166,7 +166,7 @@ class Trace:
 
 def _pickled(value: Any) -> int:
     try:
-        return len(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        return len(dumps(value, protocol=HIGHEST_PROTOCOL))
     except Exception:  # a result the driver could not pickle itself: its size is unknown
         return 0
 

@@ -22,6 +22,7 @@ SMALL = bench.Matrix(
 #: What differs between two sweeps of the same matrix: timings, instances, times of day.
 VARYING = {
     "run_id",
+    "pop",
     "startup_s",
     "warmup_s",
     "times_s",
@@ -61,8 +62,9 @@ def test_a_progress_callback_sees_every_run(tmp_path):
     results = bench.sweep(SMALL, progress=lambda done, total, label: calls.append((done, total, label)))
     assert [done for done, _, _ in calls] == list(range(1, len(calls) + 1))
     assert calls[-1][0] == calls[-1][1]  # ends full
-    # serial: warm-up + 2 rounds; thread-pool: (warm-up + 2 rounds) x (2 cells + 1 paired baseline); 1 memory run a cell
-    assert len(calls) == 3 + 9 + 3 and len(results.cells) == 3
+    # serial: warm-up + 2 rounds; thread-pool: (warm-up + 2 rounds) x (2 cells + 1 paired baseline); 1 memory run
+    # and 1 traced run a cell, and 1 traced serial run of the case in each executor's group
+    assert len(calls) == 3 + 9 + 3 + 3 + 2 and len(results.cells) == 3
     assert any(label.startswith("serial baseline fibprimes[200]") for _, _, label in calls)
 
 

@@ -370,7 +370,16 @@ def test_the_report_of_a_real_sweep_renders_in_chromium_with_every_figure(tmp_pa
         repeats=6,
     )
     results = bench.sweep(matrix, out=tmp_path / "results")
-    index = bench.report.write(bench.report.build(bench.load(results.path)), tmp_path / "report")
+    report = bench.report.build(bench.load(results.path))
+    index = bench.report.write(report, tmp_path / "report")
+    figures = {path.name for path in (tmp_path / "report" / "figures").iterdir()}
+    assert {f"fibprimes-600-{name}.svg" for name in ("pop", "timeline-best", "timeline-worst")} <= figures
+    html = index.read_text()
+    assert "POP efficiency of each configuration" in html and 'class="num good"' in html
+    # the cost of chunk size 1 is said with its measured cause, from the traces
+    [chunk] = [r for case in report.analysis.cases for r in case.recommendations if "chunk size 1 loses" in r]
+    assert "(traced)" in chunk and "most likely" not in chunk
+    assert re.search(r"(communication efficiency|load balance|computation scaling) 0\.\d\d against", chunk)
     shot = tmp_path / "shot.png"
     done = chromium("--window-size=1280,900", f"--screenshot={shot}", index.as_uri())
     assert shot.exists(), done.stderr[-2000:]

@@ -26,6 +26,8 @@ def _report_folder(journals: Sequence[str], out: str | None) -> Path:
     if len(journals) > 1:
         raise UsageError("several journals: name the report's folder with -o DIR")
     journal = Path(journals[0])
+    if not journal.name:  # an empty path, "." or "/": no journal can be named so
+        raise UsageError(f"{journals[0]!r} is not a journal file")
     return journal.with_name(journal.name.removesuffix(".jsonl") + "-report")
 
 

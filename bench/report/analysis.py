@@ -18,9 +18,10 @@ from typing import Any
 
 from bench import stats
 from bench.metadata import environment, mpi_name
-from bench.records import NO_CHUNKS, CellRecord, RunRecord
+from bench.records import NO_CHUNKS, CellRecord, RunRecord, TraceRecord
 from bench.results import Results
 from bench.stats import duration_text
+from bench.trace import GAP_LIMIT
 
 __all__ = [
     "TARGET_EFFICIENCY",
@@ -109,6 +110,21 @@ class Point:
     self_speedup: stats.Estimate | None = None
     #: Karp-Flatt serial fraction (2 workers or more).
     serial_fraction: stats.Estimate | None = None
+    #: The traced run of the cell's newest record (``bench.trace``), if it was traced.
+    trace: TraceRecord | None = None
+
+    @property
+    def pop(self) -> dict[str, float | None] | None:
+        """The POP metrics of the cell's traced run (its newest record's)."""
+        return self.record.pop
+
+    @property
+    def pop_gap(self) -> float | None:
+        """How far the trace's global efficiency lies from the measured paired efficiency (relative)."""
+        pop, efficiency = self.pop, self.efficiency
+        if not pop or pop.get("global") is None or efficiency is None or efficiency.value <= 0:
+            return None
+        return abs(float(pop["global"] or 0.0) - efficiency.value) / efficiency.value
 
     @property
     def ok(self) -> bool:
@@ -501,6 +517,56 @@ def _simpler(case: CaseReport, best: Point) -> Point | None:
     return fewest if fewest is not None and fewest.workers < best.workers else None
 
 
+#: The POP factors a configuration can lose to, and how a cause names each.
+POP_FACTORS = {
+    "load_balance": "load balance",
+    "communication": "communication efficiency",
+    "computation": "computation scaling",
+}
+
+
+def pop_cause(worse: Point, better: Point | None = None) -> str | None:
+    """The measured reason ``worse`` is slow, from its traced run: its weakest POP factor (the one that falls
+    most below ``better``'s, where given), with what the trace says of it; None without a trace."""
+    pop = worse.pop
+    if not pop or pop.get("parallel") is None:
+        return None
+    ref = better.pop if better is not None and better.pop else {}
+    factors = {key: pop[key] for key in POP_FACTORS if pop.get(key) is not None}
+    if not factors:
+        return None
+
+    def drop(key: str) -> float:
+        value, against = float(factors[key] or 0.0), ref.get(key)
+        return value / float(against) if against else value
+
+    key = min(factors, key=drop)
+    value = float(factors[key] or 0.0)
+    text = f"{POP_FACTORS[key]} {value:.2f}"
+    if ref.get(key) is not None:
+        text += f" against {float(ref[key] or 0.0):.2f}"
+    detail = _trace_detail(worse, key)
+    return f"{text}{', ' + detail if detail else ''}"
+
+
+def _trace_detail(point: Point, key: str) -> str:
+    """What the trace shows of a POP factor: the dispatch per task, the busiest worker, the computing."""
+    trace = point.trace
+    if trace is None or not trace.chunks_total or not trace.chunks["start"]:
+        return ""
+    computing = [max(e - s, 0.0) for s, e in zip(trace.chunks["start"], trace.chunks["end"], strict=True)]
+    per_chunk = sum(computing) / len(computing)
+    lanes = max(point.workers, len(trace.lanes))
+    if key == "communication":
+        idle = max(lanes * trace.wall_s - per_chunk * trace.chunks_total, 0.0) / trace.chunks_total
+        return f"{duration_text(idle)} of dispatch and waiting per {duration_text(per_chunk)} task"
+    if key == "load_balance" and point.pop and point.pop.get("load_balance"):
+        return f"the busiest worker computed {1 / float(point.pop['load_balance'] or 1):.1f}x the mean"
+    if key == "computation":
+        return "the workers compute slower than the serial loop (the GIL, shared cores or memory bandwidth)"
+    return ""
+
+
 def _chunk_effect(case: CaseReport, best: Point, say: Any) -> None:
     siblings = [
         p
@@ -524,12 +590,16 @@ def _chunk_effect(case: CaseReport, best: Point, say: Any) -> None:
     worst = min(worse, key=lambda p: p.speedup.value)  # type: ignore[union-attr]
     assert worst.speedup is not None and best.speedup is not None
     loss = 1 - worst.speedup.value / best.speedup.value
-    why = (
-        "most likely to per-task overhead"
-        if worst.record.chunksize < best.record.chunksize
-        else "most likely to load imbalance (too few chunks per worker)"
-    )
-    say(f"With {best.record.executor_label()}, chunk size {worst.record.chunk_label()} loses {loss:.0%}, {why}.")
+    measured = pop_cause(worst, best)
+    if measured:
+        why = f": {measured} (traced)"
+    else:
+        why = (
+            ", most likely to per-task overhead (no trace to tell)"
+            if worst.record.chunksize < best.record.chunksize
+            else ", most likely to load imbalance, too few chunks per worker (no trace to tell)"
+        )
+    say(f"With {best.record.executor_label()}, chunk size {worst.record.chunk_label()} loses {loss:.0%}{why}.")
 
 
 def _threads_effect(case: CaseReport, say: Any) -> None:
@@ -599,7 +669,8 @@ def _slower_executors(case: CaseReport, best: Point, say: Any) -> None:
     for point in own_best.values():
         verdict, _ = _compare(best, point)
         if verdict == WORSE and point.speedup is not None and best.speedup is not None:
-            behind.append(f"{point.executor} {point.speedup.value:.2f}x")
+            cause = pop_cause(point, best)
+            behind.append(f"{point.executor} {point.speedup.value:.2f}x" + (f" ({cause})" if cause else ""))
     if behind:
         say(f"At {best.workers} workers the others' best fall significantly behind: {', '.join(behind)}.")
 
@@ -635,6 +706,15 @@ def _case_notes(case: CaseReport) -> None:
         note(
             f"Efficiency wholly above 100% in {len(suspicious)} cell(s) ({names}): a disturbed baseline "
             f"or superlinear scaling; look at them before trusting them."
+        )
+    gaps = [p for p in case.ok_points if p.pop_gap is not None and p.pop_gap > GAP_LIMIT]
+    if gaps:
+        shown = ", ".join(f"{p.config()} ({p.pop_gap:.0%})" for p in gaps[:3])
+        note(
+            f"In {len(gaps)} cell(s) the traced run's global efficiency lies more than {GAP_LIMIT:.0%} from the "
+            f"measured efficiency: {shown}{' and more' if len(gaps) > 3 else ''}. Their traced run does not "
+            "represent the timed rounds (a disturbed run, or tracing that cost too much); read their POP "
+            "metrics with care."
         )
     unpaired = [p for p in case.ok_points if p.executor != "serial" and p.ratios is None]
     if unpaired:
@@ -890,6 +970,8 @@ def analyse(results: Results) -> Analysis:
     reports = []
     for env in environments:
         points = [_pool(records) for records in grouped[env.name].values()]
+        for point in points:
+            point.trace = results.trace_of(point.record)
         reports.append(_environment_report(env, points, varied))
     ok = sum(cell.ok for cell in results.cells)
     return Analysis(reports, list(results.runs), len(results.cells), ok, dict(not_ok), orphans)

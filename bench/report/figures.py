@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from bench import stats
 from bench.records import AUTO
 from bench.report.analysis import CaseReport, EnvironmentReport, Point, ProbeFit, executor_rank
+from bench.stats import duration_text
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -286,10 +287,167 @@ def _methods(case: CaseReport, prefix: str) -> Figure | None:
     )
 
 
+#: The POP factors drawn, with their labels and line styles.
+POP_LINES = (
+    ("global", "global efficiency (GE)", "-", 2.2),
+    ("load_balance", "load balance (LB)", "--", 1.2),
+    ("communication", "communication efficiency (CommE)", ":", 1.4),
+    ("computation", "computation scaling (CompS)", "-.", 1.2),
+)
+#: Chunks past which a timeline's bars are drawn as an image inside the SVG (a smaller file).
+RASTER_CHUNKS = 400
+
+
+def _value(pop: dict[str, float | None] | None, key: str) -> float:
+    """A POP metric, NaN where it is unknown."""
+    value = (pop or {}).get(key)
+    return math.nan if value is None else float(value)
+
+
+def _traced_best(case: CaseReport) -> dict[str, list[Point]]:
+    """Each executor's best traced configuration at each worker count."""
+    best: dict[tuple[str, int], Point] = {}
+    for point in case.ranked:
+        if point.pop and point.pop.get("parallel") is not None:
+            best.setdefault((point.executor, point.workers), point)
+    lines: dict[str, list[Point]] = {}
+    for (executor, _), point in sorted(best.items(), key=lambda item: (executor_rank(item[0][0]), item[0][1])):
+        lines.setdefault(executor, []).append(point)
+    return lines
+
+
+def _pop(case: CaseReport, prefix: str) -> Figure | None:
+    lines = _traced_best(case)
+    if not lines:
+        return None
+    workers = sorted({p.workers for points in lines.values() for p in points})
+    columns = min(len(lines), 4)
+    rows = math.ceil(len(lines) / columns)
+    with _figure(columns, width=2.6 * columns + 0.6, height=2.5 * rows + 0.5, nrows=rows, sharey=True) as (
+        figure,
+        axes_list,
+    ):
+        for axes, (executor, points) in zip(axes_list, lines.items(), strict=False):
+            x = [p.workers for p in points]
+            for key, label, style, width in POP_LINES:
+                y = [_value(p.pop, key) for p in points]
+                axes.plot(
+                    x,
+                    y,
+                    linestyle=style,
+                    linewidth=width,
+                    marker="o",
+                    markersize=3,
+                    label=label,
+                    color=_colour(executor) if key == "global" else "dimgrey",
+                )
+            axes.set_title(executor, fontsize=9)
+            axes.set_xscale("log", base=2)
+            axes.set_xticks(workers, [str(w) for w in workers])
+            axes.minorticks_off()
+            axes.set_xlabel("workers")
+            axes.axhline(0.8, color="green", linewidth=0.6, alpha=0.5)
+            axes.axhline(0.6, color="orange", linewidth=0.6, alpha=0.5)
+            axes.set_ylim(0, 1.1)
+            axes.yaxis.set_major_formatter(_percent())
+        for axes in axes_list[len(lines) :]:
+            axes.set_visible(False)
+        axes_list[0].set_ylabel("efficiency")
+        handles, labels = axes_list[0].get_legend_handles_labels()
+        figure.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=7, frameon=False)
+        figure.suptitle(f"{case.label}: where the efficiency goes", fontsize=10)
+        svg = _svg(figure)
+    return Figure(
+        f"{prefix}{case.slug}-pop",
+        f"{case.label}: POP efficiency against workers",
+        "From each cell's traced run (one extra, untimed run), each executor at its best configuration for "
+        "each worker count: global efficiency = load balance x communication efficiency x computation "
+        "scaling. Load balance: mean over max of the workers' computing time; communication efficiency: the "
+        "busiest worker's computing time over the run's (dispatch, transfer and waiting make the rest); "
+        "computation scaling: the items' serial computing time over the workers' (below 1: the GIL, shared "
+        "cores or memory bandwidth). Lines at 80% and 60%: the POP assessments' good and fair.",
+        svg,
+    )
+
+
+def _lane_label(lane: dict[str, Any], index: int) -> str:
+    who = f"rank {lane['rank']}" if lane.get("rank") is not None else f"pid {lane.get('pid')}"
+    return f"{index}: {who}" if lane.get("thread") is None else f"{index}: {who}/{str(lane['thread'])[-4:]}"
+
+
+def _timeline(case: CaseReport, prefix: str, which: str, point: Point) -> Figure:
+    trace = point.trace
+    assert trace is not None and point.pop is not None
+    chunks = trace.chunks
+    lanes = max(len(trace.lanes), 1)
+    with _figure(1, width=7.6, height=1.2 + 0.32 * lanes) as (figure, (axes,)):
+        bars: dict[int, list[tuple[float, float]]] = {}
+        for lane, start, end in zip(chunks["worker"], chunks["start"], chunks["end"], strict=True):
+            bars.setdefault(lane, []).append((start, max(end - start, 1e-9)))
+        raster = len(chunks["start"]) > RASTER_CHUNKS
+        colour = _colour(point.executor)
+        for lane, spans in bars.items():
+            even, odd = spans[::2], spans[1::2]  # neighbouring chunks in two shades: each chunk visible
+            axes.broken_barh(even, (lane - 0.38, 0.76), facecolors=colour, rasterized=raster)
+            axes.broken_barh(odd, (lane - 0.38, 0.76), facecolors=colour, alpha=0.6, rasterized=raster)
+        axes.set_yticks(range(lanes), [_lane_label(lane, i) for i, lane in enumerate(trace.lanes)] or ["-"])
+        axes.set_ylim(lanes - 0.5, -0.5)
+        axes.set_xlim(0, trace.wall_s)
+        axes.set_xlabel("seconds since the run began (the driver's clock)")
+        axes.grid(axis="y", visible=False)
+        pop = point.pop
+        figures = ", ".join(
+            f"{name} {_value(pop, key):.2f}"
+            for key, name in (
+                ("global", "GE"),
+                ("load_balance", "LB"),
+                ("communication", "CommE"),
+                ("computation", "CompS"),
+            )
+            if pop.get(key) is not None
+        )
+        axes.set_title(f"{which}: {point.config()} ({figures})", fontsize=9)
+        svg = _svg(figure)
+    sampled = (
+        f" A uniform sample of {len(chunks['start'])} of its {trace.chunks_total} chunks." if trace.sampled else ""
+    )
+    offsets = trace.clock.get("offsets") or {}
+    measured = ", ".join(
+        f"{node} {duration_text(o['offset_s'])} \u00b1 {duration_text(o['uncertainty_s'])}"
+        for node, o in offsets.items()
+    )
+    clock = (
+        f" Workers' times moved onto the driver's clock by offsets from round trips ({measured})." if offsets else ""
+    )
+    return Figure(
+        f"{prefix}{case.slug}-timeline-{which}",
+        f"{case.label}: timeline of the {which} configuration at {point.workers} workers",
+        f"One lane per worker, one bar per chunk from its start to its end of computing (neighbouring chunks in "
+        f"two shades); white is time a worker did not compute: dispatch, transfer, waiting for the driver or "
+        f"for work. The traced run took {duration_text(trace.wall_s)}"
+        + (f" against the cell's median of {duration_text(trace.median_s)}" if trace.median_s else "")
+        + f".{sampled}{clock}",
+        svg,
+    )
+
+
+def _timelines(case: CaseReport, prefix: str) -> list[Figure]:
+    """The best and the worst traced configuration at the case's largest traced worker count."""
+    traced = [p for p in case.ranked if p.trace is not None and p.pop]
+    if not traced:
+        return []
+    most = max(p.workers for p in traced)
+    at_most = [p for p in traced if p.workers == most]
+    made = [_timeline(case, prefix, "best", at_most[0])]
+    if len(at_most) > 1:
+        made.append(_timeline(case, prefix, "worst", at_most[-1]))
+    return made
+
+
 def case_figures(case: CaseReport, prefix: str = "") -> list[Figure]:
     """The figures of one case, as far as its cells support them."""
-    made = (_scaling(case, prefix), _chunks(case, prefix), _methods(case, prefix))
-    return [figure for figure in made if figure is not None]
+    made = (_scaling(case, prefix), _chunks(case, prefix), _methods(case, prefix), _pop(case, prefix))
+    return [figure for figure in made if figure is not None] + _timelines(case, prefix)
 
 
 def _startup(report: EnvironmentReport, prefix: str) -> Figure | None:

@@ -21,6 +21,7 @@ from bench.report.analysis import (
 )
 from bench.report.figures import Figure, case_figures, environment_figures
 from bench.stats import duration_interval, duration_text
+from bench.trace import GAP_LIMIT
 
 __all__ = ["render"]
 
@@ -62,6 +63,40 @@ def _row(point: Point) -> dict[str, Any]:
         "pools": threads.describe(record.threadpools),
         "load": _load(point.records),
         "busy": any(r.busy for r in point.records),
+    }
+
+
+def _grade(value: float | None) -> str:
+    """The POP assessments' colours: good at 0.8 and above, fair from 0.6, poor below."""
+    if value is None:
+        return ""
+    return "good" if value >= 0.8 else "fair" if value >= 0.6 else "poor"
+
+
+#: A cell's start-up is shown beside its POP metrics once it exceeds this share of its median run.
+STARTUP_SHARE = 0.1
+
+
+def _pop_row(point: Point) -> dict[str, Any]:
+    """One configuration of a POP table: each metric with its grade, the measured efficiency beside GE."""
+    pop = point.pop or {}
+    parallel = pop.get("parallel")
+    cells = {
+        key: {"text": "" if pop.get(key) is None else f"{float(pop[key] or 0.0):.2f}", "grade": _grade(pop.get(key))}
+        for key in ("global", "parallel", "load_balance", "communication", "computation")
+    }
+    median = point.cell.time.value if point.cell else None
+    startup = point.record.startup_s
+    share = startup / median if startup is not None and median else None
+    trace = point.trace
+    return {
+        "config": point.config(),
+        "metrics": cells,
+        "parallel": parallel,
+        "measured": f"{point.efficiency.value:.2f}" if point.efficiency is not None else "",
+        "gap": point.pop_gap is not None and point.pop_gap > GAP_LIMIT,
+        "startup": f"{share:.1f} runs" if share is not None and share >= STARTUP_SHARE else "",
+        "cost": f"{trace.overhead:+.0%}" if trace is not None and trace.overhead is not None else "",
     }
 
 
@@ -130,6 +165,9 @@ def _case(case: CaseReport, prefix: str, answered: bool) -> tuple[dict[str, Any]
         "top": [_row(p) | {"tied": any(p is q for q, _ in case.runners_up), "best": p is case.best} for p in top],
         "ranked": len(case.ranked),
         "cells": [_row(p) for p in sorted(case.points, key=_cell_order)],
+        "pop_rows": [
+            _pop_row(p) for p in sorted(case.ok_points, key=_cell_order) if p.pop and p.pop.get("parallel") is not None
+        ],
         "figures": _figures(figures),
     }, figures
 
@@ -235,6 +273,7 @@ def render(analysis: Analysis, generator: str) -> tuple[list[Figure], str, str]:
         "level": f"{stats.LEVEL:.0%}",
         "alpha": f"{ALPHA:g}",
         "min_rounds": stats.min_samples(),
+        "gap_limit": f"{GAP_LIMIT:.0%}",
         "first_started": min((run.started for run in analysis.runs), default=""),
     }
     html = _templates(True).get_template("index.html.j2").render(context)
