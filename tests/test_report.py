@@ -451,3 +451,55 @@ def test_the_probes_figure_names_only_what_it_shows(tmp_path):
     assert any(
         line.startswith("Per-task cost (noop), cheapest first: process-pool x4 ") for line in done.stdout.splitlines()
     )
+
+
+def trace_line(record, wall_s, per_chunk_s, chunks, serial_s):
+    """A trace record of ``chunks`` chunks of ``per_chunk_s`` each, spread over the cell's workers."""
+    workers = record["workers"]
+    columns = {name: [] for name in ("worker", "first", "items", "submit", "start", "end", "done")}
+    for index in range(chunks):
+        start = (index // workers) * wall_s / max(chunks // workers, 1)
+        for name, value in zip(
+            columns, (index % workers, index, 1, start, start, start + per_chunk_s, start + per_chunk_s), strict=True
+        ):
+            columns[name].append(value)
+    columns.update(bytes_in=[8] * chunks, bytes_out=[8] * chunks)
+    keys = ("executor", "workers", "workload", "size", "chunksize", "chunksize_spec", "params", "method")
+    return {
+        "schema": 1, "kind": "trace", "role": "cell", **{key: record[key] for key in keys}, "wall_s": wall_s,
+        "median_s": wall_s, "serial_s": serial_s, "chunks": columns, "chunks_total": chunks,
+        "lanes": [{"node": "node1", "pid": 100 + w, "rank": None, "thread": 1} for w in range(workers)],
+        "clock": {"name": "perf_counter", "shared": True, "offsets": {}},
+    }  # fmt: skip
+
+
+def test_the_report_names_measured_causes_and_explains_a_global_efficiency_that_differs(tmp_path):
+    rng = np.random.default_rng(RNG_SEED)
+    cells = scaling_cells(rng)
+    lines = []
+    for record in cells:
+        if record["executor"] == "process-pool" and record["workers"] == 4:
+            if record["chunksize_spec"] == "1":  # 2000 tasks of 125 us, each with 230 us of dispatch
+                record["pop"] = {"global": 0.66, "parallel": 0.7, "load_balance": 0.98, "communication": 0.35,
+                                 "computation": 0.95}  # fmt: skip
+                lines.append(trace_line(record, 0.357, 1.25e-4, 2000, 0.95))
+            else:  # as measured, but the serial run spends half its time outside the tasks
+                record["pop"] = {"global": 0.41, "parallel": 0.9, "load_balance": 0.95, "communication": 0.95,
+                                 "computation": 0.46}  # fmt: skip
+                lines.append(trace_line(record, 0.3, 0.28, 4, 0.5))
+    path = write_journal(tmp_path / "traced.jsonl", cells)
+    with path.open("a") as journal:
+        journal.writelines(json.dumps({**line, "run_id": "traced"}) + "\n" for line in lines)
+    results = bench.load(path)
+    assert len(results.traces) == 2
+    (case,) = analysis.analyse(results).cases
+    text = " ".join(case.recommendations)
+    assert re.search(r"chunk size 1 loses 1[4-7]%: communication efficiency 0\.35 against 0\.95, .* of dispatch", text)
+    assert "(traced)" in text and "most likely" not in text
+    [gap] = [note for note in case.notes if "global efficiency lies more than 15%" in note]
+    assert "the serial run spends much of its time outside the tasks" in gap
+    report = bench.report.build(results)
+    assert "POP efficiency of each configuration" in report.html and 'class="num poor">0.35' in report.html
+    assert "| process-pool x4, chunk 1 | 0.66 | 0.70 | 0.98 | 0.35 | 0.95 |" in report.markdown
+    names = {figure.name for figure in report.figures}
+    assert {"fibprimes-2000-pop", "fibprimes-2000-timeline-best", "fibprimes-2000-timeline-worst"} <= names

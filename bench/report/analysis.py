@@ -126,6 +126,23 @@ class Point:
             return None
         return abs(float(pop["global"] or 0.0) - efficiency.value) / efficiency.value
 
+    def gap_reasons(self) -> list[str]:
+        """Why the trace's global efficiency differs from the measured efficiency: the traced run against
+        the timed rounds (what tracing cost, or a disturbed run), and the serial run's time outside the
+        tasks (generating items, reducing), which the POP metrics leave out."""
+        reasons = []
+        trace = self.trace
+        if trace is not None and trace.median_s:
+            slower = trace.wall_s / trace.median_s - 1
+            if abs(slower) > GAP_LIMIT:
+                reasons.append(f"traced run {slower:+.0%} against the timed rounds")
+        baseline = [b for r in self.records if r.ok and r.paired for b in (r.baseline_s or [])]
+        if trace is not None and trace.serial_s and baseline:
+            outside = 1 - trace.serial_s / stats.median(baseline)
+            if outside > GAP_LIMIT:
+                reasons.append(f"the serial run {outside:.0%} outside the tasks")
+        return reasons or ["run-to-run variation"]
+
     @property
     def ok(self) -> bool:
         return self.record.ok and self.cell is not None
@@ -709,13 +726,29 @@ def _case_notes(case: CaseReport) -> None:
         )
     gaps = [p for p in case.ok_points if p.pop_gap is not None and p.pop_gap > GAP_LIMIT]
     if gaps:
-        shown = ", ".join(f"{p.config()} ({p.pop_gap:.0%})" for p in gaps[:3])
-        note(
+        outside = [p for p in gaps if any("outside the tasks" in r for r in p.gap_reasons())]
+        traced = [p for p in gaps if any(r.startswith("traced run") for r in p.gap_reasons())]
+        text = (
             f"In {len(gaps)} cell(s) the traced run's global efficiency lies more than {GAP_LIMIT:.0%} from the "
-            f"measured efficiency: {shown}{' and more' if len(gaps) > 3 else ''}. Their traced run does not "
-            "represent the timed rounds (a disturbed run, or tracing that cost too much); read their POP "
-            "metrics with care."
+            "measured efficiency."
         )
+        if outside:
+            text += (
+                f" In {len(outside)}, the serial run spends much of its time outside the tasks (generating items, "
+                f"reducing; {outside[0].gap_reasons()[-1].removeprefix('the serial run ')}): the POP metrics count "
+                "only the tasks' time, so their global efficiency is lower by that share."
+            )
+        if traced:
+            shown = ", ".join(f"{p.config()} ({p.gap_reasons()[0]})" for p in traced[:3])
+            text += (
+                f" In {len(traced)}, the traced run does not represent the timed rounds ({shown}"
+                f"{' and more' if len(traced) > 3 else ''}): tracing cost too much, or the run was disturbed; read "
+                "their POP metrics with care."
+            )
+        rest = len([p for p in gaps if p not in outside and p not in traced])
+        if rest:
+            text += f" In {rest}, neither alone explains it: run-to-run variation of a single traced run."
+        note(text)
     unpaired = [p for p in case.ok_points if p.executor != "serial" and p.ratios is None]
     if unpaired:
         note(f"{len(unpaired)} cell(s) have no paired serial baseline, so no speedup.")

@@ -94,7 +94,7 @@ def _pop_row(point: Point) -> dict[str, Any]:
         "metrics": cells,
         "parallel": parallel,
         "measured": f"{point.efficiency.value:.2f}" if point.efficiency is not None else "",
-        "gap": point.pop_gap is not None and point.pop_gap > GAP_LIMIT,
+        "gap": "; ".join(point.gap_reasons()) if point.pop_gap is not None and point.pop_gap > GAP_LIMIT else "",
         "startup": f"{share:.1f} runs" if share is not None and share >= STARTUP_SHARE else "",
         "cost": f"{trace.overhead:+.0%}" if trace is not None and trace.overhead is not None else "",
     }
