@@ -145,6 +145,9 @@ class CellResult:
     #: The cell's traced run (``bench.trace``) and the serial useful time of its items; None: not traced.
     trace: tracing.Trace | None = None
     serial_s: float | None = None
+    #: The factor that brought the profile's run to the median of the case's paired baselines (``serial_s``
+    #: includes it): one serial run is noisy, the median of the rounds' baselines much less.
+    serial_scale: float | None = None
     #: The POP metrics of the traced run.
     pop: dict[str, float | None] | None = None
     trace_failed: bool = False
@@ -713,7 +716,7 @@ class _Group:
             self._finished()
         return tracer.trace() if self._verified(cell, answer) is None else None
 
-    def _trace_run(self, result: CellResult, profile: tracing.Trace | None) -> None:
+    def _trace_run(self, result: CellResult, profile: tracing.Trace | None, scale: float = 1.0) -> None:
         """The cell's traced run, and its POP metrics. Extra: a failure leaves ``trace`` null and the cell
         as it was (the instance is stopped, since what failed may still run)."""
         assert self.active is not None
@@ -734,23 +737,30 @@ class _Group:
             return
         result.trace, result.profile = tracer.trace(), profile
         if profile is not None:
-            result.serial_s = tracing.serial_seconds(result.trace, profile.item_seconds())
+            found = tracing.serial_seconds(result.trace, profile.item_seconds())
+            result.serial_s = None if found is None else found * scale
+            result.serial_scale = scale
         result.pop = tracing.pop_metrics(result.trace, cell.workers, result.serial_s)
 
     def _measure_traces(self) -> None:
         """Each case's traced serial run, then the traced run of each of its cells, one after the other
-        (so that the serial costs and the traced runs are taken close in time)."""
+        (so that the serial costs and the traced runs are taken close in time). The serial costs keep the
+        profile's shape at the level of the median of the case's paired baselines, where it has them."""
         owed = self._trace_owed()
         for case in self.cases:
             cells = [result for result in case.results if result in owed]
             if not cells or self.active is None:
                 continue
             profile = self._profile_run(case)
+            baselines = [sample for result in case.results for sample in (result.baseline_s or [])]
+            scale = 1.0
+            if profile is not None and baselines and profile.wall_s > 0:
+                scale = stats.median(baselines) / profile.wall_s
             for result in cells:
                 if self.active is None:
                     result.trace_failed = True
                     continue
-                self._trace_run(result, profile)
+                self._trace_run(result, profile, scale)
 
     def _forecast(self, rounds_done: int) -> int:
         """Runs made so far plus those the remaining rounds (and memory and traced runs) will make if no

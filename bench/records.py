@@ -473,8 +473,12 @@ class TraceRecord(_Record, CellIdentity):
     instance: int | None = field(default=None, metadata=_meta("int?"))
     #: The cell's median timed run, against which the traced run's ``wall_s`` shows what tracing cost.
     median_s: float | None = field(default=None, metadata=_meta("num?"))
-    #: The serial useful time of the items traced (from the case's profile); null where unknown.
+    #: The serial useful time of the items traced: the case's profile, times ``serial_scale``; null where
+    #: unknown.
     serial_s: float | None = field(default=None, metadata=_meta("num?"))
+    #: The median of the case's paired baselines over the profile's run time (1: no baselines): one serial
+    #: run is noisy, the rounds' median much less, so the profile gives the shape and the median the level.
+    serial_scale: float | None = field(default=None, metadata=_meta("num?"))
     #: ``name`` (the clock), ``shared`` (one host's monotonic clock) and ``offsets``: per node,
     #: ``offset_s``, ``uncertainty_s`` and ``probes`` (subtracted from its workers' times).
     clock: dict[str, Any] = field(default_factory=dict, metadata=_meta("dict"))

@@ -311,6 +311,7 @@ def trace_records(run_id: str, result: CellResult) -> list[TraceRecord]:
                 instance=result.instance,
                 median_s=stats.median(result.times_s) if result.times_s else None,
                 serial_s=None if result.serial_s is None else round(result.serial_s, 7),
+                serial_scale=None if result.serial_scale is None else round(result.serial_scale, 4),
                 **tracing.compact(result.trace),
             )
         )

@@ -195,6 +195,8 @@ def test_traces_are_journal_records_that_load_back(tmp_path, fib_oracle):
         assert trace.clock == {"name": "perf_counter", "shared": True, "offsets": {}}
         profile = loaded.profile_of(cell)
         assert profile is not None and profile.chunks_total == 300 and trace.serial_s > 0
+        # the profile's level is the median of the paired baselines (none for the serial baseline's own cells)
+        assert trace.serial_scale == 1.0 if cell.executor == "serial" else 0.5 < trace.serial_scale < 2
     frame = loaded.to_dataframe()
     assert {"pop_global", "pop_load_balance", "pop_communication", "pop_computation", "pop_parallel"} <= set(frame)
     pooled = only(loaded, executor="process-pool", workers=2, method="imap_unordered")
