@@ -135,12 +135,12 @@ class Point:
         if trace is not None and trace.median_s:
             slower = trace.wall_s / trace.median_s - 1
             if abs(slower) > GAP_LIMIT:
-                reasons.append(f"traced run {slower:+.0%} against the timed rounds")
+                reasons.append(f"traced run {slower:+.0%} against the rounds")
         baseline = [b for r in self.records if r.ok and r.paired for b in (r.baseline_s or [])]
         if trace is not None and trace.serial_s and baseline:
             outside = 1 - trace.serial_s / stats.median(baseline)
             if outside > GAP_LIMIT:
-                reasons.append(f"the serial run {outside:.0%} outside the tasks")
+                reasons.append(f"serial run {outside:.0%} outside the tasks")
         return reasons or ["run-to-run variation"]
 
     @property
@@ -735,7 +735,7 @@ def _case_notes(case: CaseReport) -> None:
         if outside:
             text += (
                 f" In {len(outside)}, the serial run spends much of its time outside the tasks (generating items, "
-                f"reducing; {outside[0].gap_reasons()[-1].removeprefix('the serial run ')}): the POP metrics count "
+                f"reducing; {outside[0].gap_reasons()[-1].removeprefix('serial run ')}): the POP metrics count "
                 "only the tasks' time, so their global efficiency is lower by that share."
             )
         if traced:
