@@ -560,21 +560,28 @@ class _Group:
         else:
             result.memory_failed = True
 
+    def _serial_run(
+        self, cell: Cell, limit: int | None = None, tracer: tracing.Tracer | None = None
+    ) -> tuple[float, Any]:
+        """A serial run of ``cell``'s case in the driver, as every baseline runs (its threads, its method)."""
+        with self.baseline.limits():
+            return time_run(
+                self.baseline,
+                cell,
+                self.rounds.cell_timeout,
+                limit=limit,
+                clock=self.clock,
+                method=baseline_method(cell.workload),
+                tracer=tracer,
+            )
+
     def _baseline_run(self, case: _Case, warmup: bool) -> float | None:
         """Time the case's serial baseline in the driver; None (and no more pairs) when it failed."""
         cell = case.cell
         limit = self._warmup_limit(cell, warmup)
         self.reporter.run_started(f"serial baseline {cell.case_label()}", "warm-up" if warmup else "paired run")
         try:
-            with self.baseline.limits():
-                elapsed, answer = time_run(
-                    self.baseline,
-                    cell,
-                    self.rounds.cell_timeout,
-                    limit=limit,
-                    clock=self.clock,
-                    method=baseline_method(cell.workload),
-                )
+            elapsed, answer = self._serial_run(cell, limit=limit)
         except TimeoutError:
             case.drop_baseline(f"serial baseline exceeded {self.rounds.cell_timeout:g} s")
             return None
@@ -701,23 +708,22 @@ class _Group:
         self.reporter.run_started(f"serial baseline {cell.case_label()}", "trace")
         tracer = tracing.Tracer(1)
         try:
-            with self.baseline.limits():
-                _, answer = time_run(
-                    self.baseline,
-                    cell,
-                    self.rounds.cell_timeout,
-                    clock=self.clock,
-                    method=baseline_method(cell.workload),
-                    tracer=tracer,
-                )
+            _, answer = self._serial_run(cell, tracer=tracer)
         except Exception:
             return None
         finally:
             self._finished()
         return tracer.trace() if self._verified(cell, answer) is None else None
 
-    def _trace_run(self, result: CellResult, profile: tracing.Trace | None, scale: float = 1.0) -> None:
-        """The cell's traced run, and its POP metrics. Extra: a failure leaves ``trace`` null and the cell
+    def _trace_run(
+        self,
+        result: CellResult,
+        profile: tracing.Trace | None,
+        costs: dict[int, float] | None,
+        scale: float,
+    ) -> None:
+        """The cell's traced run, and its POP metrics (``costs``: each item's serial seconds from ``profile``,
+        times ``scale``). Extra: a failure leaves ``trace`` null and the cell
         as it was (the instance is stopped, since what failed may still run)."""
         assert self.active is not None
         pool, cell = self.active.pool, result.cell
@@ -736,8 +742,8 @@ class _Group:
             result.trace_failed = True
             return
         result.trace, result.profile = tracer.trace(), profile
-        if profile is not None:
-            found = tracing.serial_seconds(result.trace, profile.item_seconds())
+        if profile is not None and costs is not None:
+            found = tracing.serial_seconds(result.trace, costs)
             result.serial_s = None if found is None else found * scale
             result.serial_scale = scale
         result.pop = tracing.pop_metrics(result.trace, cell.workers, result.serial_s)
@@ -756,11 +762,12 @@ class _Group:
             scale = 1.0
             if profile is not None and baselines and profile.wall_s > 0:
                 scale = stats.median(baselines) / profile.wall_s
+            costs = profile.item_seconds() if profile is not None else None
             for result in cells:
                 if self.active is None:
                     result.trace_failed = True
                     continue
-                self._trace_run(result, profile, scale)
+                self._trace_run(result, profile, costs, scale)
 
     def _forecast(self, rounds_done: int) -> int:
         """Runs made so far plus those the remaining rounds (and memory and traced runs) will make if no

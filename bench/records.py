@@ -347,10 +347,10 @@ class ResumeRecord(_Record):
 
 
 @dataclass(frozen=True)
-class CellRecord(_Record, CellIdentity):
-    """One measured (or skipped) cell: raw samples, answer and provenance."""
+class _KeyedRecord(_Record, CellIdentity):
+    """The fields that name a cell, first in its record and in its trace record (``params``, ``method``
+    and ``threads``, which have defaults, follow in each)."""
 
-    kind: ClassVar[str] = "cell"
     run_id: str = field(metadata=_meta("str"))
     executor: str = field(metadata=_meta("str"))
     workers: int = field(metadata=_meta("pos"))
@@ -358,6 +358,17 @@ class CellRecord(_Record, CellIdentity):
     size: int = field(metadata=_meta("pos"))
     chunksize: int = field(metadata=_meta("pos"))
     chunksize_spec: str = field(metadata=_meta("chunkspec"))
+
+    @property
+    def param_items(self) -> tuple[tuple[str, Any], ...]:
+        return tuple(sorted(self.params.items()))  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class CellRecord(_KeyedRecord):
+    """One measured (or skipped) cell: raw samples, answer and provenance."""
+
+    kind: ClassVar[str] = "cell"
     status: str = field(metadata=_meta("status"))
     params: dict[str, Any] = field(default_factory=dict, metadata=_meta("params"))
     method: str = field(default="map", metadata=_meta("method"))
@@ -418,10 +429,6 @@ class CellRecord(_Record, CellIdentity):
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
-    def param_items(self) -> tuple[tuple[str, Any], ...]:
-        return tuple(sorted(self.params.items()))
-
-    @property
     def ok(self) -> bool:
         return self.status == "ok"
 
@@ -451,20 +458,13 @@ class CellRecord(_Record, CellIdentity):
 
 
 @dataclass(frozen=True)
-class TraceRecord(_Record, CellIdentity):
+class TraceRecord(_KeyedRecord):
     """The traced run of a cell (``role`` ``cell``), or the traced serial run of its case that gives the
     items' serial costs (``role`` ``profile``: executor, workers and threads name the group it ran
     beside). Times are seconds since the run began, on the driver's clock (``clock``)."""
 
     kind: ClassVar[str] = "trace"
-    run_id: str = field(metadata=_meta("str"))
     role: str = field(metadata=_meta("role"))
-    executor: str = field(metadata=_meta("str"))
-    workers: int = field(metadata=_meta("pos"))
-    workload: str = field(metadata=_meta("str"))
-    size: int = field(metadata=_meta("pos"))
-    chunksize: int = field(metadata=_meta("pos"))
-    chunksize_spec: str = field(metadata=_meta("chunkspec"))
     wall_s: float = field(metadata=_meta("num?"))
     chunks: dict[str, list[Any]] = field(metadata=_meta("columns"))
     params: dict[str, Any] = field(default_factory=dict, metadata=_meta("params"))
@@ -488,10 +488,6 @@ class TraceRecord(_Record, CellIdentity):
     chunks_total: int = field(default=0, metadata=_meta("int?"))
     sampled: bool = field(default=False, metadata=_meta("bool"))
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    @property
-    def param_items(self) -> tuple[tuple[str, Any], ...]:
-        return tuple(sorted(self.params.items()))
 
     @property
     def overhead(self) -> float | None:

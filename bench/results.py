@@ -10,6 +10,7 @@ history are in :mod:`bench.records`.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import os
 import secrets
@@ -211,13 +212,15 @@ class Results:
 
     def trace_of(self, cell: CellRecord) -> TraceRecord | None:
         """The trace of ``cell``'s traced run, if it has one."""
-        return self._traces().get((cell.run_id, "cell", cell.key))
+        return self._trace_index.get((cell.run_id, "cell", cell.key))
 
     def profile_of(self, cell: CellRecord) -> TraceRecord | None:
         """The cost profile (traced serial run) its case had beside ``cell``'s executor group, if any."""
-        return self._traces().get((cell.run_id, "profile", cell.executor, cell.workers, cell.threads, cell.case))
+        return self._trace_index.get((cell.run_id, "profile", cell.executor, cell.workers, cell.threads, cell.case))
 
-    def _traces(self) -> dict[Any, TraceRecord]:
+    @functools.cached_property
+    def _trace_index(self) -> dict[Any, TraceRecord]:
+        """The traces by what finds them, made once (results are not changed once made)."""
         found: dict[Any, TraceRecord] = {}
         for trace in self.traces:
             if trace.role == "cell":

@@ -275,40 +275,36 @@ def trace_records(run_id: str, result: CellResult) -> list[TraceRecord]:
     from bench import trace as tracing
 
     cell, records = result.cell, []
+    # what names the cell (a profile: its case, beside the cell's executor group)
+    key: dict[str, Any] = {
+        "run_id": run_id,
+        "executor": cell.executor,
+        "workers": cell.workers,
+        "workload": cell.workload,
+        "size": cell.size,
+        "params": cell.param_dict,
+        "threads": cell.threads,
+        "instance": result.instance,
+    }
     if result.profile is not None:
-        profile = result.profile
         records.append(
             TraceRecord(
-                run_id=run_id,
+                **key,
                 role="profile",
-                executor=cell.executor,
-                workers=cell.workers,
-                workload=cell.workload,
-                size=cell.size,
                 chunksize=1,
                 chunksize_spec=NO_CHUNKS,
-                params=cell.param_dict,
                 method=baseline_method(cell.workload),
-                threads=cell.threads,
-                instance=result.instance,
-                **tracing.compact(profile, tracing.MAX_PROFILE_ITEMS),
+                **tracing.compact(result.profile, tracing.MAX_PROFILE_ITEMS),
             )
         )
     if result.trace is not None:
         records.append(
             TraceRecord(
-                run_id=run_id,
+                **key,
                 role="cell",
-                executor=cell.executor,
-                workers=cell.workers,
-                workload=cell.workload,
-                size=cell.size,
                 chunksize=cell.chunksize,
                 chunksize_spec=cell.chunksize_spec,
-                params=cell.param_dict,
                 method=cell.method,
-                threads=cell.threads,
-                instance=result.instance,
                 median_s=stats.median(result.times_s) if result.times_s else None,
                 serial_s=None if result.serial_s is None else round(result.serial_s, 7),
                 serial_scale=None if result.serial_scale is None else round(result.serial_scale, 4),

@@ -27,6 +27,7 @@ global efficiency GE = PE x CompS, which equals serial useful time / (P x T).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -190,8 +191,6 @@ class Tracer:
         self.ended = time.perf_counter()
 
     def task(self, task: Callable[[Any], Any]) -> Callable[[tuple[int, Any]], Any]:
-        import functools
-
         return functools.partial(traced_call, task)
 
     def feed(self, items: Iterable[Any]) -> Iterator[tuple[int, Any]]:

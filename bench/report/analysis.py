@@ -126,21 +126,28 @@ class Point:
             return None
         return abs(float(pop["global"] or 0.0) - efficiency.value) / efficiency.value
 
-    def gap_reasons(self) -> list[str]:
-        """Why the trace's global efficiency differs from the measured efficiency: the traced run against
-        the timed rounds (what tracing cost, or a disturbed run), and the serial run's time outside the
-        tasks (generating items, reducing), which the POP metrics leave out."""
-        reasons = []
+    def gap_causes(self) -> tuple[float | None, float | None]:
+        """Why the trace's global efficiency may differ from the measured efficiency, each where it exceeds
+        ``GAP_LIMIT``, else None: the traced run against the timed rounds' median, less one (what tracing
+        cost, or a disturbed run), and the share of the serial run outside the tasks (generating items,
+        reducing), which the POP metrics leave out."""
         trace = self.trace
+        slower = outside = None
         if trace is not None and trace.median_s:
             slower = trace.wall_s / trace.median_s - 1
-            if abs(slower) > GAP_LIMIT:
-                reasons.append(f"traced run {slower:+.0%} against the rounds")
         baseline = [b for r in self.records if r.ok and r.paired for b in (r.baseline_s or [])]
         if trace is not None and trace.serial_s and baseline:
             outside = 1 - trace.serial_s / stats.median(baseline)
-            if outside > GAP_LIMIT:
-                reasons.append(f"serial run {outside:.0%} outside the tasks")
+        return (
+            slower if slower is not None and abs(slower) > GAP_LIMIT else None,
+            outside if outside is not None and outside > GAP_LIMIT else None,
+        )
+
+    def gap_reasons(self) -> list[str]:
+        """``gap_causes`` in words."""
+        slower, outside = self.gap_causes()
+        reasons = [] if slower is None else [_slower_text(slower)]
+        reasons += [] if outside is None else [f"serial run {_outside_text(outside)}"]
         return reasons or ["run-to-run variation"]
 
     @property
@@ -182,6 +189,14 @@ class Point:
             text += f", {self.record.method}"
         threads = threads_phrase(self.record)
         return f"{text}, {threads}" if threads else text
+
+
+def _slower_text(slower: float) -> str:
+    return f"traced run {slower:+.0%} against the rounds"
+
+
+def _outside_text(share: float) -> str:
+    return f"{share:.0%} outside the tasks"
 
 
 def threads_phrase(record: CellRecord) -> str:
@@ -726,8 +741,9 @@ def _case_notes(case: CaseReport) -> None:
         )
     gaps = [p for p in case.ok_points if p.pop_gap is not None and p.pop_gap > GAP_LIMIT]
     if gaps:
-        outside = [p for p in gaps if any("outside the tasks" in r for r in p.gap_reasons())]
-        traced = [p for p in gaps if any(r.startswith("traced run") for r in p.gap_reasons())]
+        causes = [(p, *p.gap_causes()) for p in gaps]
+        outside = [share for _, _, share in causes if share is not None]
+        traced = [(p, slower) for p, slower, _ in causes if slower is not None]
         text = (
             f"In {len(gaps)} cell(s) the traced run's global efficiency lies more than {GAP_LIMIT:.0%} from the "
             "measured efficiency."
@@ -735,17 +751,17 @@ def _case_notes(case: CaseReport) -> None:
         if outside:
             text += (
                 f" In {len(outside)}, the serial run spends much of its time outside the tasks (generating items, "
-                f"reducing; {outside[0].gap_reasons()[-1].removeprefix('serial run ')}): the POP metrics count "
+                f"reducing; {_outside_text(outside[0])}): the POP metrics count "
                 "only the tasks' time, so their global efficiency is lower by that share."
             )
         if traced:
-            shown = ", ".join(f"{p.config()} ({p.gap_reasons()[0]})" for p in traced[:3])
+            shown = ", ".join(f"{p.config()} ({_slower_text(slower)})" for p, slower in traced[:3])
             text += (
                 f" In {len(traced)}, the traced run does not represent the timed rounds ({shown}"
                 f"{' and more' if len(traced) > 3 else ''}): tracing cost too much, or the run was disturbed; read "
                 "their POP metrics with care."
             )
-        rest = len([p for p in gaps if p not in outside and p not in traced])
+        rest = sum(slower is None and share is None for _, slower, share in causes)
         if rest:
             text += f" In {rest}, neither alone explains it: run-to-run variation of a single traced run."
         note(text)
