@@ -66,8 +66,9 @@ def _terminal_env() -> dict[str, str]:
 
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
-    """Run the default sweep of every executor, mpi-comm included, then report on it: the journal and
-    its report (``<journal>-report/index.html``) are kept under results/. Then run the pytest-benchmark
+    """Calibrate the cost model of this environment (once: ``calibrate --if-missing``), run the default sweep
+    of every executor, mpi-comm included, then report on it: the journal and its report
+    (``<journal>-report/index.html``) are kept under results/. Then run the pytest-benchmark
     benchmarks of benchmarks/, saved under results/pytest-benchmark/.
 
     With MPI installed, the sweep runs under ``mpiexec -n <cores + 1> python -m mpi4py``:
@@ -77,11 +78,16 @@ def bench(session: nox.Session) -> None:
     out = Path(_option(session.posargs, "--out") or "results")
     before = set(out.glob("*.jsonl"))
     mpiexec = _mpiexec()
+    # the cost model's parameters of this environment, once (about 80 s here): the report's model and forecast
+    calibrate = ["-m", "bench", "calibrate", "--if-missing", "--out", str(out)]
     if mpiexec is None:
+        session.run("python", *calibrate, success_codes=[0, 1])
         session.run("python", "bench/run.py", *session.posargs, success_codes=[0, 1])
     else:
         processes = len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) + 1
-        command = [mpiexec, "-n", str(processes), _python(), "-m", "mpi4py", "bench/run.py", *session.posargs]
+        launch = [mpiexec, "-n", str(processes), _python(), "-m", "mpi4py"]
+        session.run(*launch, *calibrate, env=_terminal_env(), external=True, success_codes=[0, 1])
+        command = [*launch, "bench/run.py", *session.posargs]
         session.run(*command, env=_terminal_env(), external=True, success_codes=[0, 1])
     resumed = _option(session.posargs, "--resume")
     journals = [Path(resumed)] if resumed else sorted(set(out.glob("*.jsonl")) - before)

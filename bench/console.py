@@ -383,3 +383,105 @@ def print_comparison(console: Console, comparison: Comparison, verdict_lines: Se
         console.print(table)
     for line in [*notes(comparison), summary(comparison), *verdict_lines]:
         print_note(console, line)
+
+
+def _interval(value: float, low: float, high: float, text: Any) -> str:
+    """A value over its interval, for a two-line table cell."""
+    return f"{text(value)}\n[{text(low)}, {text(high)}]"
+
+
+def _cost(seconds: float) -> str:
+    """A fitted cost: a duration, or 0 below a nanosecond (a fit at its bound)."""
+    return "0" if seconds < 1e-9 else stats.duration_text(seconds)
+
+
+def _per_mib(seconds: float) -> str:
+    return _cost(seconds * 2**20)
+
+
+def print_calibration(console: Console, record: Any) -> None:
+    """A calibration's parameters, one row per back-end, each over its 95% interval (fits 80 columns)."""
+    from bench.model import PARAMS, ExecutorModel
+
+    table = Table(
+        title=f"Calibration {record.env_id} ({record.cores} cores): costs with 95% intervals",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+    texts = {
+        "run_s": ("run", _cost),
+        "chunk_s": ("chunk", _cost),
+        "item_s": ("item", _cost),
+        "byte_s": ("MiB", _per_mib),
+        "worker_s": ("on worker", _cost),
+        "contention": ("contention", lambda v: f"{v:.2f}"),
+    }
+    table.add_column("executor", no_wrap=True)
+    for name in PARAMS:
+        table.add_column(texts[name][0], justify="right")
+    table.add_column("start-up", justify="right")
+    for executor, data in record.executors.items():
+        fitted = ExecutorModel.from_json(executor, data)
+        row = [executor]
+        for name in PARAMS:
+            row.append(_interval(*fitted.param(name), texts[name][1]))
+        startup = fitted.startup or {}
+        row.append(f"{_cost(startup['base_s'])}\n+{_cost(startup['per_worker_s'])}/w" if startup else "-")
+        table.add_row(*map(escape, row))
+    console.print(table)
+    print_note(
+        console,
+        "run: a run's fixed cost; chunk, item, MiB: the driver's cost of handing over each (one after the "
+        "other); on worker: a worker's cost per chunk; contention: computation's slow-down per other busy "
+        "worker (1: the GIL).",
+    )
+
+
+def print_model_check(
+    console: Console, checked: Sequence[Any], skipped: dict[str, int], source: str, worst: int
+) -> None:
+    """Each predicted cell (measured median, predicted with its interval, error), the worst few with what
+    their traces say, and the cells not predicted; fits 80 columns."""
+    from bench.calibrate import Checked
+
+    print_note(console, f"parameters from {source}")
+    by_case: dict[Any, list[Checked]] = {}
+    for item in checked:
+        by_case.setdefault(item.cell.case, []).append(item)
+    for items in by_case.values():
+        table = Table(title=items[0].cell.case_label(), box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
+        table.add_column("executor", no_wrap=True)
+        table.add_column("chunk", justify="right", no_wrap=True)
+        table.add_column("measured", justify="right", no_wrap=True)
+        table.add_column("predicted [95%]", justify="right", no_wrap=True)
+        table.add_column("error", justify="right", no_wrap=True)
+        for item in items:
+            cell, predicted = item.cell, item.predicted
+            executor = cell.executor_label() + (f" {cell.method}" if cell.method != "map" else "")
+            if cell.threads not in (None, AUTO):
+                executor += f" t={cell.threads}"
+            shown = stats.duration_interval(stats.Estimate(predicted.value, predicted.low, predicted.high, 0.95, 2))
+            error = f"{item.error:+.0%}"
+            if abs(item.error) > 0.25:
+                error = f"[bold red]{error}[/]"
+            elif abs(item.error) <= 0.10:
+                error = f"[green]{error}[/]"
+            table.add_row(
+                escape(executor),
+                escape(cell.chunk_label(short=True)),
+                stats.duration_text(item.measured.value),
+                shown,
+                error,
+            )
+        console.print(table)
+    ranked = sorted(checked, key=lambda item: -abs(item.error))[:worst]
+    if ranked:
+        print_note(console, f"worst predicted ({len(ranked)}):")
+        for item in ranked:
+            print_note(console, f"  {item.error:+.0%} {item.cell.label()}: {item.reason()}")
+    outside = sum(not item.agrees for item in checked)
+    if checked:
+        print_note(console, f"{outside} of {len(checked)} predictions' intervals miss the measured median's")
+    for reason, count in skipped.items():
+        print_note(console, f"not predicted: {count} cell(s): {reason}")

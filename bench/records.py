@@ -34,6 +34,8 @@ Schema history (the ``schema`` field of every record):
    clock and per-node clock offsets, the traced run's ``wall_s``, ``lanes`` and the ``chunks`` as
    columns), the cell's ``pop`` (the POP metrics of its traced run) and the matrix's ``trace``
    (journals without it ran untraced).
+   Then, for the cost model: the ``calibration`` record kind (an environment's fitted back-end
+   parameters with intervals, last in the journal of the probes they were fitted on).
 
 Golden journals of every schema live in ``tests/data/`` and must keep loading.
 A new schema adds an entry to :data:`MIGRATIONS` that turns a record of the
@@ -65,6 +67,7 @@ __all__ = [
     "UNSET_THREADS",
     "CellIdentity",
     "CellKey",
+    "CalibrationRecord",
     "CellRecord",
     "ENV_FIELDS",
     "SAMPLE_RANGE",
@@ -82,7 +85,7 @@ __all__ = [
 SCHEMA = 1
 #: schema N -> a function turning a record of schema N into one of schema N + 1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
-KINDS = ("run", "cell", "resume", "trace")
+KINDS = ("run", "cell", "resume", "trace", "calibration")
 #: The POP metrics a cell's ``pop`` holds (``bench.trace``).
 POP_KEYS = ("global", "parallel", "load_balance", "communication", "computation")
 #: What a trace record traces: a cell's extra run, or the serial run of its case (the cost profile).
@@ -495,8 +498,33 @@ class TraceRecord(_KeyedRecord):
         return self.wall_s / self.median_s - 1 if self.median_s else None
 
 
-Record = RunRecord | CellRecord | ResumeRecord | TraceRecord
-_CLASSES: dict[str, type[Any]] = {"run": RunRecord, "cell": CellRecord, "resume": ResumeRecord, "trace": TraceRecord}
+@dataclass(frozen=True)
+class CalibrationRecord(_Record):
+    """An environment's fitted back-end parameters (``bench.model``), last in the journal of the probe
+    cells they were fitted on: per executor, ``params`` (each of ``params``'s names: ``value``, ``low``,
+    ``high``, a 95% interval), ``draws`` (parameter sets drawn from the fit, for predictions' intervals),
+    ``cores``, ``cells``, ``rms`` (the fit's relative residual), ``gil`` and ``startup``."""
+
+    kind: ClassVar[str] = "calibration"
+    run_id: str = field(metadata=_meta("str"))
+    #: The environment's id (``bench.model.env_id``): host, CPU, cores, Python and library versions.
+    env_id: str = field(metadata=_meta("str"))
+    created: str = field(metadata=_meta("str"))
+    cores: int = field(metadata=_meta("pos"))
+    params: list[str] = field(default_factory=list, metadata=_meta("argv"))
+    executors: dict[str, Any] = field(default_factory=dict, metadata=_meta("dict"))
+    env: dict[str, Any] = field(default_factory=dict, metadata=_meta("dict"))
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+Record = RunRecord | CellRecord | ResumeRecord | TraceRecord | CalibrationRecord
+_CLASSES: dict[str, type[Any]] = {
+    "run": RunRecord,
+    "cell": CellRecord,
+    "resume": ResumeRecord,
+    "trace": TraceRecord,
+    "calibration": CalibrationRecord,
+}
 CELL_FIELDS = tuple(spec.name for spec in fields(CellRecord) if spec.name not in ("run_id", "extra"))
 
 

@@ -23,6 +23,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 from bench.records import (
     CELL_FIELDS,
     POP_KEYS,
+    CalibrationRecord,
     CellRecord,
     Record,
     RecordError,
@@ -196,19 +197,24 @@ class Results:
     paths: tuple[Path, ...] = ()
     #: The newest trace record of every traced cell (``role`` ``cell``) and every cost profile (``profile``).
     traces: list[TraceRecord] = field(default_factory=list)
+    #: The calibration records (``bench.model``), in journal order.
+    calibrations: list[CalibrationRecord] = field(default_factory=list)
 
     @classmethod
     def of(
         cls,
         runs: list[RunRecord],
-        records: Iterable[CellRecord | TraceRecord],
+        records: Iterable[CellRecord | TraceRecord | CalibrationRecord],
         resumes: list[ResumeRecord],
         paths: tuple[Path, ...],
     ) -> Results:
-        """The results of ``records`` (cells and traces, in journal order; the newest of each counts)."""
+        """The results of ``records`` (cells, traces and calibrations, in journal order; the newest of each
+        cell and trace counts)."""
+        records = list(records)
         cells = [record for record in records if isinstance(record, CellRecord)]
         traces = [record for record in records if isinstance(record, TraceRecord)]
-        return cls(runs, newest(cells), resumes, paths, newest(traces))
+        calibrations = [record for record in records if isinstance(record, CalibrationRecord)]
+        return cls(runs, newest(cells), resumes, paths, newest(traces), calibrations)
 
     def trace_of(self, cell: CellRecord) -> TraceRecord | None:
         """The trace of ``cell``'s traced run, if it has one."""
@@ -288,7 +294,7 @@ def load(*paths: str | os.PathLike[str]) -> Results:
         raise JournalError("no journal given")
     runs: list[RunRecord] = []
     resumes: list[ResumeRecord] = []
-    measured: list[CellRecord | TraceRecord] = []
+    measured: list[CellRecord | TraceRecord | CalibrationRecord] = []
     for path in paths:
         for record in read(path):
             if isinstance(record, RunRecord):

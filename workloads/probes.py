@@ -197,8 +197,10 @@ class Payload(Workload):
     task = staticmethod(identity)
 
     def items(self, size: int, payload_bytes: int = 1024, **params: Any) -> Iterable[tuple[int, bytes]]:
+        # Each item carries its own copy: pickle sends an object that recurs within one chunk only once,
+        # so a shared block would travel once per chunk, not once per item, at chunk sizes above 1.
         block = payload_block(payload_bytes)
-        return ((index, block) for index in range(size))
+        return ((index, bytes(memoryview(block))) for index in range(size))
 
     def reduce(self, results: Iterable[Any]) -> dict[str, Any]:
         tasks, blocks = tally(results)

@@ -16,6 +16,7 @@ from bench.cli.common import USAGE_ERROR, UsageError, _Command, _how_stopped, _P
 from bench.cli.compare import add_compare_parser
 from bench.cli.export import add_export_parser
 from bench.cli.listing import add_list_parser
+from bench.cli.model import add_calibrate_parser, add_model_parser
 from bench.cli.report import add_report_parser
 from bench.cli.run import add_run_parser, build_run_parser
 from bench.cli.slurm import add_slurm_parser
@@ -29,6 +30,8 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
         add(commands)
     add_compare_parser(commands)
     add_export_parser(commands)
+    add_calibrate_parser(commands)
+    add_model_parser(commands)
     return parser
 
 

@@ -260,6 +260,10 @@ class Executor:
     #: True where the work runs in the calling process (serial, threads): its native libraries'
     #: threads are set around each call (``limits``) rather than once in each worker.
     in_process: ClassVar[bool] = False
+    #: True where ``map`` hands out its first chunks while it still reads its input (the driver makes the
+    #: items as the workers compute); False where it reads the whole input first (``Pool.map`` makes a
+    #: list of it). The cost model plays the one or the other.
+    map_overlaps_input: ClassVar[bool] = True
 
     def __init__(self, workers: int, *, threads: int | None = None, **options: Any) -> None:
         if not isinstance(workers, int) or workers < 1:

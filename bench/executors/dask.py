@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,6 +31,10 @@ from bench.executors.base import (
     node_name,
 )
 
+# The arguments of a chunk travel inside its task, as the suite means them to (a probe measures exactly that
+# transfer): distributed's advice to scatter large arguments first is not the user's to act on here.
+warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+
 __all__ = ["DaskLocal", "DaskSlurm", "NANNY_ENVIRON"]
 
 #: Dask's configuration of the variables its nannies set before they start a worker process.
@@ -39,6 +44,7 @@ NANNY_ENVIRON = "distributed.nanny.pre-spawn-environ"
 class _DaskBase(Executor):
     """Dask has no chunked map: the base class batches items into chunk tasks."""
 
+    map_overlaps_input = False  # client.map takes the chunks as one list
     packages: ClassVar[tuple[str, ...]] = ("dask", "distributed")
     cluster: Any
     client: Any

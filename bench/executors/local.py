@@ -215,6 +215,7 @@ class MultiprocessingPool(_ProcessWorkers):
 
     name = "multiprocessing"
     description = "multiprocessing.Pool"
+    map_overlaps_input = False  # Pool.map makes a list of its input before it sends a chunk
     pool: multiprocessing.pool.Pool
 
     def start(self) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,12 +52,16 @@ def _needs() -> None:
         raise ImportError(f"reports need {' and '.join(missing)}: pip install -e '.[report]'")
 
 
-def build(results: Results) -> Report:
-    """Analyse ``results`` and render every figure and page, in memory."""
+def build(results: Results, search: Sequence[str | os.PathLike[str]] | None = None) -> Report:
+    """Analyse ``results`` and render every figure and page, in memory. The cost model takes a calibration
+    of the journals' environment from ``<folder>/calibration/`` of a folder in ``search`` (default: the
+    journals' folders and ``results``)."""
     _needs()
     from bench.report.render import render
 
-    analysis = analyse(results)
+    if search is None:
+        search = [*dict.fromkeys(str(path.parent) for path in results.paths), "results"]
+    analysis = analyse(results, search)
     figures, html, markdown = render(analysis, GENERATOR)
     return Report(analysis, tuple(figures), html, markdown)
 

@@ -10,6 +10,7 @@ cell key; cells of different environments are kept apart.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -19,6 +20,7 @@ from typing import Any
 from bench import stats
 from bench.metadata import environment, mpi_name
 from bench.records import NO_CHUNKS, CellRecord, RunRecord, TraceRecord
+from bench.report import forecast
 from bench.results import Results
 from bench.stats import duration_text
 from bench.trace import GAP_LIMIT
@@ -272,6 +274,8 @@ class CaseReport:
     by_workers: list[Point] = field(default_factory=list)
     recommendations: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: The cost model's view of the case (``bench.report.forecast.CaseModel``), where it has one.
+    model: Any = None
 
     @property
     def ok_points(self) -> list[Point]:
@@ -330,6 +334,8 @@ class EnvironmentReport:
     granularity: list[ProbeFit]
     recommendations: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: The cost model of the environment (``bench.report.forecast.EnvModel``), where it has one.
+    model: Any = None
 
 
 @dataclass
@@ -999,8 +1005,34 @@ def _environment_report(env: Environment, points: list[Point], varied: dict[str,
     return report
 
 
-def analyse(results: Results) -> Analysis:
-    """Everything the report shows, computed from the raw samples of ``results``."""
+def _model_notes(case: CaseReport, env_model: Any) -> None:
+    """What the cost model says of a case: how well it predicts the cells, and where it disagrees."""
+    found = case.model
+    if found is None or env_model is None:
+        return
+    error = found.median_error
+    if error is not None:
+        case.notes.append(
+            f"The cost model, fitted on {env_model.source}, predicts its {len(found.checked)} parallel cells with "
+            f"a median error of {error:.0%} (figure: predicted against measured)."
+        )
+    if found.ceiling:
+        case.notes.append(
+            f"Its largest item alone takes 1/{found.ceiling:.0f} of the serial run: no back-end can run it more "
+            f"than {found.ceiling:.0f}x faster, whatever the workers (the forecast's ceiling)."
+        )
+    for row in found.best:
+        if row.verdict != "agree":
+            case.notes.append(
+                f"{row.executor} x{row.workers}, measured best chunk {row.measured_chunk}: "
+                f"model and measurements {row.verdict}."
+            )
+
+
+def analyse(results: Results, search: Sequence[str | os.PathLike[str]] = ()) -> Analysis:
+    """Everything the report shows, computed from the raw samples of ``results``; the cost model's
+    parameters come from a calibration of each environment found in the folders ``search`` (under their
+    ``calibration/``), else from the journals' own cells."""
     environments, env_of_run = _environments(results)
     grouped: dict[str, dict[Any, list[CellRecord]]] = {env.name: defaultdict(list) for env in environments}
     not_ok: dict[tuple[str, str, str], int] = defaultdict(int)
@@ -1021,6 +1053,10 @@ def analyse(results: Results) -> Analysis:
         points = [_pool(records) for records in grouped[env.name].values()]
         for point in points:
             point.trace = results.trace_of(point.record)
-        reports.append(_environment_report(env, points, varied))
+        report = _environment_report(env, points, varied)
+        report.model = forecast.model_environment(results, report.cases, search)
+        for case in report.cases:
+            _model_notes(case, report.model)
+        reports.append(report)
     ok = sum(cell.ok for cell in results.cells)
     return Analysis(reports, list(results.runs), len(results.cells), ok, dict(not_ok), orphans)

@@ -98,8 +98,7 @@ def _errorbar(axes: Axes, x: Sequence[float], estimates: Sequence[stats.Estimate
         markersize=4,
         capsize=3,
         linewidth=1.2,
-        label=executor,
-        **kw,
+        **{"label": executor, **kw},
     )
 
 
@@ -444,9 +443,163 @@ def _timelines(case: CaseReport, prefix: str) -> list[Figure]:
     return made
 
 
+def _model(case: CaseReport, prefix: str) -> Figure | None:
+    """Predicted against measured, log-log, one colour per executor, with the band of +-10%."""
+    from bench.report.forecast import CLOSE
+
+    found = case.model
+    if found is None or not found.checked:
+        return None
+    with _figure(width=5.2, height=4.4) as (figure, (axes,)):
+        by_executor: dict[str, list[Any]] = {}
+        for item in found.checked:
+            by_executor.setdefault(item.cell.executor, []).append(item)
+        values = [v for item in found.checked for v in (item.measured.value, item.predicted.value)]
+        low, high = min(values) / 1.5, max(values) * 1.5
+        line = [low, high]
+        axes.fill_between(
+            line,
+            [v * (1 - CLOSE) for v in line],
+            [v * (1 + CLOSE) for v in line],
+            color="grey",
+            alpha=0.15,
+            label=f"\u00b1{CLOSE:.0%}",
+        )
+        axes.plot(line, line, color="grey", linewidth=1, linestyle="--")
+        for executor in sorted(by_executor, key=executor_rank):
+            items = by_executor[executor]
+            x = [i.measured.value for i in items]
+            y = [i.predicted.value for i in items]
+            axes.errorbar(
+                x,
+                y,
+                xerr=[
+                    [i.measured.value - i.measured.low for i in items],
+                    [_finite(i.measured.high) - i.measured.value for i in items],
+                ],
+                yerr=[
+                    [i.predicted.value - i.predicted.low for i in items],
+                    [i.predicted.high - i.predicted.value for i in items],
+                ],
+                color=_colour(executor),
+                marker=_marker(executor),
+                markersize=4,
+                linestyle="none",
+                elinewidth=0.8,
+                capsize=2,
+                label=executor,
+            )
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.set_xlim(low, high)
+        axes.set_ylim(low, high)
+        _plain_log(axes.xaxis)
+        _plain_log(axes.yaxis)
+        axes.set_xlabel("measured median (s)")
+        axes.set_ylabel("predicted (s)")
+        _legend(axes)
+        error = found.median_error
+        figure.suptitle(f"{case.label}: model against measurements (median error {error:.0%})", fontsize=10)
+        svg = _svg(figure)
+    return Figure(
+        f"{prefix}{case.slug}-model",
+        f"{case.label}: the cost model's prediction against the measured median of each cell",
+        "Each parallel cell: its measured median (horizontal bars: its 95% interval) against the time the "
+        "cost model predicts for it (vertical bars: the interval the fitted parameters allow); on the dashed "
+        f"line they agree, in the grey band they are within {CLOSE:.0%}.",
+        svg,
+    )
+
+
+def _finite(value: float) -> float:
+    return value if math.isfinite(value) else 0.0
+
+
+def _forecast(case: CaseReport, prefix: str) -> Figure | None:
+    """Predicted speedup against workers 1 to 1024 per executor at its best predicted chunk size, the measured
+    best points over it, and the workload's ceiling."""
+    from bench.report.forecast import FORECAST_MOST
+
+    found = case.model
+    if found is None or not found.forecast:
+        return None
+    with _figure(width=8.0, height=4.2) as (figure, (axes,)):
+        for executor in sorted(found.forecast, key=executor_rank):
+            points = found.forecast[executor]
+            x = [p.workers for p in points]
+            axes.plot(
+                x,
+                [p.speedup.value for p in points],
+                color=_colour(executor),
+                linewidth=1.4,
+                label=f"{executor} (predicted)",
+            )
+            axes.fill_between(
+                x,
+                [p.speedup.low for p in points],
+                [p.speedup.high for p in points],
+                color=_colour(executor),
+                alpha=0.12,
+            )
+        for executor, points in _best_per_workers(case).items():
+            measured = [p for p in points if p.speedup is not None]
+            if measured and executor in found.forecast:
+                _errorbar(
+                    axes,
+                    [p.workers for p in measured],
+                    [p.speedup for p in measured if p.speedup],
+                    executor,
+                    linestyle="none",
+                    label=None,
+                )
+        if found.ceiling:
+            axes.axhline(
+                found.ceiling,
+                color="black",
+                linestyle=":",
+                linewidth=1,
+                label=f"ceiling {found.ceiling:.0f}x (largest item)",
+            )
+        axes.plot([1, FORECAST_MOST], [1, FORECAST_MOST], color="grey", linestyle="--", linewidth=0.8, label="ideal")
+        axes.set_xscale("log", base=2)
+        axes.set_yscale("log", base=2)
+        ticks = [2**k for k in range(0, 11, 2)]
+        axes.set_xticks(ticks, [str(t) for t in ticks])
+        axes.minorticks_off()
+        values = [p.speedup for points in found.forecast.values() for p in points]
+        top = max([found.ceiling or 1.0] + [v.high for v in values])
+        bottom = min([1.0] + [v.low for v in values])
+        low, high = 2 ** math.floor(math.log2(max(bottom, 1e-3))), 2 ** math.ceil(math.log2(max(top, 2.0)))
+        axes.set_ylim(low, high * 1.2)
+        marks = [2.0**k for k in range(int(math.log2(low)), int(math.log2(high)) + 1)]
+        axes.set_yticks(marks, [f"{m:g}" for m in marks])
+        axes.set_xlabel("workers (beyond this machine's cores: a machine with a core for each)")
+        axes.set_ylabel("speedup over serial (\u00d7)")
+        axes.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        figure.suptitle(f"{case.label}: forecast", fontsize=10)
+        svg = _svg(figure)
+    return Figure(
+        f"{prefix}{case.slug}-forecast",
+        f"{case.label}: predicted speedup from 1 to {FORECAST_MOST} workers",
+        "Lines: the speedup the cost model predicts for each executor at its best predicted chunk size "
+        "(shaded: the interval its fitted parameters allow); up to this machine's cores on this machine, "
+        "beyond on one with a core for each worker and one for the driver, at this machine's speed per core. "
+        "Points: the measured best at each worker count, with 95% intervals. Dotted: the workload's ceiling, "
+        "its serial time over its largest item's, which no back-end passes.",
+        svg,
+    )
+
+
 def case_figures(case: CaseReport, prefix: str = "") -> list[Figure]:
     """The figures of one case, as far as its cells support them."""
-    made = (_scaling(case, prefix), _chunks(case, prefix), _methods(case, prefix), _pop(case, prefix))
+    made = (
+        _scaling(case, prefix),
+        _chunks(case, prefix),
+        _methods(case, prefix),
+        _pop(case, prefix),
+        _model(case, prefix),
+        _forecast(case, prefix),
+    )
     return [figure for figure in made if figure is not None] + _timelines(case, prefix)
 
 

@@ -169,7 +169,23 @@ def _case(case: CaseReport, prefix: str, answered: bool) -> tuple[dict[str, Any]
             _pop_row(p) for p in sorted(case.ok_points, key=_cell_order) if p.pop and p.pop.get("parallel") is not None
         ],
         "figures": _figures(figures),
+        "model_rows": [_model_row(row) for row in case.model.best] if case.model is not None else [],
     }, figures
+
+
+def _model_row(row: Any) -> dict[str, str]:
+    """The measured best chunk size of an executor and worker count beside the model's."""
+
+    def predicted(p: Any) -> str:
+        return f"{p.value:.2f}x [{p.low:.2f}, {p.high:.2f}]"
+
+    return {
+        "config": f"{row.executor} x{row.workers}",
+        "measured": f"chunk {row.measured_chunk}: {speedup_interval(row.measured)}",
+        "predicted": f"chunk {row.predicted_chunk}: {predicted(row.predicted)}",
+        "at_measured": predicted(row.predicted_measured),
+        "verdict": row.verdict,
+    }
 
 
 def _by_workers_row(point: Point) -> dict[str, Any]:

@@ -1,0 +1,168 @@
+"""``calibrate`` (the probes that fit the cost model of this environment) and ``model check`` (the model's
+predictions against measured cells)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.cli.common import UsageError, _how_stopped, _list_of, _speaks, folder, worker_list
+from bench.results import JournalError
+
+#: How many of the worst-predicted cells ``model check`` lists again at the end.
+WORST = 5
+
+
+def add_calibrate_parser(commands: Any) -> None:
+    from bench.calibrate import CHUNK, PROBES
+
+    probes = ", ".join(f"{name} {size}" for name, size in PROBES.items())
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="fit the cost model of this environment from a short run of the probes",
+        description=(
+            f"Run the probes ({probes}; payload of 1 MiB, spin tasks of 1 ms) at 1 worker and at the core "
+            f"count, one item per chunk and {CHUNK}, 3 rounds, traced; fit each back-end's costs (a run's, a "
+            "chunk's, an item's and a byte's in the driver, a chunk's on a worker, and how computation slows "
+            "per busy worker) with 95% intervals, and keep them as a calibration record in "
+            "DIR/calibration/<environment id>.jsonl, which model check, report and advise find there. An "
+            "earlier calibration of this environment is kept beside it, renamed after its run."
+        ),
+        epilog="exit status: 0 written; 1 some probe cell failed (the calibration is written without it); "
+        "2 bad input; 130/143 interrupted (nothing is calibrated)",
+    )
+    calibrate.add_argument(
+        "--executors",
+        type=_list_of(str, "names"),
+        metavar="A,B",
+        help="back-ends to calibrate (default: every one available here but serial and dask-slurm)",
+    )
+    calibrate.add_argument(
+        "--out", type=folder, default="results", metavar="DIR", help="results folder (default results)"
+    )
+    calibrate.add_argument("--quiet", action="store_true", help="no progress; only the table and the path")
+    calibrate.add_argument(
+        "--if-missing",
+        action="store_true",
+        help="only where DIR holds no calibration of this environment yet (else print its path)",
+    )
+    calibrate.set_defaults(handler=cmd_calibrate, command="calibrate")
+
+
+def default_executors() -> list[str]:
+    import bench.executors
+
+    found = []
+    for name in bench.executors.names():
+        cls = bench.executors.get(name)
+        if name not in ("serial", "dask-slurm") and cls.available() is None and cls.unsupported(1) is None:
+            found.append(name)
+    return found
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    import bench.executors
+    from bench.calibrate import calibrate, find_calibration, this_environment
+    from bench.console import ConsoleProgress, make_console, print_calibration
+    from bench.plan import PlanError
+    from bench.runner import Interrupted
+
+    executors = list(args.executors or default_executors())
+    unknown = [name for name in executors if name not in bench.executors.names()]
+    if unknown:
+        raise UsageError(f"unknown executor {unknown[0]!r}; known: {', '.join(bench.executors.names())}")
+    executors = [name for name in executors if name != "serial"]
+    if not executors:
+        raise UsageError("nothing to calibrate: serial is the baseline, whose costs are the cases' own")
+    if args.if_missing:
+        found = find_calibration(this_environment(), [args.out])
+        if found is not None:
+            if _speaks():
+                print(found, flush=True)
+            return 0
+    quiet = args.quiet or not _speaks()
+    console = make_console(quiet=quiet)
+    progress = ConsoleProgress(console, quiet=quiet)
+    try:
+        with progress.shown():
+            path, record, results = calibrate(executors, args.out, progress=progress)
+    except Interrupted as stop:
+        if _speaks():
+            print(
+                f"{_how_stopped(stop)}; the probes measured so far are in {stop.results.path}, uncalibrated",
+                file=sys.stderr,
+            )
+        return stop.status
+    except PlanError as exc:
+        raise UsageError(exc.command_line()) from None
+    except JournalError as exc:
+        raise UsageError(str(exc)) from None
+    if record is None:  # a rank that served rank 0
+        return 0
+    print_calibration(make_console(), record)
+    missing = [name for name in executors if name not in record.executors]
+    if missing:
+        print(f"not calibrated: {', '.join(missing)} (no probe cell ran: see the journal)", file=sys.stderr)
+    print(path, flush=True)
+    return 1 if results.failed else 0
+
+
+def add_model_parser(commands: Any) -> None:
+    top = commands.add_parser(
+        "model",
+        help="the cost model: check its predictions against measured cells",
+        description="The cost model of each back-end (see calibrate).",
+    )
+    actions = top.add_subparsers(dest="action", required=True, parser_class=type(top))
+    check = actions.add_parser(
+        "check",
+        help="predict every measured cell and compare",
+        description=(
+            "Take the back-ends' parameters from a calibration (--calibration FILE; without it, the calibration "
+            "of the journals' environment in calibration/ beside the journals or in results/), or fit them on "
+            "the journals' probe cells and traces (where there is no calibration, and with --fit-workers, on "
+            "the cells at those worker counts too), and predict every other ok cell but the serial ones: its "
+            "measured median, the predicted time with its 95% interval, and the relative error; then the "
+            "worst-predicted cells, and last the median absolute error. With a calibration the journals give "
+            "only each case's cost profile (its traced serial run), so no cell helps predict itself."
+        ),
+        epilog="exit status: 0 checked (whatever the errors: it is a report); 2 bad input",
+    )
+    check.add_argument("journals", nargs="+", metavar="JOURNAL", help="journals whose cells to predict")
+    check.add_argument(
+        "--fit-workers",
+        type=worker_list,
+        metavar="1,2,4",
+        help="fit on the cells at these worker counts (and the probes) and predict the others",
+    )
+    check.add_argument("--calibration", metavar="FILE", help="a calibration journal (python -m bench calibrate)")
+    check.set_defaults(handler=cmd_model_check, command="model check")
+
+
+def cmd_model_check(args: argparse.Namespace) -> int:
+    import bench
+    from bench.calibrate import Profiles, check, median_error, plan, to_check
+    from bench.console import make_console, print_model_check
+
+    if args.calibration is not None and args.fit_workers is not None:
+        raise UsageError("--calibration and --fit-workers exclude each other: a calibration's parameters are fixed")
+    try:
+        results = bench.load(*args.journals)
+        profiles = Profiles(results)
+        search = [*dict.fromkeys(str(Path(journal).parent) for journal in args.journals), "results"]
+        chosen = plan(results, profiles, fit_workers=args.fit_workers, calibration=args.calibration, search=search)
+    except JournalError as exc:
+        raise UsageError(str(exc)) from None
+    cells = to_check(results, chosen.fitted_on)
+    if not cells:
+        raise UsageError(f"every ok cell was fitted on ({chosen.source}): nothing left to predict")
+    checked, skipped = check(results, chosen.models, cells, profiles)
+    print_model_check(make_console(), checked, skipped, chosen.source, WORST)
+    error = median_error(checked)
+    if error is None:
+        print("median absolute error: none: no cell could be predicted", flush=True)
+    else:
+        print(f"median absolute error: {error * 100:.1f}% over {len(checked)} cells", flush=True)
+    return 0
