@@ -34,9 +34,9 @@ __all__ = [
 ]
 
 #: The probe cases of a calibration: per-chunk and per-item cost (``noop``), per-byte cost
-#: (``payload``, 1 MiB each way), and the computation's scaling (``spin``, 1 ms tasks).
-PROBES = {"noop": 1000, "payload": 32, "spin": 100}
-PROBE_PARAMS = {"payload_bytes": ("1048576",), "task_us": ("1000",)}
+#: (``payload``, 256 KiB each way), and the computation's scaling (``spin``, 1 ms tasks).
+PROBES = {"noop": 500, "payload": 32, "spin": 100}
+PROBE_PARAMS = {"payload_bytes": ("262144",), "task_us": ("1000",)}
 #: The chunk size beside 1 at which a calibration separates what a chunk costs from what an item does.
 CHUNK = 32
 #: Rounds of a calibration's cells.
@@ -100,13 +100,16 @@ class Profiles:
     results: Results
     here: bool = True
     _cases: dict[Any, model.Profile | None] = field(default_factory=dict)
+    _by_case: dict[Any, TraceRecord] | None = None
 
     def _traced(self) -> dict[Any, TraceRecord]:
-        found: dict[Any, TraceRecord] = {}
-        for trace in self.results.traces:
-            if trace.role == "profile":
-                found.setdefault((trace.run_id, trace.case), trace)
-        return found
+        """Each case's first cost profile, whichever executor group it ran beside (made once)."""
+        if self._by_case is None:
+            self._by_case = {}
+            for trace in self.results.traces:
+                if trace.role == "profile":
+                    self._by_case.setdefault((trace.run_id, trace.case), trace)
+        return self._by_case
 
     def of_case(self, cell: CellRecord) -> tuple[model.Profile | None, float | None]:
         """(the case's profile at the level it was measured at, the serial level its baselines give)."""
@@ -381,7 +384,7 @@ class Checked:
         if self.profile_source == "here":
             return "cost profile from a serial run made here, not in the journal"
         side = "slower" if self.error < 0 else "faster"
-        return f"its dispatch ran {side} than the calibration's probes say (per chunk, item or byte)"
+        return f"its dispatch ran {side} than the fitted costs say (per chunk, item or byte)"
 
 
 def check(

@@ -385,56 +385,66 @@ def print_comparison(console: Console, comparison: Comparison, verdict_lines: Se
         print_note(console, line)
 
 
-def _interval(value: float, low: float, high: float, text: Any) -> str:
-    """A value over its interval, for a two-line table cell."""
-    return f"{text(value)}\n[{text(low)}, {text(high)}]"
-
-
 def _cost(seconds: float) -> str:
-    """A fitted cost: a duration, or 0 below a nanosecond (a fit at its bound)."""
-    return "0" if seconds < 1e-9 else stats.duration_text(seconds)
+    """A fitted cost: a duration, or 0 below 10 ns (a fit at its bound)."""
+    return "0" if seconds < 1e-8 else stats.duration_text(seconds)
 
 
 def _per_mib(seconds: float) -> str:
     return _cost(seconds * 2**20)
 
 
+#: How a calibration table names each parameter, and shows its values.
+COSTS = {
+    "run_s": ("a run, fixed", _cost),
+    "chunk_s": ("a chunk, driver", _cost),
+    "item_s": ("an item, driver", _cost),
+    "byte_s": ("a MiB, driver", _per_mib),
+    "worker_s": ("a chunk, worker", _cost),
+    "contention": ("contention", lambda v: f"{v:.2f}"),
+}
+
+
 def print_calibration(console: Console, record: Any) -> None:
-    """A calibration's parameters, one row per back-end, each over its 95% interval (fits 80 columns)."""
+    """A calibration's parameters: per back-end, each cost with its 95% interval (fits 80 columns)."""
     from bench.model import PARAMS, ExecutorModel
 
     table = Table(
-        title=f"Calibration {record.env_id} ({record.cores} cores): costs with 95% intervals",
+        title=f"Calibration {record.env_id} ({record.cores} cores)",
         box=box.SIMPLE_HEAD,
         show_edge=False,
         padding=(0, 1, 0, 0),
     )
-    texts = {
-        "run_s": ("run", _cost),
-        "chunk_s": ("chunk", _cost),
-        "item_s": ("item", _cost),
-        "byte_s": ("MiB", _per_mib),
-        "worker_s": ("on worker", _cost),
-        "contention": ("contention", lambda v: f"{v:.2f}"),
-    }
     table.add_column("executor", no_wrap=True)
-    for name in PARAMS:
-        table.add_column(texts[name][0], justify="right")
-    table.add_column("start-up", justify="right")
+    table.add_column("cost of", no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("95% interval", justify="right", no_wrap=True)
     for executor, data in record.executors.items():
         fitted = ExecutorModel.from_json(executor, data)
-        row = [executor]
+        rows: list[tuple[str, str, str]] = []
         for name in PARAMS:
-            row.append(_interval(*fitted.param(name), texts[name][1]))
+            label, text = COSTS[name]
+            value, low, high = fitted.param(name)
+            rows.append((label, text(value), f"[{text(low)}, {text(high)}]"))
         startup = fitted.startup or {}
-        row.append(f"{_cost(startup['base_s'])}\n+{_cost(startup['per_worker_s'])}/w" if startup else "-")
-        table.add_row(*map(escape, row))
+        if startup:
+            line = f"{_cost(startup['base_s'])} + {_cost(startup['per_worker_s'])}/worker"
+            lows, highs = startup.get("low"), startup.get("high")
+            interval = "one start a count"
+            if lows is not None and highs is not None:
+                interval = f"[{_cost(lows[0])}, {_cost(highs[0])}] + [{_cost(lows[1])}, {_cost(highs[1])}]"
+            rows.append(("start-up", line, interval))
+        for number, (label, shown, interval) in enumerate(rows):
+            first = number == 0
+            table.add_row(
+                escape(executor) if first else "", label, shown, interval, end_section=number == len(rows) - 1
+            )
     console.print(table)
     print_note(
         console,
-        "run: a run's fixed cost; chunk, item, MiB: the driver's cost of handing over each (one after the "
-        "other); on worker: a worker's cost per chunk; contention: computation's slow-down per other busy "
-        "worker (1: the GIL).",
+        "The driver hands chunks over one after the other (its costs bound how many a second any number of "
+        "workers get); a worker's cost per chunk is paid in parallel; contention: how much slower computation "
+        "runs per other busy worker (1: the GIL).",
     )
 
 

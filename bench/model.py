@@ -158,7 +158,7 @@ class Profile:
         """The most speedup the workload allows by itself: the serial time over its largest item's
         (no back-end splits an item), None for a profile without items."""
         largest = float(self.item_s.max()) if self.items else 0.0
-        return self.wall_s / (largest + self.outside_s) if largest > 0 else None
+        return self.wall_s / largest if largest > 0 else None
 
     def scaled(self, wall_s: float) -> Profile:
         """The same shape at another serial level (the median of the case's baselines, say)."""

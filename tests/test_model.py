@@ -313,3 +313,17 @@ def test_bad_input_is_one_line_and_status_2(run_bench, tmp_path, args, message):
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert len(result.stderr.splitlines()) == 1 and message in result.stderr, result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_a_forecast_from_python_as_the_readme_shows(calibrated):
+    out, path = calibrated
+    models = calibrate.models_of(calibrate.newest_calibration(path))
+    results = bench.load(GOLDEN)
+    cell = next(c for c in results.cells if c.ok and c.executor == "process-pool" and c.workload == "fibprimes")
+    profile = calibrate.Profiles(results).at_level(cell)
+    speedups = [
+        model.predict(models["process-pool"], profile, Setting(w, 16)).speedup(profile.wall_s) for w in (16, 64)
+    ]
+    for speedup in speedups:
+        assert 0 < speedup.low <= speedup.value <= speedup.high
+        assert speedup.value <= profile.ceiling * 1.01  # no back-end passes the workload's own ceiling

@@ -23,7 +23,7 @@ def add_calibrate_parser(commands: Any) -> None:
         "calibrate",
         help="fit the cost model of this environment from a short run of the probes",
         description=(
-            f"Run the probes ({probes}; payload of 1 MiB, spin tasks of 1 ms) at 1 worker and at the core "
+            f"Run the probes ({probes}; payload of 256 KiB, spin tasks of 1 ms) at 1 worker and at the core "
             f"count, one item per chunk and {CHUNK}, 3 rounds, traced; fit each back-end's costs (a run's, a "
             "chunk's, an item's and a byte's in the driver, a chunk's on a worker, and how computation slows "
             "per busy worker) with 95% intervals, and keep them as a calibration record in "
