@@ -165,7 +165,12 @@ def test_global_efficiency_agrees_with_the_measured_paired_efficiency_of_process
     )
     for cell in results.cells:
         measured = bench.results.record_stats(cell).efficiency.value
-        assert cell.pop["global"] == pytest.approx(measured, rel=tracing.GAP_LIMIT), cell.executor
+        trace = results.trace_of(cell)
+        # One traced run sits up to 20-30% off the rounds' median here at times (run-to-run noise, which the
+        # report flags per cell); what the POP arithmetic must get right is the rest: GE at the median time.
+        took = trace.wall_s / trace.median_s
+        assert 0.5 < took < 2, cell.executor
+        assert cell.pop["global"] * took == pytest.approx(measured, rel=tracing.GAP_LIMIT), cell.executor
 
 
 # -- records, the journal, and turning it off ---------------------------------------
