@@ -24,13 +24,20 @@ __all__ = [
     "CHUNK",
     "PROBES",
     "Checked",
+    "Plan",
     "Profiles",
     "calibrate",
     "calibration_matrix",
     "check",
     "find_calibration",
     "fit_cells",
+    "median_error",
     "models_of",
+    "newest_calibration",
+    "plan",
+    "setting_of",
+    "this_environment",
+    "to_check",
 ]
 
 #: The probe cases of a calibration: per-chunk and per-item cost (``noop``), per-byte cost

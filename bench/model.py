@@ -38,7 +38,7 @@ import json
 import math
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -51,6 +51,7 @@ __all__ = [
     "Observation",
     "Prediction",
     "Profile",
+    "Setting",
     "chunk_costs",
     "dispatch",
     "env_id",
@@ -576,12 +577,3 @@ def startup_at(startup: Mapping[str, Any] | None, workers: int) -> float | None:
     if not startup:
         return None
     return float(startup["base_s"]) + float(startup["per_worker_s"]) * workers
-
-
-@dataclass
-class Fitted:
-    """The models of an environment's back-ends, and what they were fitted from."""
-
-    models: dict[str, ExecutorModel] = field(default_factory=dict)
-    #: ``calibration FILE``, ``probes``, ``workers 1,2,4`` or ``cells``: where the parameters came from.
-    source: str = ""
