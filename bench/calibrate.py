@@ -51,12 +51,12 @@ ROUNDS = 3
 
 
 def is_probe(cell: CellRecord) -> bool:
+    """Whether the cell's workload is a registered probe (a user's workload named in a journal is never
+    imported to find out)."""
     import workloads
 
-    try:
-        return bool(workloads.get(cell.workload).probe)
-    except KeyError:
-        return False
+    workload = workloads.registered(cell.workload)
+    return bool(workload is not None and workload.probe)
 
 
 def env_of(results: Results, cell: CellRecord) -> dict[str, Any]:
@@ -73,18 +73,16 @@ def cores_of(env: Mapping[str, Any]) -> int:
 
 def profile_here(cell: CellRecord) -> model.Profile | None:
     """The cost profile of ``cell``'s case from a traced serial run made now, in this process (for a
-    journal that holds none); None where the workload is not known here or its run fails."""
+    journal that holds none); None where the workload is not registered here (a user's workload named in
+    a journal is never imported: its journals hold their traced serial runs) or its run fails."""
     import workloads
     from bench.executors import get as executor
     from bench.measure import time_run
     from bench.plan import Cell
     from bench.trace import Tracer
 
-    try:
-        workload = workloads.get(cell.workload)
-    except KeyError:
-        return None
-    if not workload.baseline:
+    workload = workloads.registered(cell.workload)
+    if workload is None or not workload.baseline:
         return None
     plan_cell = Cell("serial", 1, cell.workload, cell.size, 1, "1", cell.param_items, method="map")
     tracer = Tracer(1)

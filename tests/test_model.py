@@ -327,3 +327,19 @@ def test_a_forecast_from_python_as_the_readme_shows(calibrated):
     for speedup in speedups:
         assert 0 < speedup.low <= speedup.value <= speedup.high
         assert speedup.value <= profile.ceiling * 1.01  # no back-end passes the workload's own ceiling
+
+
+def test_a_users_workload_named_in_a_journal_is_never_imported(tmp_path):
+    """The model reads journals (in reports too): it finds probes and makes profiles of registered workloads
+    only, and never imports a file a journal names."""
+    marker = tmp_path / "imported"
+    (tmp_path / "mine.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    from tests.journals import cell, write_journal
+
+    journal = write_journal(
+        tmp_path / "user.jsonl", [cell("process-pool", 2, 1.5, workload=f"{tmp_path}/mine.py:Mine")]
+    )
+    (record,) = bench.load(journal).cells
+    assert not calibrate.is_probe(record)
+    assert calibrate.profile_here(record) is None
+    assert not marker.exists()

@@ -24,7 +24,17 @@ from typing import Any
 from bench.registry import Registry, UnknownName
 from workloads.base import METHODS, Param, Workload
 
-__all__ = ["METHODS", "Param", "UnknownName", "Workload", "WorkloadError", "from_function", "get", "names"]
+__all__ = [
+    "METHODS",
+    "Param",
+    "UnknownName",
+    "Workload",
+    "WorkloadError",
+    "from_function",
+    "get",
+    "names",
+    "registered",
+]
 
 _registry: Registry[type[Workload]] = Registry(
     "workload",
@@ -59,6 +69,14 @@ def names() -> list[str]:
 def is_spec(name: str) -> bool:
     """Whether ``name`` names a user's workload (``module:Class`` or ``file.py:Class``)."""
     return ":" in name
+
+
+def registered(name: str) -> Workload | None:
+    """The registered workload of that name; None for a user's (``module:Class``, ``file.py:Class``: a name
+    read from a journal never imports code) or one this installation does not know."""
+    if is_spec(name) or name not in names():
+        return None
+    return get(name)
 
 
 def get(name: str) -> Workload:

@@ -448,13 +448,11 @@ def efficiency_interval(estimate: stats.Estimate) -> str:
 
 
 def _workload(name: str) -> Any:
-    """The registered workload of that name; None for a user's (``file.py:Class``, never imported here:
-    a report does not run code named in a journal) or one this installation does not know."""
+    """The registered workload of that name; None for a user's (never imported here: a report does not run
+    code named in a journal) or one this installation does not know."""
     import workloads
 
-    if workloads.is_spec(name) or name not in workloads.names():
-        return None
-    return workloads.get(name)
+    return workloads.registered(name)
 
 
 def case_title(record: CellRecord, keep: Iterable[str] = ()) -> str:
