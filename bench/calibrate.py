@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from bench.results import Journal, JournalError, Results, load, utc_now
 
 __all__ = [
     "CHUNK",
+    "IN_SAMPLE",
     "PROBES",
     "Checked",
     "Plan",
@@ -104,7 +105,11 @@ class Profiles:
 
     results: Results
     here: bool = True
+    #: Made once each: the profiles of serial runs made here (by case), those read from trace records (by
+    #: record), and the serial level of each case's baselines (by run and case).
     _cases: dict[Any, model.Profile | None] = field(default_factory=dict)
+    _read: dict[int, tuple[TraceRecord, model.Profile]] = field(default_factory=dict)
+    _levels: dict[Any, float | None] = field(default_factory=dict)
     _by_case: dict[Any, TraceRecord] | None = None
 
     def _traced(self) -> dict[Any, TraceRecord]:
@@ -120,9 +125,11 @@ class Profiles:
         """(the case's profile at the level it was measured at, the serial level its baselines give)."""
         trace = self.results.profile_of(cell) or self._traced().get((cell.run_id, cell.case))
         if trace is not None:
-            profile = model.Profile.from_columns(trace.chunks, trace.wall_s, trace.chunks_total, "trace")
+            if id(trace) not in self._read:
+                profile = model.Profile.from_columns(trace.chunks, trace.wall_s, trace.chunks_total, "trace")
+                self._read[id(trace)] = (trace, profile)
             level = trace.wall_s * trace.serial_scale if trace.serial_scale else None
-            return profile, level
+            return self._read[id(trace)][1], level
         if not self.here:
             return None, None
         key = (cell.workload, cell.size, cell.param_items)
@@ -131,13 +138,17 @@ class Profiles:
         return self._cases[key], self._case_level(cell)
 
     def _case_level(self, cell: CellRecord) -> float | None:
-        samples = [
-            s
-            for other in self.results.cells
-            if other.run_id == cell.run_id and other.case == cell.case
-            for s in other.baseline_s or ()
-        ]
-        return stats.median(samples) if samples else None
+        """The median of the baselines of ``cell``'s case in its run."""
+        key = (cell.run_id, cell.case)
+        if key not in self._levels:
+            samples = [
+                s
+                for other in self.results.cells
+                if other.run_id == cell.run_id and other.case == cell.case
+                for s in other.baseline_s or ()
+            ]
+            self._levels[key] = stats.median(samples) if samples else None
+        return self._levels[key]
 
     def at_level(self, cell: CellRecord) -> model.Profile | None:
         """The case's profile at ``cell``'s serial level: the median of its own paired baselines (the serial
@@ -397,16 +408,12 @@ def check(
     models: Mapping[str, model.ExecutorModel],
     cells: Iterable[CellRecord],
     profiles: Profiles,
-    on_cell: Callable[[int, int], None] | None = None,
 ) -> tuple[list[Checked], dict[str, int]]:
     """Every ok cell's prediction against its measurement; and why the others were not checked
     (reason -> cells)."""
     checked: list[Checked] = []
     skipped: dict[str, int] = {}
-    cells = list(cells)
-    for number, cell in enumerate(cells, start=1):
-        if on_cell is not None:
-            on_cell(number, len(cells))
+    for cell in cells:
         fitted = models.get(cell.executor)
         if fitted is None:
             reason = f"no parameters for {cell.executor}"
@@ -453,11 +460,16 @@ class Plan:
     models: dict[str, model.ExecutorModel]
     fitted_on: set[Any]
     source: str
-    calibration: Path | None = None
 
 
-def _envs(results: Results) -> dict[str, dict[str, Any]]:
-    return {model.env_id(run.env): dict(run.env) for run in results.runs}
+def _envs(results: Results, cells: Sequence[CellRecord]) -> dict[str, dict[str, Any]]:
+    """The environments of the runs that measured ``cells``, by id."""
+    runs = {cell.run_id for cell in cells}
+    return {model.env_id(run.env): dict(run.env) for run in results.runs if run.run_id in runs}
+
+
+#: Where a plan fitted on the cells it predicts.
+IN_SAMPLE = "these cells themselves (in-sample: run python -m bench calibrate for an independent check)"
 
 
 def plan(
@@ -467,18 +479,22 @@ def plan(
     fit_workers: Sequence[int] | None = None,
     calibration: str | os.PathLike[str] | None = None,
     search: Iterable[str | os.PathLike[str]] = (),
+    cells: Sequence[CellRecord] | None = None,
+    in_sample: bool = False,
 ) -> Plan:
     """The models to predict ``results``'s cells with: with ``fit_workers``, fitted on the journals' probes
     (and traces) and the cells at those worker counts; else a calibration's (``calibration``, else the
     calibration of the journals' environment found under ``search``), else fitted on the journals' probes
-    (and traces). JournalError says why none can be had."""
-    ok = [cell for cell in results.cells if cell.ok and cell.times_s]
+    (and traces). ``cells``: those of ``results`` to predict (default: all). ``in_sample``: where no
+    calibration is found and the probes fit nothing, fit on the cells themselves (:data:`IN_SAMPLE`) rather
+    than refuse. JournalError says why none can be had."""
+    ok = [cell for cell in (results.cells if cells is None else cells) if cell.ok and cell.times_s]
     if not ok:
         raise JournalError("no ok cell in the journals: nothing to predict")
-    envs = _envs(results)
+    envs = _envs(results, ok)
     if calibration is None and fit_workers is None:
         calibration = next((found for env in envs.values() if (found := find_calibration(env, search))), None)
-        if calibration is None and not any(is_probe(cell) for cell in ok):
+        if calibration is None and not in_sample and not any(is_probe(cell) for cell in ok):
             raise JournalError(
                 "no probe cells in the journals and no calibration of their environment: run "
                 "python -m bench calibrate, or give --calibration FILE or --fit-workers 1,2"
@@ -495,21 +511,23 @@ def plan(
             models = models_of(record)
         except ValueError as exc:
             raise JournalError(f"{calibration}: {exc}") from None
-        return Plan(models, set(), f"calibration {calibration}", Path(calibration))
+        return Plan(models, set(), f"calibration {calibration}")
     chosen = [cell for cell in ok if is_probe(cell) or (fit_workers is not None and cell.workers in fit_workers)]
-    if not chosen:
+    if not chosen and not in_sample:
         raise JournalError(f"no cell at {', '.join(map(str, fit_workers or ()))} workers and no probes to fit on")
     if len(envs) > 1:
         raise JournalError("journals of several environments: check them one environment at a time")
-    models = fit_cells(results, chosen, profiles)
+    models = fit_cells(results, chosen, profiles) if chosen else {}
+    if not models and in_sample:
+        return Plan(fit_cells(results, ok, profiles), set(), IN_SAMPLE)
     what = "the probes" + (f" and the cells at {','.join(map(str, fit_workers))} workers" if fit_workers else "")
     return Plan(models, {(cell.run_id, cell.key) for cell in chosen}, what)
 
 
-def to_check(results: Results, fitted_on: set[Any]) -> list[CellRecord]:
-    """The ok cells a check predicts: all but the serial ones (the model's input) and those fitted on."""
+def to_check(cells: Iterable[CellRecord], fitted_on: set[Any]) -> list[CellRecord]:
+    """The ok ``cells`` a check predicts: all but the serial ones (the model's input) and those fitted on."""
     return [
         cell
-        for cell in results.cells
+        for cell in cells
         if cell.ok and cell.times_s and cell.executor != "serial" and (cell.run_id, cell.key) not in fitted_on
     ]

@@ -65,15 +65,6 @@ __all__ = [
 
 #: The parameters of a back-end, in the order of every parameter vector.
 PARAMS = ("run_s", "chunk_s", "item_s", "byte_s", "worker_s", "contention")
-#: What each parameter is, for tables and the record.
-PARAM_HELP = {
-    "run_s": "fixed cost of one run, in the driver (s)",
-    "chunk_s": "driver's cost per chunk handed over (s)",
-    "item_s": "driver's cost per item handed over (s)",
-    "byte_s": "driver's cost per byte of arguments and results (s)",
-    "worker_s": "a worker's cost per chunk beside its items (s)",
-    "contention": "slow-down of computation per other busy worker (1: the GIL)",
-}
 #: A typical size of each parameter: the fit's scale, and the unit of its weak prior.
 TYPICAL = np.array([1e-3, 50e-6, 5e-6, 1e-9, 50e-6, 0.1])
 #: Upper bounds of the parameters (a run's fixed cost of a minute would be no back-end at all).
@@ -570,10 +561,3 @@ def fit_startup(samples: Sequence[tuple[int, float]]) -> dict[str, Any] | None:
         result["low"] = [round(float(max(c - t * s, 0.0)), 6) for c, s in zip(coef, spread, strict=True)]
         result["high"] = [round(float(c + t * s), 6) for c, s in zip(coef, spread, strict=True)]
     return result
-
-
-def startup_at(startup: Mapping[str, Any] | None, workers: int) -> float | None:
-    """The fitted start-up at ``workers`` workers (None: not fitted)."""
-    if not startup:
-        return None
-    return float(startup["base_s"]) + float(startup["per_worker_s"]) * workers

@@ -155,7 +155,7 @@ def cmd_model_check(args: argparse.Namespace) -> int:
         chosen = plan(results, profiles, fit_workers=args.fit_workers, calibration=args.calibration, search=search)
     except JournalError as exc:
         raise UsageError(str(exc)) from None
-    cells = to_check(results, chosen.fitted_on)
+    cells = to_check(results.cells, chosen.fitted_on)
     if not cells:
         raise UsageError(f"every ok cell was fitted on ({chosen.source}): nothing left to predict")
     checked, skipped = check(results, chosen.models, cells, profiles)

@@ -1011,8 +1011,8 @@ def _model_notes(case: CaseReport, env_model: Any) -> None:
     error = found.median_error
     if error is not None:
         case.notes.append(
-            f"The cost model, fitted on {env_model.source}, predicts its {len(found.checked)} parallel cells with "
-            f"a median error of {error:.0%} (figure: predicted against measured)."
+            f"The cost model, with parameters from {env_model.source}, predicts its {len(found.checked)} parallel "
+            f"cells with a median error of {error:.0%} (figure: predicted against measured)."
         )
     if found.ceiling:
         case.notes.append(

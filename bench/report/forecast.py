@@ -72,56 +72,34 @@ class CaseModel:
     """The model's view of one case."""
 
     checked: list[calibrate.Checked]
-    serial_s: float
     ceiling: float | None
     forecast: dict[str, list[ForecastPoint]] = field(default_factory=dict)
     best: list[BestRow] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
     @property
     def median_error(self) -> float | None:
         return calibrate.median_error(self.checked)
 
 
-@dataclass
+@dataclass(frozen=True)
 class EnvModel:
-    """Where an environment's parameters came from, and each case's view."""
+    """Where an environment's parameters came from (each case's view is its ``CaseReport.model``)."""
 
     source: str
-    in_sample: bool
-    cases: dict[Any, CaseModel] = field(default_factory=dict)
-
-    @property
-    def checked(self) -> list[calibrate.Checked]:
-        return [item for case in self.cases.values() for item in case.checked]
 
 
-def _choose(
+def _plan(
     results: Results, cells: list[CellRecord], profiles: calibrate.Profiles, search: Sequence[str | os.PathLike[str]]
-) -> tuple[dict[str, model.ExecutorModel], set[Any], str, bool] | None:
-    """The parameters of one environment's cells: a calibration of it, else its probes, else the cells
-    themselves (in-sample); None where nothing can be fitted."""
-    env = calibrate.env_of(results, cells[0])
-    path = calibrate.find_calibration(env, search)
-    if path is not None:
+) -> calibrate.Plan | None:
+    """The parameters of one environment's cells (``bench.calibrate.plan``, in-sample where nothing else
+    fits); a calibration found that cannot be read leaves the fit to the journals. None where nothing fits."""
+    for where in (search, ()):
         try:
-            record = calibrate.newest_calibration(path)
-            return calibrate.models_of(record), set(), f"the calibration {path}", False
-        except (JournalError, ValueError):
-            pass
-    probes = [cell for cell in cells if calibrate.is_probe(cell)]
-    chosen, source, in_sample = probes, "the probe cells of these journals", False
-    if not any(cell.executor != "serial" for cell in probes):
-        chosen = cells
-        source, in_sample = (
-            "these cells themselves (in-sample: run python -m bench calibrate for an independent check)",
-            True,
-        )
-    models = calibrate.fit_cells(results, chosen, profiles)
-    if not models:
-        return None
-    fitted_on = set() if in_sample else {(cell.run_id, cell.key) for cell in chosen}
-    return models, fitted_on, source, in_sample
+            found = calibrate.plan(results, profiles, search=where, cells=cells, in_sample=True)
+        except JournalError:
+            continue
+        return found if found.models else None
+    return None
 
 
 def _forecast(
@@ -186,11 +164,10 @@ def model_environment(
     profiles = calibrate.Profiles(results, here=False)
     if not any(profiles.of_case(cell)[0] is not None for cell in cells):
         return None
-    chosen = _choose(results, env_cells, profiles, search)
+    chosen = _plan(results, env_cells, profiles, search)
     if chosen is None:
         return None
-    models, fitted_on, source, in_sample = chosen
-    view = EnvModel(source, in_sample)
+    models = chosen.models
     cores = calibrate.cores_of(calibrate.env_of(results, cells[0]))
     for case in cases:
         records = [r for p in case.points for r in p.records if r.ok and r.times_s]
@@ -201,9 +178,8 @@ def model_environment(
             continue
         baselines = [b for r in records for b in r.baseline_s or ()]
         profile = profile.scaled(stats.median(baselines) if baselines else level or profile.wall_s)
-        to_check = [r for r in records if r.executor != "serial" and (r.run_id, r.key) not in fitted_on]
-        checked, _ = calibrate.check(results, models, to_check, profiles)
-        found = CaseModel(checked, profile.wall_s, profile.ceiling)
+        checked, _ = calibrate.check(results, models, calibrate.to_check(records, chosen.fitted_on), profiles)
+        found = CaseModel(checked, profile.ceiling)
         method = case.best.record.method if case.best is not None else "map"
         for executor in dict.fromkeys(p.executor for p in case.ok_points if p.executor != "serial"):
             fitted = models.get(executor)
@@ -214,6 +190,5 @@ def model_environment(
             ]
             found.forecast[executor] = _forecast(fitted, profile, method, windows[0] if windows else None, cores)
         found.best = _best_rows(case.ranked, models, profile, cores)
-        view.cases[case.slug] = found
         case.model = found
-    return view
+    return EnvModel(chosen.source)
