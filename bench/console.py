@@ -471,7 +471,7 @@ def print_model_check(
             executor = cell.executor_label() + (f" {cell.method}" if cell.method != "map" else "")
             if cell.threads not in (None, AUTO):
                 executor += f" t={cell.threads}"
-            shown = stats.duration_interval(stats.Estimate(predicted.value, predicted.low, predicted.high, 0.95, 2))
+            shown = stats.duration_interval(predicted.estimate())
             error = f"{item.error:+.0%}"
             if abs(item.error) > 0.25:
                 error = f"[bold red]{error}[/]"

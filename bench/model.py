@@ -43,6 +43,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.stats import LEVEL, Estimate
+
 __all__ = [
     "DRAWS",
     "GIL_EXECUTORS",
@@ -291,6 +293,10 @@ class Prediction:
     def speedup(self, serial_s: float) -> Prediction:
         """The predicted speedup over a serial time (the interval turns over)."""
         return Prediction(serial_s / self.value, serial_s / self.high, serial_s / self.low)
+
+    def estimate(self) -> Estimate:
+        """As an estimate with a 95% interval, for the suite's formatting of durations and speedups."""
+        return Estimate(self.value, self.low, self.high, LEVEL, DRAWS)
 
 
 @dataclass(frozen=True)

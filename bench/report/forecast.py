@@ -13,6 +13,7 @@ from typing import Any
 from bench import calibrate, model, stats
 from bench.records import CellRecord
 from bench.results import JournalError, Results
+from bench.stats import speedup_text
 
 __all__ = ["FORECAST_MOST", "CaseModel", "EnvModel", "model_environment"]
 
@@ -139,8 +140,7 @@ def _best_rows(
         speedup, at_best = predicted.speedup(profile.wall_s), predicted_measured.speedup(profile.wall_s)
         measured = point.speedup
         if at_best.high < measured.low or at_best.low > measured.high:
-            shown = f"{at_best.value:.2f}x [{at_best.low:.2f}, {at_best.high:.2f}]"
-            verdict = f"disagree: the model gives the measured best {shown}"
+            verdict = f"disagree: the model gives the measured best {speedup_text(at_best.estimate())}"
         elif chunk != record.chunksize and speedup.low > at_best.high:
             verdict = f"disagree: the model expects chunk {chunk} to be faster than the measured best"
         else:

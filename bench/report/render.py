@@ -176,14 +176,11 @@ def _case(case: CaseReport, prefix: str, answered: bool) -> tuple[dict[str, Any]
 def _model_row(row: Any) -> dict[str, str]:
     """The measured best chunk size of an executor and worker count beside the model's."""
 
-    def predicted(p: Any) -> str:
-        return f"{p.value:.2f}x [{p.low:.2f}, {p.high:.2f}]"
-
     return {
         "config": f"{row.executor} x{row.workers}",
         "measured": f"chunk {row.measured_chunk}: {speedup_interval(row.measured)}",
-        "predicted": f"chunk {row.predicted_chunk}: {predicted(row.predicted)}",
-        "at_measured": predicted(row.predicted_measured),
+        "predicted": f"chunk {row.predicted_chunk}: {speedup_interval(row.predicted.estimate())}",
+        "at_measured": speedup_interval(row.predicted_measured.estimate()),
         "verdict": row.verdict,
     }
 
