@@ -174,6 +174,19 @@ def run_bench(tmp_path):
     return run
 
 
+@pytest.fixture(scope="session")
+def calibrated(tmp_path_factory):
+    """A real calibration of two back-ends on this machine (about 20 s): (its results folder, its path)."""
+    out = tmp_path_factory.mktemp("calibrated")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "bench", "calibrate", "--executors", "thread-pool,process-pool", "--quiet"]
+    result = subprocess.run(
+        command + ["--out", str(out)], capture_output=True, text=True, timeout=240, cwd=out, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    return out, Path(result.stdout.split()[-1])
+
+
 #: Helpers that live exactly as long as the pytest process: multiprocessing's
 #: forkserver and resource tracker, and the process manager (mpiexec -pmi_args,
 #: hydra_pmi_proxy) that an MPICH singleton starts to spawn and stops at MPI_Finalize.

@@ -7,11 +7,13 @@
     results.cells, results.path, results.to_dataframe()
     results = bench.load("results/a.jsonl", "results/b.jsonl")
     comparison = bench.compare(bench.load("a.jsonl"), bench.load("b.jsonl"))   # asv's rule, cell by cell
+    advice = bench.advise("mymodule:MyWorkload", max_workers=8, budget=60)   # model, then race
 
 Under ``mpiexec -n N python -m mpi4py script.py`` call ``bench.sweep`` on every
 rank: rank 0 measures (``mpi-comm`` included) while the others serve it.
 """
 
+from bench.advise import Advice, advise
 from bench.comparison import Comparison, compare
 from bench.plan import Matrix, PlanError
 from bench.records import CellRecord, ResumeRecord, RunRecord
@@ -21,6 +23,7 @@ from bench.runner import Interrupted, Progress, resume, sweep
 __version__ = "0.1.0"
 
 __all__ = [
+    "Advice",
     "CellRecord",
     "Comparison",
     "Interrupted",
@@ -32,6 +35,7 @@ __all__ = [
     "ResumeRecord",
     "RunRecord",
     "__version__",
+    "advise",
     "compare",
     "load",
     "resume",

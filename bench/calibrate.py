@@ -29,6 +29,7 @@ __all__ = [
     "Profiles",
     "calibrate",
     "calibration_matrix",
+    "default_executors",
     "check",
     "find_calibration",
     "fit_cells",
@@ -36,6 +37,7 @@ __all__ = [
     "models_of",
     "newest_calibration",
     "plan",
+    "serial_profile",
     "setting_of",
     "this_environment",
     "to_check",
@@ -72,30 +74,41 @@ def cores_of(env: Mapping[str, Any]) -> int:
 # -- cost profiles ------------------------------------------------------------------
 
 
-def profile_here(cell: CellRecord) -> model.Profile | None:
-    """The cost profile of ``cell``'s case from a traced serial run made now, in this process (for a
-    journal that holds none); None where the workload is not registered here (a user's workload named in
-    a journal is never imported: its journals hold their traced serial runs) or its run fails."""
+def serial_profile(workload: str, size: int, params: Mapping[str, Any], timeout_s: float = 600.0) -> model.Profile:
+    """The cost profile of a case from a traced serial run made now, in this process, with the threads one
+    process has with the whole machine (as the paired baselines). Raises what the run raised, and
+    ValueError for a wrong answer."""
     import workloads
     from bench.executors import get as executor
     from bench.measure import time_run
     from bench.plan import Cell
     from bench.trace import Tracer
 
+    found = workloads.get(workload)
+    plan_cell = Cell("serial", 1, workload, size, 1, "1", tuple(sorted(params.items())), method="map")
+    tracer = Tracer(1)
+    serial = executor("serial")
+    with serial(1, threads=serial.worker_cores(1)) as pool, pool.limits():
+        _, answer = time_run(pool, plan_cell, timeout_s, tracer=tracer)
+    if not found.verify(answer, size, **params):
+        raise ValueError(f"wrong answer: {found.name}'s verify rejected the serial run's answer")
+    trace = tracer.trace()
+    return model.Profile.from_columns(trace.chunks, trace.wall_s, trace.count, "here")
+
+
+def profile_here(cell: CellRecord) -> model.Profile | None:
+    """The cost profile of ``cell``'s case from a traced serial run made now (:func:`serial_profile`), for
+    a journal that holds none; None where the workload is not registered here (a user's workload named in
+    a journal is never imported: its journals hold their traced serial runs) or its run fails."""
+    import workloads
+
     workload = workloads.registered(cell.workload)
     if workload is None or not workload.baseline:
         return None
-    plan_cell = Cell("serial", 1, cell.workload, cell.size, 1, "1", cell.param_items, method="map")
-    tracer = Tracer(1)
     try:
-        with executor("serial")(1) as pool, pool.limits():
-            _, answer = time_run(pool, plan_cell, 600.0, tracer=tracer)
-        if not workload.verify(answer, cell.size, **dict(cell.param_items)):
-            return None
+        return serial_profile(cell.workload, cell.size, dict(cell.param_items))
     except Exception:
         return None
-    trace = tracer.trace()
-    return model.Profile.from_columns(trace.chunks, trace.wall_s, trace.count, "here")
 
 
 @dataclass
@@ -245,6 +258,18 @@ def fit_cells(results: Results, cells: Sequence[CellRecord], profiles: Profiles)
 # -- calibrations -----------------------------------------------------------------
 
 
+def default_executors() -> list[str]:
+    """Every back-end available here but serial (the baseline) and dask-slurm (a cluster's)."""
+    import bench.executors
+
+    found = []
+    for name in bench.executors.names():
+        cls = bench.executors.get(name)
+        if name not in ("serial", "dask-slurm") and cls.available() is None and cls.unsupported(1) is None:
+            found.append(name)
+    return found
+
+
 def calibration_matrix(executors: Sequence[str], cores: int) -> Any:
     from bench.plan import Matrix
 
@@ -293,11 +318,11 @@ def calibrate(
     """Run the probes on ``executors`` and fit them; the journal, with the calibration record last, becomes
     ``out/calibration/<environment id>.jsonl`` (an earlier calibration of this environment is kept beside
     it, renamed after its run). On the ranks of an MPI launch other than 0: (None, None, empty results)."""
-    import bench
     from bench.metadata import available_cores
+    from bench.runner import sweep
 
     folder = Path(out) / "calibration"
-    results = bench.sweep(calibration_matrix(executors, available_cores()), out=folder, progress=progress, argv=argv)
+    results = sweep(calibration_matrix(executors, available_cores()), out=folder, progress=progress, argv=argv)
     if results.path is None:
         return None, None, results
     profiles = Profiles(results, here=False)

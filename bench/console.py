@@ -190,11 +190,14 @@ MARKS = {
     "!": "efficiency interval wholly above 100%: suspicious; with 1 worker a pool should not beat "
     "the serial loop it stands in for (look for a disturbed baseline), with more it is superlinear",
     "~": f"fewer than {stats.min_samples()} rounds: the interval is [min, max] and covers less than 95%",
-    ">": "repeats auto: the precision asked for was not reached within the most rounds",
+    ">": "repeats auto or race: the precision asked for was not reached within the most rounds",
     "u": "no paired baseline, so no speedup",
     "b": "busy: other processes took more than a tenth of the cores while the cell ran; its numbers are unreliable",
     "t": "workers x inner threads exceed the cores: the libraries' threads oversubscribe the CPU",
     "i": "interrupted: the cell holds the rounds it had; --resume completes it",
+    "e": "eliminated by the race: significantly slower than the best cell of its case, so measured no further "
+    "(its interval is as wide as its few rounds leave it)",
+    "x": "the race's time budget ended its rounds before its interval reached the precision asked for",
     "s": "spread wider than the median (shown in units): its runs are too short or too disturbed to time; "
     "give each run more work (--size) or more rounds",
 }
@@ -206,7 +209,7 @@ def _marks(record: CellRecord, cell: stats.CellStats) -> list[str]:
         marks.append("!")
     if not cell.estimate.at_level:
         marks.append("~")
-    if record.precision_reached is False:
+    if record.precision_reached is False and record.stopped != "budget":
         marks.append(">")
     if record.executor != "serial" and cell.speedup is None:
         marks.append("u")
@@ -216,6 +219,10 @@ def _marks(record: CellRecord, cell: stats.CellStats) -> list[str]:
         marks.append("t")
     if record.interrupted:
         marks.append("i")
+    if record.stopped == "eliminated":
+        marks.append("e")
+    if record.stopped == "budget":
+        marks.append("x")
     if too_spread(cell.time):
         marks.append("s")
     return marks
@@ -495,3 +502,64 @@ def print_model_check(
         print_note(console, f"{outside} of {len(checked)} predictions' intervals miss the measured median's")
     for reason, count in skipped.items():
         print_note(console, f"not predicted: {count} cell(s): {reason}")
+
+
+def print_advice(console: Console, advice: Any) -> None:
+    """An advice: the recommendation with its measured and predicted speedups, the runner-ups and how each
+    left the race, the forecast for larger machines and the ceiling (fits 80 columns)."""
+    from bench.advise import config_text, prediction_text
+
+    record = advice.record
+    raced = sum(bool(c["entered"]) for c in record.candidates)
+    case = record.workload + f"[{record.size}]"
+    print_note(
+        console,
+        f"{case}: {len(record.candidates)} configurations predicted, {raced} raced in "
+        f"{stats.duration_text(record.spent_s or 0.0)} of the {stats.duration_text(record.budget_s or 0.0)} budget",
+    )
+    best = record.recommendation
+    if best is None:
+        print_note(console, "no configuration ran: see the journal's cells for why")
+        return
+    measured = best["speedup"]
+    threads = best.get("threads_per_worker")
+    console.print(
+        f"[bold]use {escape(config_text(best))}[/]" + (f", {threads} thread(s) per worker" if threads else ""),
+        overflow="fold",
+    )
+    print_note(
+        console,
+        f"  measured {prediction_text(measured)} over serial in {best['rounds']} paired rounds; "
+        f"the model predicted {prediction_text(best['predicted'])}",
+    )
+    if advice.record.runner_ups:
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
+        table.add_column("runner-up", no_wrap=True)
+        table.add_column("measured [95%]", justify="right", no_wrap=True)
+        table.add_column("race", overflow="fold")
+        for row in record.runner_ups:
+            speedup = prediction_text(row["speedup"]) if row["speedup"] else "-"
+            table.add_row(escape(config_text(row)), speedup, escape(row["outcome"]))
+        console.print(table)
+        print_note(
+            console,
+            "race: rN after N paired rounds; p: the one-sided p-value that it is slower than the leader "
+            "(Welch's test on log speedups); not told apart: as fast as the recommendation as far as its rounds tell. "
+            "The report of the journal gives each one's predicted speedup too",
+        )
+    if record.forecast:
+        print_note(console, "forecast by the cost model (best predicted executor and chunk size):")
+        for row in record.forecast:
+            print_note(
+                console,
+                f"  {row['workers']} workers ({row['scale']}x these cores): {row['executor']}, chunk "
+                f"{row['chunksize']}: {prediction_text(row['predicted'])}",
+            )
+    if record.ceiling:
+        print_note(
+            console,
+            f"ceiling: the largest item takes 1/{record.ceiling:.0f} of the serial run, so no back-end runs this "
+            f"case more than {record.ceiling:.0f}x faster",
+        )
+    made = f" (made now in {stats.duration_text(advice.calibrated_s)})" if advice.calibrated_s is not None else ""
+    print_note(console, f"model parameters from {advice.calibration}{made}")

@@ -14,9 +14,12 @@ from typing import Any
 
 from bench import threads as inner
 
-__all__ = ["AUTO", "MAX_CASE_TIME_S", "UNSET_THREADS", "Matrix", "PlanError", "is_int"]
+__all__ = ["AUTO", "RACE", "MAX_CASE_TIME_S", "UNSET_THREADS", "Matrix", "PlanError", "is_int"]
 
 AUTO = "auto"
+#: ``repeats="race"``: as ``auto``, and a cell also stops once it is significantly slower than the best
+#: cell of its case (``bench.race``).
+RACE = "race"
 #: The inner-threads spec that stands for a cell recorded before the suite set inner threads
 #: (``threads`` null): its libraries ran as they start.
 UNSET_THREADS = "default"
@@ -75,7 +78,9 @@ class Matrix:
 
     ``repeats`` is a number of timed rounds, or ``"auto"``: rounds until the
     95% interval of every cell's paired speedup is within +-``precision`` of
-    it (at most ``max_repeats``). Repeated values in a list make one cell.
+    it (at most ``max_repeats``), or ``"race"``: as ``auto``, and a cell also
+    stops as soon as it is significantly slower than the best cell of its case
+    (``bench.race``). Repeated values in a list make one cell.
     """
 
     executors: Sequence[str] | None = None
@@ -211,7 +216,7 @@ _JSON_TYPES: dict[str, tuple[Any, str]] = {
     "methods": (_list_of(str, nullable=True), "a list of method names or null"),
     "workload_sizes": (_object_of_lists(int), "an object of lists of integers"),
     "params": (_object_of_lists(str), "an object of lists of strings"),
-    "repeats": (lambda v: v == AUTO or is_int(v), "an integer or 'auto'"),
+    "repeats": (lambda v: v in (AUTO, RACE) or is_int(v), "an integer, 'auto' or 'race'"),
     "cell_timeout": (lambda v: v is None or _number(v), "a number or null"),
     "precision": (_number, "a number"),
     "max_repeats": (is_int, "an integer"),

@@ -39,7 +39,9 @@ from bench.cpuload import Meter, Snapshot
 from bench.executors import Executor
 from bench.executors.base import ABANDONED, READY_TIMEOUT_S
 from bench.executors.local import Serial
+from bench.matrix import RACE
 from bench.plan import AUTO, AUTO_MIN_ROUNDS, Cell
+from bench.race import Event, Race
 
 __all__ = [
     "CellResult",
@@ -84,7 +86,12 @@ class Rounds:
 
     @property
     def adaptive(self) -> bool:
-        return self.repeats == AUTO
+        """Rounds until a precision is reached (``auto``, and ``race``)."""
+        return self.repeats in (AUTO, RACE)
+
+    @property
+    def racing(self) -> bool:
+        return self.repeats == RACE
 
     @property
     def most(self) -> int:
@@ -140,6 +147,8 @@ class CellResult:
     load: dict[str, Any] | None = None
     #: Why the cell stopped measuring (``records.STOPPED``).
     stopped: str | None = None
+    #: What eliminated the cell from its race (``stopped`` "eliminated").
+    eliminated: Event | None = None
     #: Rounds taken over from an interrupted record of the cell.
     prior_rounds: int | None = None
     #: The cell's traced run (``bench.trace``) and the serial useful time of its items; None: not traced.
@@ -410,10 +419,11 @@ class _Group:
         options: dict[str, Any],
         threads: int | None,
         meter: Meter | None,
+        race: Race | None = None,
     ) -> None:
         self.backend, self.workers, self.rounds, self.options = backend, workers, rounds, options
         self.verifier, self.reporter, self.instances, self.clock = verifier, reporter, instances, clock
-        self.threads, self.meter = threads, meter
+        self.threads, self.meter, self.race = threads, meter, race
         # The serial baseline gets the threads one process has with the whole machine (bench.threads).
         baseline_threads = baseline.worker_cores(1)
         self.results = [
@@ -668,6 +678,21 @@ class _Group:
                 result.done, result.precision_reached = self.rounds.finished(len(result.times_s), result.estimate)
                 if result.done:
                     result.stopped = "precision" if result.precision_reached else "rounds"
+                self._judge(result, judge=False)
+        for case in self.cases:  # judged once the race knows every cell's round
+            for result in case.results:
+                if id(result) in times and result.running:
+                    self._judge(result)
+
+    def _judge(self, result: CellResult, judge: bool = True) -> None:
+        """Tells the race the cell's paired speedups; with ``judge``, the cell stops when they eliminate it."""
+        if self.race is None or not result.baseline_s:
+            return
+        ratios = stats.paired_ratios(result.baseline_s, result.times_s).tolist()
+        event = self.race.observe(result.cell.key, ratios, judge=judge)
+        if event is not None:
+            result.done, result.stopped, result.eliminated = True, "eliminated", event
+            result.precision_reached = None  # not judged: the race stopped it first
 
     def _memory_owed(self) -> list[CellResult]:
         """Cells still owed their memory run."""
@@ -784,6 +809,9 @@ class _Group:
                     for number in range(1, self.rounds.most + 1):
                         if not any(result.running for result in self.results):
                             break
+                        if self.race is not None and self.race.spent:
+                            self._stop_running("budget")
+                            break
                         self._round(number)
                         forecast = self._forecast(number)
                         self.reporter.expect(forecast - expected)
@@ -807,6 +835,16 @@ class _Group:
         self._settle_loads()
         return self.results
 
+    def _stop_running(self, why: str) -> None:
+        """Cells still running stop with the rounds they have (``stopped`` ``why``); without one, they fail."""
+        for result in self.results:
+            if not result.running:
+                continue
+            if result.times_s:
+                result.done, result.stopped = True, why
+            else:
+                result.fail("skipped", "not measured: the race's time budget was spent")
+
     def _settle_loads(self) -> None:
         if self.meter is None:
             return
@@ -829,6 +867,7 @@ def measure_group(
     options: dict[str, Any] | None = None,
     threads: int | None = None,
     meter: Meter | None = None,
+    race: Race | None = None,
     on_interrupt: Callable[[list[CellResult]], None] = lambda finished: None,
 ) -> list[CellResult]:
     """Measure the runnable cells of one (executor, workers, threads) group.
@@ -840,10 +879,24 @@ def measure_group(
     interrupt (or any other exception) stops the group, ``on_interrupt`` gets
     the cells that had finished (all their rounds done, or failed) and those
     it cut short with at least one round (``stopped`` "interrupted") before it
-    is raised again, once the executor is stopped.
+    is raised again, once the executor is stopped. With ``race``, each round's
+    paired speedups go to it, and a cell it eliminates stops (``stopped``
+    "eliminated"); once its budget is spent, no round starts.
     """
     group = _Group(
-        backend, workers, cells, rounds, verifier, reporter, instances, baseline, clock, options or {}, threads, meter
+        backend,
+        workers,
+        cells,
+        rounds,
+        verifier,
+        reporter,
+        instances,
+        baseline,
+        clock,
+        options or {},
+        threads,
+        meter,
+        race,
     )
     return group.measure(on_interrupt)
 

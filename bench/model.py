@@ -54,7 +54,9 @@ __all__ = [
     "Prediction",
     "Profile",
     "Setting",
+    "best_chunk",
     "chunk_costs",
+    "chunk_grid",
     "dispatch",
     "env_id",
     "fit",
@@ -383,6 +385,24 @@ def predict(model: ExecutorModel, profile: Profile, setting: Setting) -> Predict
         return Prediction(value, value, value)
     sims = np.array([model.simulate(profile, setting, draw) for draw in model.draws])
     return Prediction(value, min(float(sims.min()), value), max(float(sims.max()), value))
+
+
+def chunk_grid(items: int, workers: int) -> list[int]:
+    """Chunk sizes a forecast tries: powers of two from 1 to all the items in one chunk (fewer chunks
+    than workers leave some idle, which may still be fastest), and ``auto``'s."""
+    most = max(1, items)
+    grid = {2**power for power in range(int(math.log2(most)) + 1)}
+    grid.add(max(1, math.ceil(items / (4 * workers))))
+    return sorted(grid)
+
+
+def best_chunk(fitted: ExecutorModel, profile: Profile, setting: Setting) -> int:
+    """The chunk size of :func:`chunk_grid` with the shortest predicted run under ``setting`` (whose own
+    chunk size is not used)."""
+    return min(
+        chunk_grid(profile.items, setting.workers),
+        key=lambda chunk: fitted.simulate(profile, replace(setting, chunksize=chunk)),
+    )
 
 
 def relative_error(predicted: float, measured: float) -> float:

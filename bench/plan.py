@@ -12,7 +12,7 @@ import bench.executors
 import workloads
 from bench import stats
 from bench import threads as inner
-from bench.matrix import Matrix, PlanError, is_int
+from bench.matrix import RACE, Matrix, PlanError, is_int
 from bench.metadata import available_cores
 from bench.records import AUTO, METHODS, NO_CHUNKS, UNSET_THREADS, CellIdentity, CellKey
 
@@ -318,17 +318,17 @@ MAX_ROUNDS = 100_000
 
 
 def _check_rounds(matrix: Matrix) -> None:
-    if matrix.repeats == AUTO:
+    if matrix.repeats in (AUTO, RACE):
         precision = matrix.precision
         if not (isinstance(precision, (int, float)) and not isinstance(precision, bool) and 0 < precision < 1):
             raise PlanError(f"precision must be a fraction between 0 and 1 (0.03 for 3%), not {precision!r}")
         if not is_int(matrix.max_repeats) or not AUTO_MIN_ROUNDS <= matrix.max_repeats <= MAX_ROUNDS:
             raise PlanError(
-                f"max repeats must be from {AUTO_MIN_ROUNDS} to {MAX_ROUNDS} with repeats auto "
+                f"max repeats must be from {AUTO_MIN_ROUNDS} to {MAX_ROUNDS} with repeats {matrix.repeats} "
                 f"(the fewest rounds that give a 95% interval of a median), not {matrix.max_repeats!r}"
             )
     elif not is_int(matrix.repeats) or not 1 <= matrix.repeats <= MAX_ROUNDS:  # type: ignore[operator]
-        raise PlanError(f"repeats must be from 1 to {MAX_ROUNDS} or {AUTO!r}, not {matrix.repeats!r}")
+        raise PlanError(f"repeats must be from 1 to {MAX_ROUNDS}, {AUTO!r} or {RACE!r}, not {matrix.repeats!r}")
 
 
 def options_for(backend: type[bench.executors.Executor], options: Mapping[str, str]) -> dict[str, str]:

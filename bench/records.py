@@ -36,6 +36,10 @@ Schema history (the ``schema`` field of every record):
    (journals without it ran untraced).
    Then, for the cost model: the ``calibration`` record kind (an environment's fitted back-end
    parameters with intervals, last in the journal of the probes they were fitted on).
+   Then, for racing: the matrix's ``repeats`` may be ``race``; a cell's ``stopped`` may be
+   ``eliminated`` (with ``eliminated_by``: the leader, the p-value and the round) or ``budget``;
+   the ``advice`` record kind (an ``advise`` run: candidates with predictions, the race's history,
+   the budget used and the ``recommendation``), last in its journal.
 
 Golden journals of every schema live in ``tests/data/`` and must keep loading.
 A new schema adds an entry to :data:`MIGRATIONS` that turns a record of the
@@ -65,6 +69,7 @@ __all__ = [
     "TRACE_COLUMNS",
     "TRACE_ROLES",
     "UNSET_THREADS",
+    "AdviceRecord",
     "CellIdentity",
     "CellKey",
     "CalibrationRecord",
@@ -85,7 +90,7 @@ __all__ = [
 SCHEMA = 1
 #: schema N -> a function turning a record of schema N into one of schema N + 1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
-KINDS = ("run", "cell", "resume", "trace", "calibration")
+KINDS = ("run", "cell", "resume", "trace", "calibration", "advice")
 #: The POP metrics a cell's ``pop`` holds (``bench.trace``).
 POP_KEYS = ("global", "parallel", "load_balance", "communication", "computation")
 #: What a trace record traces: a cell's extra run, or the serial run of its case (the cost profile).
@@ -100,8 +105,9 @@ FAILED = frozenset({"error", "timeout"})
 #: and ``imap_unordered`` as they complete, both lazily, with a bounded window of chunks in flight.
 METHODS = ("map", "imap", "imap_unordered")
 #: Why a cell stopped measuring (its ``stopped``): the rounds asked for, the precision asked for
-#: (``--repeats auto``), eliminated by a race, or interrupted (the rounds it has are kept).
-STOPPED = ("rounds", "precision", "eliminated", "interrupted")
+#: (``--repeats auto``), eliminated by a race (significantly slower than the best cell of its case),
+#: the race's time budget spent, or interrupted (the rounds it has are kept).
+STOPPED = ("rounds", "precision", "eliminated", "budget", "interrupted")
 #: The chunk spec of back-ends that do not chunk (one cell, chunk size 1).
 NO_CHUNKS = "n/a"
 
@@ -389,6 +395,9 @@ class CellRecord(_KeyedRecord):
     load: dict[str, Any] | None = field(default=None, metadata=_meta("dict?"))
     #: Why the cell stopped measuring (one of STOPPED); null for a cell that failed or was skipped.
     stopped: str | None = field(default=None, metadata=_meta("stopped?"))
+    #: For a cell a race eliminated: ``leader`` (the label of the cell it was slower than), ``p`` (the
+    #: one-sided p-value) and ``round`` (its rounds then); see ``bench.race``.
+    eliminated_by: dict[str, Any] | None = field(default=None, metadata=_meta("dict?"))
     #: The POP metrics of the cell's traced run (``global``, ``parallel``, ``load_balance``,
     #: ``communication``, ``computation``; see ``bench.trace``); null: not traced.
     pop: dict[str, float | None] | None = field(default=None, metadata=_meta("pop?"))
@@ -517,13 +526,41 @@ class CalibrationRecord(_Record):
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
-Record = RunRecord | CellRecord | ResumeRecord | TraceRecord | CalibrationRecord
+@dataclass(frozen=True)
+class AdviceRecord(_Record):
+    """What an ``advise`` run decided (``bench.advise``), last in its journal after the cells it measured:
+    the case, the ``candidates`` (each with its predicted speedup and whether it entered the race), the
+    race's ``history`` of events, the ``budget_s`` and ``spent_s``, the ``recommendation`` (``executor``,
+    ``workers``, ``chunksize``, ``method``, ``threads``, with its measured and predicted speedups), the
+    ``runner_ups``, the ``forecast`` for larger machines and the workload's ``ceiling``."""
+
+    kind: ClassVar[str] = "advice"
+    run_id: str = field(metadata=_meta("str"))
+    workload: str = field(metadata=_meta("str"))
+    size: int = field(metadata=_meta("pos"))
+    params: dict[str, Any] = field(default_factory=dict, metadata=_meta("dict"))
+    max_workers: int = field(default=1, metadata=_meta("pos"))
+    budget_s: float | None = field(default=None, metadata=_meta("num?"))
+    spent_s: float | None = field(default=None, metadata=_meta("num?"))
+    #: Where the model's parameters came from (a calibration journal's path, or how they were fitted).
+    calibration: str | None = field(default=None, metadata=_meta("str?"))
+    candidates: list[dict[str, Any]] = field(default_factory=list, metadata=_meta("dicts?"))
+    history: list[dict[str, Any]] = field(default_factory=list, metadata=_meta("dicts?"))
+    recommendation: dict[str, Any] | None = field(default=None, metadata=_meta("dict?"))
+    runner_ups: list[dict[str, Any]] = field(default_factory=list, metadata=_meta("dicts?"))
+    forecast: list[dict[str, Any]] = field(default_factory=list, metadata=_meta("dicts?"))
+    ceiling: float | None = field(default=None, metadata=_meta("num?"))
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+Record = RunRecord | CellRecord | ResumeRecord | TraceRecord | CalibrationRecord | AdviceRecord
 _CLASSES: dict[str, type[Any]] = {
     "run": RunRecord,
     "cell": CellRecord,
     "resume": ResumeRecord,
     "trace": TraceRecord,
     "calibration": CalibrationRecord,
+    "advice": AdviceRecord,
 }
 CELL_FIELDS = tuple(spec.name for spec in fields(CellRecord) if spec.name not in ("run_id", "extra"))
 

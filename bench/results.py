@@ -23,6 +23,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 from bench.records import (
     CELL_FIELDS,
     POP_KEYS,
+    AdviceRecord,
     CalibrationRecord,
     CellRecord,
     Record,
@@ -181,6 +182,10 @@ def newest(records: Iterable[R]) -> list[R]:
     return list(found.values())
 
 
+#: What a journal holds besides its run and resume records.
+Measured = CellRecord | TraceRecord | CalibrationRecord | AdviceRecord
+
+
 @dataclass
 class Results:
     """The records of one or more journals (or of a sweep kept in memory).
@@ -199,22 +204,25 @@ class Results:
     traces: list[TraceRecord] = field(default_factory=list)
     #: The calibration records (``bench.model``), in journal order.
     calibrations: list[CalibrationRecord] = field(default_factory=list)
+    #: The advice records of ``advise`` runs (``bench.advise``), in journal order.
+    advice: list[AdviceRecord] = field(default_factory=list)
 
     @classmethod
     def of(
         cls,
         runs: list[RunRecord],
-        records: Iterable[CellRecord | TraceRecord | CalibrationRecord],
+        records: Iterable[Measured],
         resumes: list[ResumeRecord],
         paths: tuple[Path, ...],
     ) -> Results:
-        """The results of ``records`` (cells, traces and calibrations, in journal order; the newest of each
-        cell and trace counts)."""
+        """The results of ``records`` (cells, traces, calibrations and advice, in journal order; the newest
+        of each cell and trace counts)."""
         records = list(records)
         cells = [record for record in records if isinstance(record, CellRecord)]
         traces = [record for record in records if isinstance(record, TraceRecord)]
         calibrations = [record for record in records if isinstance(record, CalibrationRecord)]
-        return cls(runs, newest(cells), resumes, paths, newest(traces), calibrations)
+        advice = [record for record in records if isinstance(record, AdviceRecord)]
+        return cls(runs, newest(cells), resumes, paths, newest(traces), calibrations, advice)
 
     def trace_of(self, cell: CellRecord) -> TraceRecord | None:
         """The trace of ``cell``'s traced run, if it has one."""
@@ -294,7 +302,7 @@ def load(*paths: str | os.PathLike[str]) -> Results:
         raise JournalError("no journal given")
     runs: list[RunRecord] = []
     resumes: list[ResumeRecord] = []
-    measured: list[CellRecord | TraceRecord | CalibrationRecord] = []
+    measured: list[Measured] = []
     for path in paths:
         for record in read(path):
             if isinstance(record, RunRecord):

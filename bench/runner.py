@@ -26,6 +26,7 @@ from bench.cpuload import Meter
 from bench.executors.base import STOP_SIGNALS
 from bench.measure import CellResult, NullReporter, Reporter, Rounds, Verifier, baseline_method, measure_group
 from bench.plan import Cell, Group, Matrix, PlanError, build, complete_key, validate, without
+from bench.race import Race
 from bench.records import NO_CHUNKS, CellRecord, ResumeRecord, RunRecord, TraceRecord
 from bench.results import Journal, JournalError, Results, load, new_run_id, utc_now
 
@@ -36,7 +37,9 @@ __all__ = [
     "Signalled",
     "cell_record",
     "resume",
+    "race_of",
     "rounds_of",
+    "run_race",
     "run_groups",
     "signum_of",
     "sweep",
@@ -241,6 +244,7 @@ def cell_record(run_id: str, result: CellResult, rounds: Rounds) -> CellRecord:
         baseline_threads=result.baseline_threads if result.baseline_s is not None else None,
         load=result.load,
         stopped=result.stopped,
+        eliminated_by=_eliminated_by(result),
         pop=result.pop,
         prior_rounds=result.prior_rounds,
         options=result.options,
@@ -267,6 +271,28 @@ def cell_record(run_id: str, result: CellResult, rounds: Rounds) -> CellRecord:
         finished=utc_now(),
         **result.placement,
     )
+
+
+def _eliminated_by(result: CellResult) -> dict[str, Any] | None:
+    event = result.eliminated if result.stopped == "eliminated" else None
+    return None if event is None else {"leader": event.leader, "p": event.to_json()["p"], "round": event.round}
+
+
+def race_of(groups: list[Group], rounds: Rounds, **rules: Any) -> Race | None:
+    """The race of a sweep with ``repeats="race"`` (else None): every runnable cell with a paired baseline
+    enters, against the other cells of its case."""
+    if not rounds.racing:
+        return None
+    import workloads
+
+    entrants = [
+        (cell.key, cell.case, cell.label())
+        for group in groups
+        if bench.executors.get(group.executor).paired
+        for cell in group.cells
+        if not cell.skip_reason and workloads.get(cell.workload).baseline
+    ]
+    return Race.of(entrants, **rules)
 
 
 def trace_records(run_id: str, result: CellResult) -> list[TraceRecord]:
@@ -336,13 +362,15 @@ def run_groups(
     reporter: Reporter,
     first_instance: int = 1,
     on_record: Callable[[CellRecord | TraceRecord], None] = lambda record: None,
+    race: Race | None = None,
 ) -> list[CellRecord | TraceRecord]:
     """Measure every group; returns the cell records (each followed by its trace records), each also passed
     to ``on_record`` as soon as it exists.
 
     Executor instances are numbered from ``first_instance`` on, restarts included. When an
     interrupt stops a group, the cells it had finished are passed to ``on_record`` before the
-    interrupt goes on.
+    interrupt goes on. With ``race``, groups are measured in their order against the best cells of
+    the groups before them (``bench.race``); once its budget is spent, the groups left are skipped.
     """
     verifier = Verifier()
     instances = itertools.count(first_instance)
@@ -361,10 +389,15 @@ def run_groups(
                 records.append(record)
                 on_record(record)
 
+    if race is not None:
+        race.start()
     for group in groups:
         runnable = [cell for cell in group.cells if not cell.skip_reason]
         measured = {}
-        if runnable:
+        if race is not None and race.spent and runnable:
+            reporter.expect(-total_runs([group], rounds))  # none of its runs will come
+            group = _unraced(group)
+        elif runnable:
             backend = bench.executors.get(group.executor)
             results = measure_group(
                 backend,
@@ -377,11 +410,19 @@ def run_groups(
                 options=dict(group.options),
                 threads=group.threads_per_worker,
                 meter=meter,
+                race=race,
                 on_interrupt=keep,  # the cells a stopped group had finished are kept too
             )
             measured = {result.cell: result for result in results}
         keep([measured.get(cell) or _skipped(cell) for cell in group.cells])
     return records
+
+
+def _unraced(group: Group) -> Group:
+    why = "not measured: the race's time budget was spent"
+    return replace(
+        group, cells=tuple(cell if cell.skip_reason else replace(cell, skip_reason=why) for cell in group.cells)
+    )
 
 
 def _skipped(cell: Cell) -> CellResult:
@@ -440,10 +481,13 @@ def _measure(
     progress: Progress,
     first_instance: int,
     kept: list[CellRecord | TraceRecord],
+    race: Race | None = None,
 ) -> list[CellRecord | TraceRecord]:
     """Measure the groups; ``kept`` holds every finished cell (and its traces), also when an interrupt ends
-    it early."""
+    it early. ``race``: the race they run (default: the matrix's, where it asks for one)."""
     rounds = rounds_of(matrix)
+    if race is None and rounds.racing:
+        groups = racing_order(groups)
     with _Interrupts(progress).installed() as reporter:
         reporter.sweep_started([cell for group in groups for cell in group.cells], total_runs(groups, rounds))
 
@@ -455,7 +499,21 @@ def _measure(
                 if isinstance(record, CellRecord):
                     reporter.cell_finished(record)
 
-        return run_groups(groups, run_id, rounds, reporter=reporter, first_instance=first_instance, on_record=finished)
+        return run_groups(
+            groups,
+            run_id,
+            rounds,
+            reporter=reporter,
+            first_instance=first_instance,
+            on_record=finished,
+            race=race if race is not None else race_of(groups, rounds),
+        )
+
+
+def racing_order(groups: list[Group]) -> list[Group]:
+    """The groups of a racing sweep from the most workers down (in matrix order among equals): the likely
+    leaders race first, so that the slower cells meet a strong leader after their first rounds."""
+    return sorted(groups, key=lambda group: -group.workers)
 
 
 def sweep(
@@ -545,11 +603,34 @@ def _workload_files(matrix: Matrix) -> dict[str, Any]:
     return {name: where for name, where in found.items() if where}
 
 
+def run_race(
+    matrix: Matrix,
+    groups: list[Group],
+    race: Race,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    progress: Progress | ProgressCallback | None = None,
+    argv: Sequence[str] | None = None,
+) -> Results:
+    """Measure ``groups`` (cells of ``matrix``, chosen and ordered by the caller) as :func:`sweep` does,
+    in ``race``; errors as for :func:`sweep`."""
+    validate(matrix)
+    if out is not None:
+        Journal.check(out)
+    reporter = _progress(progress)
+    return _on_rank_zero(lambda: _sweep(matrix, out, reporter, argv, groups, race))
+
+
 def _sweep(
-    matrix: Matrix, out: str | os.PathLike[str] | None, progress: Progress, argv: Sequence[str] | None
+    matrix: Matrix,
+    out: str | os.PathLike[str] | None,
+    progress: Progress,
+    argv: Sequence[str] | None,
+    groups: list[Group] | None = None,
+    race: Race | None = None,
 ) -> Results:
     scratch.remove_stale()
-    groups = build(matrix)
+    groups = build(matrix) if groups is None else groups
     _runnable(groups)
     _estimate(groups, matrix)
     _idle_ranks(groups)
@@ -569,7 +650,7 @@ def _sweep(
         if journal is not None:
             journal.write(run)
         try:
-            _measure(groups, journal, run_id, matrix, progress, 1, kept)
+            _measure(groups, journal, run_id, matrix, progress, 1, kept, race)
         except KeyboardInterrupt as exc:
             raise Interrupted(Results.of([run], kept, [], paths), signum_of(exc)) from None
     return Results.of([run], kept, [], paths)
@@ -596,6 +677,8 @@ def resume(
     old = load(path)
     if len(old.runs) != 1:
         raise JournalError(f"{path} holds {len(old.runs)} runs; only a journal of one run can be resumed")
+    if old.advice:
+        raise JournalError(f"{path} is an advise run, whose race cannot go on: run advise again")
     matrix = old.runs[0].matrix
     if matrix is None:
         raise JournalError(f"{path} has no matrix to resume")

@@ -136,7 +136,7 @@ def test_a_garbage_resume_file_is_one_line_and_exit_2(run_bench, tmp_path, conte
 def test_help_lists_the_options(run_bench, module):
     done = run_bench(*(["run"] if module else []), "--help", module=module)
     assert done.returncode == 0, done.stderr
-    for option in ("--repeats R|auto", "--precision P", "--max-repeats N", "--warmup", "--oversubscribe"):
+    for option in ("--repeats R|auto|race", "--precision P", "--max-repeats N", "--warmup", "--oversubscribe"):
         assert option in done.stdout
     assert "8 rounds (95% intervals, and enough for compare to find a change)" in " ".join(done.stdout.split())
 

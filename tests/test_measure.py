@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import itertools
+import math
 
 import pytest
 
@@ -135,7 +136,7 @@ def cell(size, chunksize, workers=1):
     return Cell("scripted", workers, "counting", size, chunksize, str(chunksize), items=size)
 
 
-def measure_cells(script, cells, *, first_instance=1, workers=1, backends=None, **rounds):
+def measure_cells(script, cells, *, first_instance=1, workers=1, backends=None, race=None, **rounds):
     pool, baseline = backends or script.backends()
     protocol = measure.Rounds(**{"memory": False, **rounds})  # the memory run has its own test
     reporter = Reporter(runner.total_runs([Group("serial-free", workers, tuple(cells))], protocol))
@@ -149,6 +150,7 @@ def measure_cells(script, cells, *, first_instance=1, workers=1, backends=None, 
         instances=itertools.count(first_instance),
         baseline=baseline,
         clock=script.clock,
+        race=race,
     )
     assert reporter.total == reporter.runs  # the progress bar ends full, whatever happened
     return results
@@ -350,3 +352,78 @@ def test_a_failed_memory_run_leaves_the_cell_as_it_was():
     assert [r.status for r in results] == ["ok", "ok"]
     assert [r.driver_peak_bytes for r in results] == [None, None]  # the instance was stopped after the failure
     assert all(len(r.times_s) == 2 and r.error is None for r in results)
+
+
+# -- racing ---------------------------------------------------------------------------------
+
+
+def jittered(base, spread):
+    """A duration ``base`` that varies by up to +-``spread`` from call to call (deterministically)."""
+    return lambda chunksize, n, call: base(chunksize, n) * (1 + spread * math.sin(3.7 * call))
+
+
+def race_of(cells, **rules):
+    from bench.race import Race
+
+    return Race.of(((c.key, c.case, c.label()) for c in cells), **rules)
+
+
+def test_a_race_drops_a_clearly_slower_cell_after_the_fewest_rounds():
+    # chunk 1 takes twice as long as chunk 5; the serial baseline as long as chunk 1
+    script = Script(
+        pool=jittered(lambda chunksize, n: 0.01 * n * (2 if chunksize == 1 else 1), 0.005),
+        serial=lambda n, call: 0.02 * n * (1 + 0.005 * math.cos(call)),
+    )
+    slow, fast = cell(10, 1), cell(10, 5)
+    race = race_of([slow, fast])
+    race.start()
+    results = measure_cells(script, [slow, fast], repeats="race", precision=0.05, race=race)
+    by_chunk = {r.cell.chunksize: r for r in results}
+    assert by_chunk[1].stopped == "eliminated" and len(by_chunk[1].times_s) == race.min_rounds == 3
+    assert by_chunk[1].precision_reached is None  # it was stopped before its precision was judged
+    event = by_chunk[1].eliminated
+    assert event.leader == fast.label() and event.p <= race.threshold(fast.case) and event.round == 3
+    assert by_chunk[5].stopped == "precision" and len(by_chunk[5].times_s) == 6
+    timed_slow = [e for e in script.log if e[:2] == ("pool", 1) and e[2] == 10]
+    assert len(timed_slow) == 3  # no round after it was eliminated
+    record = runner.cell_record("r", by_chunk[1], measure.Rounds(repeats="race"))
+    assert record.eliminated_by == {"leader": fast.label(), "p": event.to_json()["p"], "round": 3}
+    # each led once it had its rounds: the slow one first (it was told first), then the fast one
+    assert [(e.what, e.label) for e in race.history] == [
+        ("leads", slow.label()),
+        ("leads", fast.label()),
+        ("eliminated", slow.label()),
+    ]
+
+
+def test_two_equal_cells_both_race_on_until_the_budget_is_spent():
+    # the same speed within 2% noise: no test can tell them apart, and a 0.1% precision is never reached
+    script = Script(pool=jittered(lambda chunksize, n: 0.01 * n, 0.02), serial=lambda n, call: 0.02 * n)
+    a, b = cell(10, 1), cell(10, 5)
+    budget = 3.0
+    race = race_of([a, b], budget_s=budget, clock=script.clock)
+    round_s = 2 * 0.1 * 1.02 + 0.2  # both cells and their baseline, at most
+    started = script.clock.now
+    race.start()
+    results = measure_cells(script, [a, b], repeats="race", precision=0.001, max_repeats=1000, race=race)
+    assert {r.stopped for r in results} == {"budget"} and not any(r.eliminated for r in results)
+    assert len(results[0].times_s) == len(results[1].times_s) >= 6
+    assert not [e for e in race.history if e.what == "eliminated"]
+    # no round starts once the budget is spent: the last one began before it
+    spent = script.clock.now - started
+    assert budget <= spent <= budget + round_s + 1.0  # 1.0: the start-up (0.5 s) and the warm-up
+
+
+def test_a_race_never_eliminates_a_cell_that_is_faster_or_undecided():
+    from bench.race import Race
+
+    race = Race.of([("a", "case", "a"), ("b", "case", "b"), ("c", "case", "c")])
+    assert race.comparisons("case") == 2 and race.threshold("case") == pytest.approx(0.025)
+    assert race.observe("a", [2.0, 2.02, 1.98]) is None  # the first to 3 rounds leads
+    assert race.observe("b", [1.0, 1.01]) is None  # too few rounds to be judged
+    assert race.observe("b", [1.0, 1.01, 0.99]).what == "eliminated"
+    assert race.observe("c", [2.1, 1.9, 2.5]) is None  # as fast as far as 3 rounds tell
+    assert race.observe("c", [3.0, 3.02, 2.98], judge=False) is None
+    assert race.leader("case") == "c" and race.history[-1].what == "leads" and race.history[-1].leader == "a"
+    assert race.observe("unknown", [1.0, 1.0, 1.0]) is None
+    assert race.against_leader("a") < 0.025 and race.against_leader("c") is None

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -223,19 +221,6 @@ def calibration_copy(source: Path, folder: Path, **env: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(record) + "\n" for record in records))
     return path
-
-
-@pytest.fixture(scope="module")
-def calibrated(tmp_path_factory):
-    """A real calibration of two back-ends on this machine (about 20 s)."""
-    out = tmp_path_factory.mktemp("calibrated")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
-    command = [sys.executable, "-m", "bench", "calibrate", "--executors", "thread-pool,process-pool", "--quiet"]
-    result = subprocess.run(
-        command + ["--out", str(out)], capture_output=True, text=True, timeout=240, cwd=out, env=env
-    )
-    assert result.returncode == 0, result.stderr
-    return out, Path(lines(result)[-1])
 
 
 def test_calibrate_writes_a_calibration_record_that_the_checks_find(calibrated, tmp_path, run_bench):

@@ -150,7 +150,7 @@ def test_a_file_that_is_not_a_journal_is_an_error_without_warnings(tmp_path, rec
         ({**CELL, "schema": 7}, "j.jsonl:2: schema 7 is not supported (this version reads schema 1)"),
         ({"hello": "world"}, "j.jsonl:2: not a journal record (schema None)"),
         ([1, 2], "j.jsonl:2: not a journal record (not a JSON object)"),
-        ({**CELL, "kind": "cake"}, "unknown record kind 'cake' (known: run, cell, resume, trace, calibration)"),
+        ({**CELL, "kind": "cake"}, "unknown record kind 'cake' (known: run, cell, resume, trace, calibration, advice)"),
         ({k: v for k, v in CELL.items() if k != "executor"}, "cell record lacks 'executor'"),
         ({**CELL, "workers": "two"}, "cell record: 'workers' must be a positive integer, not 'two'"),
         ({**CELL, "times_s": [0.1, "slow"]}, "'times_s' must be a list of durations from 1e-09 to 1e+09 s"),
@@ -203,7 +203,7 @@ def test_lines_python_cannot_parse_are_skipped_as_torn(tmp_path):
     [
         ({"executors": ["serial"], "turbo": True}, "matrix has an unknown key 'turbo'"),
         ({"workers": "many"}, "matrix 'workers' must be a list of integers, not 'many'"),
-        ({"repeats": "often"}, "matrix 'repeats' must be an integer or 'auto', not 'often'"),
+        ({"repeats": "often"}, "matrix 'repeats' must be an integer, 'auto' or 'race', not 'often'"),
         ([1], "matrix must be an object"),
     ],
 )

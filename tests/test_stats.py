@@ -219,3 +219,17 @@ def test_durations_read_in_the_unit_of_their_rounded_value(seconds, text):
 def test_a_duration_interval_keeps_whole_numbers_past_a_thousand():
     estimate = stats.Estimate(0.0009, 0.0008, 0.0012, 0.95, 8)
     assert stats.duration_interval(estimate) == "900 µs [800, 1200]"
+
+
+def test_slower_p_tells_a_clearly_slower_configuration_from_three_rounds_and_nothing_from_equal_ones():
+    assert stats.slower_p([1.0, 1.01, 0.99], [2.0, 2.02, 1.98]) < 1e-4  # twice as slow, 1% noise
+    assert stats.slower_p([2.0, 2.02, 1.98], [1.0, 1.01, 0.99]) > 0.999  # the other way round
+    assert stats.slower_p([1.5, 1.5], [1.5, 1.5]) == 1.0 and stats.slower_p([1.0, 1.0], [2.0, 2.0]) == 0.0
+    assert stats.slower_p([1.0], [2.0, 2.1, 2.2]) == 1.0  # one round has no spread to test with
+
+
+def test_slower_p_calls_equal_configurations_slower_at_most_at_its_level():
+    rng = np.random.default_rng(7)
+    draws = rng.lognormal(0.5, 0.05, size=(2000, 2, 3))  # same speedup, 5% noise, 3 rounds each
+    rejected = np.mean([stats.slower_p(a, b) <= 0.05 for a, b in draws])
+    assert 0.02 <= rejected <= 0.07

@@ -125,8 +125,8 @@ def folder(text: str) -> str:
 
 
 def repeats_spec(text: str) -> int | str:
-    """A positive number of rounds, or ``auto``."""
-    return text if text == "auto" else positive_int(text)
+    """A positive number of rounds, ``auto`` or ``race``."""
+    return text if text in ("auto", "race") else positive_int(text)
 
 
 def percentage(text: str) -> float:

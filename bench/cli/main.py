@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from bench.cli.advise import add_advise_parser
 from bench.cli.common import USAGE_ERROR, UsageError, _Command, _how_stopped, _Parser, _report_warning, _speaks
 from bench.cli.compare import add_compare_parser
 from bench.cli.export import add_export_parser
@@ -32,6 +33,7 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
     add_export_parser(commands)
     add_calibrate_parser(commands)
     add_model_parser(commands)
+    add_advise_parser(commands)
     return parser
 
 

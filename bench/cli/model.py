@@ -51,20 +51,9 @@ def add_calibrate_parser(commands: Any) -> None:
     calibrate.set_defaults(handler=cmd_calibrate, command="calibrate")
 
 
-def default_executors() -> list[str]:
-    import bench.executors
-
-    found = []
-    for name in bench.executors.names():
-        cls = bench.executors.get(name)
-        if name not in ("serial", "dask-slurm") and cls.available() is None and cls.unsupported(1) is None:
-            found.append(name)
-    return found
-
-
 def cmd_calibrate(args: argparse.Namespace) -> int:
     import bench.executors
-    from bench.calibrate import calibrate, find_calibration, this_environment
+    from bench.calibrate import calibrate, default_executors, find_calibration, this_environment
     from bench.console import ConsoleProgress, make_console, print_calibration
     from bench.plan import PlanError
     from bench.runner import Interrupted

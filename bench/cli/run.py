@@ -76,14 +76,20 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     matrix.add_argument(
         "--repeats",
         type=repeats_spec,
-        metavar="R|auto",
+        metavar="R|auto|race",
         help="timed rounds per cell, each with a paired serial baseline; auto: rounds until the 95%% "
-        "interval of the speedup is within --precision (at least 6, at most --max-repeats)",
+        "interval of the speedup is within --precision (at least 6, at most --max-repeats); race: as auto, "
+        "and a cell also stops once it is significantly slower than the best cell of its case",
     )
     matrix.add_argument(
-        "--precision", type=percentage, metavar="P", help="target half-width of the interval with --repeats auto (3%%)"
+        "--precision",
+        type=percentage,
+        metavar="P",
+        help="target half-width of the interval with --repeats auto or race (3%%)",
     )
-    matrix.add_argument("--max-repeats", type=positive_int, metavar="N", help="most rounds with --repeats auto (20)")
+    matrix.add_argument(
+        "--max-repeats", type=positive_int, metavar="N", help="most rounds with --repeats auto or race (20)"
+    )
     matrix.add_argument(
         "--warmup",
         choices=WARMUPS,
@@ -227,13 +233,13 @@ def matrix_from_args(args: argparse.Namespace) -> Matrix:
         matrix = replace(matrix, max_case_time=None if args.max_case_time == "off" else args.max_case_time)
     if args.trace is not None:
         matrix = replace(matrix, trace=args.trace == "on")
-    if matrix.repeats != "auto":
+    if matrix.repeats not in ("auto", "race"):
         ignored = [
             flag for flag, value in (("--precision", args.precision), ("--max-repeats", args.max_repeats)) if value
         ]
         if ignored:
             raise UsageError(
-                f"{' and '.join(ignored)} {'apply' if len(ignored) > 1 else 'applies'} only with --repeats auto"
+                f"{' and '.join(ignored)} {'apply' if len(ignored) > 1 else 'applies'} only with --repeats auto or race"
             )
     return matrix
 

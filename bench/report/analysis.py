@@ -19,7 +19,7 @@ from typing import Any
 
 from bench import stats
 from bench.metadata import environment, mpi_name
-from bench.records import NO_CHUNKS, CellRecord, RunRecord, TraceRecord
+from bench.records import NO_CHUNKS, AdviceRecord, CellRecord, RunRecord, TraceRecord
 from bench.report import forecast
 from bench.results import Results
 from bench.stats import duration_text
@@ -349,6 +349,8 @@ class Analysis:
     not_ok: dict[tuple[str, str, str], int]
     #: Cells whose run record is missing from the journals (left out).
     orphans: int = 0
+    #: The advice records of ``advise`` runs among the journals (their races and forecasts).
+    advice: list[AdviceRecord] = field(default_factory=list)
 
     @property
     def cases(self) -> list[CaseReport]:
@@ -733,7 +735,11 @@ def _case_notes(case: CaseReport) -> None:
             f"{len(case.undecided)} configuration(s) have too few rounds (down to {rounds}) for a test to tell "
             f"them from the best at all: the ranking among them rests on too little data."
         )
-    few = [p for p in case.ok_points if p.cell is not None and not p.cell.estimate.at_level]
+    few = [
+        p
+        for p in case.ok_points
+        if p.cell is not None and not p.cell.estimate.at_level and p.record.stopped != "eliminated"
+    ]
     if few:
         note(f"{len(few)} cell(s) have too few rounds for a 95% interval; their intervals say what they cover.")
     suspicious = [p for p in case.ok_points if p.cell is not None and p.cell.suspicious]
@@ -807,6 +813,22 @@ def _conditions_notes(case: CaseReport) -> None:
     if cut:
         case.notes.append(
             f"{len(cut)} cell(s) were cut short by an interrupt and hold the rounds they had; --resume completes them."
+        )
+    raced = [r for r in records if r.stopped == "eliminated"]
+    if raced:
+        rounds = sorted({len(r.times_s) for r in raced})
+        shown = ", ".join(map(str, rounds[:4]))
+        case.notes.append(
+            f"{len(raced)} cell(s) were eliminated by the race after {shown} round(s): each was significantly "
+            "slower than the best cell of its case measured so far (Welch's one-sided test on the logarithms of "
+            "the paired speedups, 5% over the case's other cells), so it was measured no further; their "
+            "intervals are as wide as their few rounds leave them."
+        )
+    budget = [r for r in records if r.stopped == "budget"]
+    if budget:
+        case.notes.append(
+            f"{len(budget)} cell(s) stopped when the race's time budget was spent, before their intervals reached "
+            "the precision asked for."
         )
 
 
@@ -1057,4 +1079,4 @@ def analyse(results: Results, search: Sequence[str | os.PathLike[str]] = ()) -> 
             _model_notes(case, report.model)
         reports.append(report)
     ok = sum(cell.ok for cell in results.cells)
-    return Analysis(reports, list(results.runs), len(results.cells), ok, dict(not_ok), orphans)
+    return Analysis(reports, list(results.runs), len(results.cells), ok, dict(not_ok), orphans, list(results.advice))

@@ -27,24 +27,6 @@ def forecast_workers() -> list[int]:
     return [2**power for power in range(int(math.log2(FORECAST_MOST)) + 1)]
 
 
-def chunk_grid(items: int, workers: int) -> list[int]:
-    """Chunk sizes a forecast tries: powers of two from 1 to all the items in one chunk (fewer chunks
-    than workers leave some idle, which may still be fastest), and ``auto``'s."""
-    most = max(1, items)
-    grid = {2**power for power in range(int(math.log2(most)) + 1)}
-    grid.add(max(1, math.ceil(items / (4 * workers))))
-    return sorted(grid)
-
-
-def best_chunk(fitted: model.ExecutorModel, profile: model.Profile, setting: model.Setting) -> int:
-    """The chunk size of :func:`chunk_grid` with the shortest predicted run under ``setting`` (whose own
-    chunk size is not used)."""
-    return min(
-        chunk_grid(profile.items, setting.workers),
-        key=lambda chunk: fitted.simulate(profile, replace(setting, chunksize=chunk)),
-    )
-
-
 @dataclass(frozen=True)
 class ForecastPoint:
     workers: int
@@ -113,7 +95,7 @@ def _forecast(
         machine = cores if workers <= cores else workers + 1
         window = max(1, round(window_per_worker * workers)) if window_per_worker else None
         setting = model.Setting(workers, 1, method, window, machine)
-        best = best_chunk(fitted, profile, setting)
+        best = model.best_chunk(fitted, profile, setting)
         predicted = model.predict(fitted, profile, replace(setting, chunksize=best))
         points.append(ForecastPoint(workers, best, predicted.speedup(profile.wall_s)))
     return points
@@ -134,7 +116,7 @@ def _best_rows(
             continue
         record = point.record
         setting = model.Setting(workers, record.chunksize, record.method, record.window, cores)
-        chunk = best_chunk(fitted, profile, setting)
+        chunk = model.best_chunk(fitted, profile, setting)
         predicted = model.predict(fitted, profile, replace(setting, chunksize=chunk))
         predicted_measured = model.predict(fitted, profile, setting)
         speedup, at_best = predicted.speedup(profile.wall_s), predicted_measured.speedup(profile.wall_s)

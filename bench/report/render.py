@@ -46,7 +46,7 @@ def _row(point: Point) -> dict[str, Any]:
         "workers": point.workers,
         "chunk": record.chunk_label() or "-",
         "method": record.method,
-        "status": record.status,
+        "status": record.status + _stopped(record),
         "error": (record.error or "").splitlines()[0] if record.error else "",
         "rounds": len(point.times_s),
         "median": _interval(point.cell.time if point.cell else None, duration_interval),
@@ -64,6 +64,13 @@ def _row(point: Point) -> dict[str, Any]:
         "load": _load(point.records),
         "busy": any(r.busy for r in point.records),
     }
+
+
+def _stopped(record: CellRecord) -> str:
+    """`` (eliminated after 3 rounds)`` or `` (budget)`` for a cell a race stopped."""
+    if record.stopped == "eliminated":
+        return f" (eliminated after {len(record.times_s)} rounds)"
+    return " (race budget spent)" if record.stopped == "budget" else ""
 
 
 def _grade(value: float | None) -> str:
@@ -259,6 +266,42 @@ def _templates(autoescape: bool) -> Any:
     return templates
 
 
+def _advice(record: Any) -> dict[str, Any]:
+    """An ``advise`` run's race and forecast, as the report shows them."""
+    from bench.advise import config_text, prediction_text
+
+    best = record.recommendation
+    rows = [
+        {
+            "config": config_text(row),
+            "measured": prediction_text(row["speedup"]),
+            "model": prediction_text(row["predicted"]),
+            "rounds": row["rounds"],
+            "outcome": row["outcome"],
+        }
+        for row in ([best] if best else []) + list(record.runner_ups)
+    ]
+    return {
+        "case": f"{record.workload}[{record.size}]",
+        "recommendation": config_text(best) if best else None,
+        "threads": best.get("threads_per_worker") if best else None,
+        "measured": prediction_text(best["speedup"]) if best else "",
+        "predicted": prediction_text(best["predicted"]) if best else "",
+        "candidates": len(record.candidates),
+        "raced": sum(bool(c.get("entered")) for c in record.candidates),
+        "spent": stats.duration_text(record.spent_s or 0.0),
+        "budget": stats.duration_text(record.budget_s or 0.0),
+        "rows": rows,
+        "forecast": [
+            f"{row['workers']} workers ({row['scale']}x the cores): {row['executor']}, chunk {row['chunksize']}: "
+            f"{prediction_text(row['predicted'])}"
+            for row in record.forecast
+        ],
+        "ceiling": f"{record.ceiling:.0f}x" if record.ceiling else None,
+        "calibration": record.calibration,
+    }
+
+
 def render(analysis: Analysis, generator: str) -> tuple[list[Figure], str, str]:
     """Every figure, the HTML page (every journal string escaped) and the Markdown summary."""
     several = len(analysis.environments) > 1
@@ -280,6 +323,7 @@ def render(analysis: Analysis, generator: str) -> tuple[list[Figure], str, str]:
         "environments": environments,
         "several": several,
         "answers": [_answer(case) for case in analysis.answered],
+        "advice": [_advice(record) for record in analysis.advice],
         "not_measured": not_measured,
         "failed": sum(c for (status, _, _), c in analysis.not_ok.items() if status in FAILED),
         "orphans": analysis.orphans,

@@ -1,0 +1,453 @@
+"""Which configuration for my function: the cost model ranks every candidate, the best predicted race
+each other on this machine, and the winner is the recommendation.
+
+Steps: the environment's calibration (found, or run now); a traced serial run of the case (its cost
+profile); a prediction for every candidate (executor x workers 1..K x chunk sizes on a geometric grid
+x map methods); a race (``bench.race``) among the entrants (:func:`entrants`), measured in paired
+rounds as any sweep, best predicted first; and an ``advice`` record after the cells in the journal.
+Candidates, entrants and the recommendation are pure functions here; ``advise`` does the I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from bench import calibrate, model, stats
+from bench.matrix import RACE, Matrix, PlanError
+from bench.race import Race
+from bench.records import AdviceRecord, CalibrationRecord, CellRecord
+from bench.results import Journal, JournalError, Results
+
+__all__ = [
+    "BUDGET_S",
+    "CHUNK_STEP",
+    "ENTRANTS_MOST",
+    "FORECAST_SCALES",
+    "Advice",
+    "Candidate",
+    "advise",
+    "candidates",
+    "chunk_candidates",
+    "config_text",
+    "entrants",
+    "prediction_text",
+]
+
+#: Seconds the race may take by default.
+BUDGET_S = 120.0
+#: The ratio of neighbouring chunk sizes among the candidates.
+CHUNK_STEP = 4
+#: The most candidates that enter the race (see :func:`entrants`).
+ENTRANTS_MOST = 12
+#: Multiples of this machine's cores at which the advice forecasts the best configuration.
+FORECAST_SCALES = (2, 8, 64)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One configuration the advice considers, with the model's predicted speedup."""
+
+    executor: str
+    workers: int
+    chunksize: int
+    method: str
+    predicted: model.Prediction
+
+    @property
+    def config(self) -> tuple[str, int, int, str]:
+        return (self.executor, self.workers, self.chunksize, self.method)
+
+    def label(self) -> str:
+        """``process-pool x2 chunk 16`` (``imap`` and ``imap_unordered`` named after it)."""
+        method = "" if self.method == "map" else f" {self.method}"
+        return f"{self.executor} x{self.workers} chunk {self.chunksize}{method}"
+
+    def to_json(self, entered: bool) -> dict[str, Any]:
+        return {
+            "executor": self.executor,
+            "workers": self.workers,
+            "chunksize": self.chunksize,
+            "method": self.method,
+            "predicted": _prediction_json(self.predicted),
+            "entered": entered,
+        }
+
+
+def _prediction_json(predicted: model.Prediction) -> dict[str, float]:
+    return {name: float(f"{getattr(predicted, name):.4g}") for name in ("value", "low", "high")}
+
+
+def _estimate_json(estimate: stats.Estimate) -> dict[str, Any]:
+    return {**_prediction_json(model.Prediction(estimate.value, estimate.low, estimate.high)), "n": estimate.n}
+
+
+# -- candidates -----------------------------------------------------------------------------
+
+
+def chunk_candidates(items: int, workers: int) -> list[int]:
+    """Chunk sizes from 1 by factors of :data:`CHUNK_STEP` up to one chunk per worker (items / workers),
+    which ends the grid."""
+    most = max(1, math.ceil(items / workers))
+    grid = [CHUNK_STEP**power for power in range(int(math.log(most, CHUNK_STEP)) + 1) if CHUNK_STEP**power < most]
+    return [*grid, most]
+
+
+def window_of(workers: int) -> int:
+    from bench.executors.base import WINDOW_PER_WORKER
+
+    return WINDOW_PER_WORKER * workers
+
+
+def candidates(
+    models: Mapping[str, model.ExecutorModel],
+    profile: model.Profile,
+    max_workers: int,
+    methods: Sequence[str],
+    cores: int,
+) -> list[Candidate]:
+    """Every configuration of ``models``'s executors, workers 1..``max_workers``, :func:`chunk_candidates`
+    and ``methods``, with its predicted speedup on a machine of ``cores``; best predicted first."""
+    found = []
+    for executor, fitted in models.items():
+        for workers in range(1, max_workers + 1):
+            for chunksize in chunk_candidates(profile.items, workers):
+                for method in methods:
+                    window = window_of(workers) if method != "map" else None
+                    setting = model.Setting(workers, chunksize, method, window, cores)
+                    predicted = model.predict(fitted, profile, setting).speedup(profile.wall_s)
+                    found.append(Candidate(executor, workers, chunksize, method, predicted))
+    return sorted(found, key=lambda c: (-c.predicted.value, c.workers, c.config))
+
+
+def entrants(ranked: Sequence[Candidate], most: int = ENTRANTS_MOST) -> list[Candidate]:
+    """The candidates that race: each executor's best predicted (a back-end the model misjudges still gets
+    its chance), then those whose predicted interval reaches the best's (the model cannot rule them out),
+    best predicted first, at most ``most``; in the order of their predictions."""
+    if not ranked:
+        return []
+    best = ranked[0]
+    firsts: dict[str, Candidate] = {}
+    for candidate in ranked:
+        firsts.setdefault(candidate.executor, candidate)
+    chosen = list(firsts.values())[:most]
+    for candidate in ranked:
+        if len(chosen) >= most:
+            break
+        if candidate not in chosen and candidate.predicted.high >= best.predicted.low:
+            chosen.append(candidate)
+    return sorted(chosen, key=ranked.index)
+
+
+def config_text(row: Mapping[str, Any]) -> str:
+    """``process-pool x2 chunk 16`` (``imap``, ``imap-u`` after it) of a recommendation's or runner-up's row."""
+    method = {"map": "", "imap_unordered": " imap-u"}.get(row["method"], f" {row['method']}")
+    return f"{row['executor']} x{row['workers']} chunk {row['chunksize']}{method}"
+
+
+def prediction_text(predicted: Mapping[str, float] | None) -> str:
+    """``1.84x [1.58, 1.90]`` of a row's ``speedup`` or ``predicted``; ``-`` for none."""
+    if predicted is None:
+        return "-"
+    return stats.speedup_text(stats.Estimate(predicted["value"], predicted["low"], predicted["high"], stats.LEVEL, 0))
+
+
+# -- the advice -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Advice:
+    """What :func:`advise` found: its journal's results (the raced cells), the advice record and where the
+    model's parameters came from (``calibrated_s``: seconds spent calibrating now; None: found)."""
+
+    results: Results
+    record: AdviceRecord
+    path: Path | None
+    calibration: str
+    calibrated_s: float | None
+    #: Seconds the whole advice took, calibration included.
+    wall_s: float
+
+    @property
+    def recommendation(self) -> dict[str, Any] | None:
+        return self.record.recommendation
+
+
+def _cell_config(cell: CellRecord) -> tuple[str, int, int, str]:
+    return (cell.executor, cell.workers, cell.chunksize, cell.method)
+
+
+def outcome(cell: CellRecord, race: Race, leader: bool) -> str:
+    """How the race ended for a cell: ``eliminated r3 p=0.0012`` (after 3 rounds, at that one-sided
+    p-value against the leader), ``slower r9 p=0.01`` (measured to the end, then slower than the final
+    leader), ``not told apart r9``, ``budget spent r4``, ``recommended``, or why it failed."""
+    if not cell.ok:
+        return cell.status + (f": {cell.error}" if cell.error else "")
+    if leader:
+        return "recommended"
+    if cell.stopped == "eliminated" and cell.eliminated_by:
+        return f"eliminated r{cell.eliminated_by['round']} p={cell.eliminated_by['p']:.2g}"
+    p = race.against_leader(cell.key)
+    rounds = len(cell.times_s)
+    if p is not None and p <= race.threshold(cell.case):
+        return f"slower r{rounds} p={p:.2g}"
+    if cell.stopped == "budget":
+        return f"budget spent r{rounds}"
+    return f"not told apart r{rounds}"
+
+
+def recommend(
+    cells: Sequence[CellRecord], race: Race, predicted: Mapping[tuple[str, int, int, str], model.Prediction]
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The recommendation (the race's leader) and the runner-ups, best measured first."""
+    rows = []
+    leader_key = None
+    ok = [cell for cell in cells if cell.ok and cell.baseline_s]
+    if ok:
+        leader_key = race.leader(ok[0].case)
+    for cell in sorted(cells, key=lambda c: -(stats.median(race.entrants[c.key].ratios) if _raced(c, race) else 0)):
+        estimate = stats.paired_speedup(cell.baseline_s, cell.times_s) if cell.ok and cell.baseline_s else None
+        row: dict[str, Any] = {
+            "executor": cell.executor,
+            "workers": cell.workers,
+            "chunksize": cell.chunksize,
+            "method": cell.method,
+            "threads": cell.threads,
+            "threads_per_worker": cell.threads_per_worker,
+            "rounds": len(cell.times_s),
+            "speedup": _estimate_json(estimate) if estimate is not None else None,
+            "predicted": _prediction_json(predicted[_cell_config(cell)]) if _cell_config(cell) in predicted else None,
+            "outcome": outcome(cell, race, cell.key == leader_key),
+        }
+        rows.append((cell.key == leader_key, row))
+    best = next((row for first, row in rows if first), None)
+    return best, [row for first, row in rows if not first]
+
+
+def _raced(cell: CellRecord, race: Race) -> bool:
+    return cell.key in race.entrants and bool(race.entrants[cell.key].ratios)
+
+
+def forecast(
+    models: Mapping[str, model.ExecutorModel], profile: model.Profile, method: str, cores: int
+) -> list[dict[str, Any]]:
+    """At each of :data:`FORECAST_SCALES` times this machine's cores (on a machine with a core per worker
+    and one for the driver): the executor and chunk size with the best predicted speedup."""
+    rows = []
+    for scale in FORECAST_SCALES:
+        workers = scale * cores
+        best: tuple[float, dict[str, Any]] | None = None
+        for executor, fitted in models.items():
+            window = window_of(workers) if method != "map" else None
+            setting = model.Setting(workers, 1, method, window, workers + 1)
+            chunk = model.best_chunk(fitted, profile, setting)
+            predicted = model.predict(fitted, profile, replace(setting, chunksize=chunk)).speedup(profile.wall_s)
+            row = {"scale": scale, "workers": workers, "executor": executor, "chunksize": chunk, "method": method}
+            row["predicted"] = _prediction_json(predicted)
+            if best is None or predicted.value > best[0]:
+                best = (predicted.value, row)
+        if best is not None:
+            rows.append(best[1])
+    return rows
+
+
+# -- advise ---------------------------------------------------------------------------------
+
+
+def _check(budget: float, max_workers: int | None) -> None:
+    if not (isinstance(budget, (int, float)) and not isinstance(budget, bool)) or not budget > 0:
+        raise PlanError(f"budget must be a number of seconds above 0, not {budget!r}")
+    if max_workers is not None and (isinstance(max_workers, bool) or not isinstance(max_workers, int)):
+        raise PlanError(f"max workers must be a whole number from 1, not {max_workers!r}")
+    if max_workers is not None and max_workers < 1:
+        raise PlanError(f"max workers must be at least 1, not {max_workers}")
+
+
+def _workload(spec: str, size: int | None, params: Mapping[str, Any] | None) -> tuple[Any, int, dict[str, Any]]:
+    """The workload, its size and its parsed params; PlanError for what does not resolve."""
+    import workloads
+
+    try:
+        found = workloads.get(spec)
+    except (KeyError, workloads.WorkloadError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        raise PlanError(str(message)) from None
+    if found.probe or not found.baseline:
+        raise PlanError(f"{spec} is a probe of the executors' own costs, not work to advise on (python -m bench list)")
+    chosen = found.default_size if size is None else size
+    if isinstance(chosen, bool) or not isinstance(chosen, int) or chosen < 1:
+        raise PlanError(f"size must be a whole number from 1, not {chosen!r}")
+    parsed: dict[str, Any] = {}
+    for key, value in (params or {}).items():
+        if key not in found.params:
+            known = ", ".join(sorted(found.params)) or "none"
+            raise PlanError(f"{spec} takes no parameter {key!r} (its parameters: {known})")
+        try:
+            parsed[key] = found.params[key].parse(key, str(value))
+        except ValueError as exc:
+            raise PlanError(str(exc)) from None
+    for key, param in found.params.items():
+        parsed.setdefault(key, param.default)
+    return found, chosen, parsed
+
+
+def _executors(asked: Sequence[str] | None) -> list[str]:
+    import bench.executors
+
+    names = list(asked) if asked else calibrate.default_executors()
+    for name in names:
+        if name not in bench.executors.names():
+            raise PlanError(f"unknown executor {name!r}; known: {', '.join(bench.executors.names())}")
+    names = [name for name in names if name not in ("serial", "dask-slurm")]
+    usable = [name for name in names if bench.executors.get(name).available() is None]
+    if not usable:
+        raise PlanError("no executor to advise on: serial is the baseline, and the others asked for are unavailable")
+    return usable
+
+
+def _methods(workload: Any, asked: Sequence[str] | None) -> list[str]:
+    methods = list(asked) if asked else list(workload.methods)
+    for method in methods:
+        if method not in workload.methods:
+            raise PlanError(
+                f"{workload.name} cannot run under {method!r} (it runs under {', '.join(workload.methods)})"
+            )
+    return methods
+
+
+def _calibration(
+    executors: Sequence[str], given: str | os.PathLike[str] | None, out: str | os.PathLike[str], progress: Any
+) -> tuple[CalibrationRecord, str, float | None]:
+    """This environment's calibration covering ``executors``: the one given, else the one found in ``out``
+    or ``results``, else one made now (with the seconds it took)."""
+    env = calibrate.this_environment()
+    if given is not None:
+        try:
+            record = calibrate.newest_calibration(given)
+        except JournalError as exc:
+            raise PlanError(str(exc)) from None
+        if record.env_id != model.env_id(env):
+            raise PlanError(
+                f"{given} calibrates another environment ({model.env_summary(record.env)}); "
+                "run python -m bench calibrate here"
+            )
+        return record, str(given), None
+    found = calibrate.find_calibration(env, dict.fromkeys([str(out), "results"]))
+    if found is not None:
+        try:
+            kept: CalibrationRecord | None = calibrate.newest_calibration(found)
+        except JournalError:  # unreadable: a new one replaces it (the old one is kept beside it)
+            kept = None
+        if kept is not None and all(name in kept.executors for name in executors):
+            return kept, str(found), None
+    started = time.perf_counter()
+    path, made, _ = calibrate.calibrate(list(executors), out, progress=progress, argv=["calibrate", *executors])
+    if made is None or path is None:
+        raise PlanError("the calibration could not run here")
+    return made, str(path), time.perf_counter() - started
+
+
+def advise(
+    workload: str,
+    *,
+    size: int | None = None,
+    params: Mapping[str, Any] | None = None,
+    executors: Sequence[str] | None = None,
+    max_workers: int | None = None,
+    methods: Sequence[str] | None = None,
+    budget: float = BUDGET_S,
+    calibration: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = "results",
+    precision: float = 0.03,
+    progress: Any = None,
+    argv: Sequence[str] | None = None,
+) -> Advice:
+    """Which executor, workers, chunk size and method to use for ``workload`` (a registered name,
+    ``module:Class`` or ``path/file.py:Class``) on this machine, as ``python -m bench advise`` does.
+
+    ``budget`` bounds the seconds of the race (a calibration made first, once per environment, is not
+    counted). With ``out`` (a folder) the raced cells and the advice record go to a new journal there,
+    and a calibration made now to ``out/calibration/``. PlanError (nothing written) for bad input: an
+    unknown workload or executor, a budget of 0 or less, max workers below 1, a serial run that fails.
+    """
+    from bench import runner
+    from bench.metadata import available_cores
+    from bench.plan import build
+
+    started = time.perf_counter()
+    _check(budget, max_workers)
+    found, size, parsed = _workload(workload, size, params)
+    names = _executors(executors)
+    chosen_methods = _methods(found, methods)
+    cores = available_cores()
+    most = cores if max_workers is None else max_workers
+    if out is not None:
+        Journal.check(out)
+    try:
+        profile = calibrate.serial_profile(workload, size, parsed)
+    except Exception as exc:
+        raise PlanError(f"the serial run of {workload}[{size}] failed: {type(exc).__name__}: {exc}") from None
+    record, source, calibrated_s = _calibration(names, calibration, out or "results", progress)
+    models = {name: fitted for name, fitted in calibrate.models_of(record).items() if name in names}
+    if not models:
+        raise PlanError(f"the calibration {source} holds none of {', '.join(names)}")
+    ranked = candidates(models, profile, most, chosen_methods, cores)
+    racing = entrants(ranked)
+    matrix = Matrix(
+        executors=tuple(dict.fromkeys(c.executor for c in racing)),
+        workloads=(workload,),
+        workers=tuple(sorted({c.workers for c in racing})),
+        chunksizes=tuple(str(c) for c in sorted({c.chunksize for c in racing})),
+        sizes=(size,),
+        methods=tuple(dict.fromkeys(c.method for c in racing)),
+        params={key: (str(value),) for key, value in parsed.items()},
+        repeats=RACE,
+        precision=precision,
+        oversubscribe=most > cores,
+        max_case_time=None,
+    )
+    order = {c.config: rank for rank, c in enumerate(racing)}
+    groups = []
+    for group in build(matrix):
+        cells = tuple(
+            cell for cell in group.cells if (cell.executor, cell.workers, cell.chunksize, cell.method) in order
+        )
+        if cells:
+            groups.append(replace(group, cells=cells))
+    groups.sort(key=lambda g: min(order[(c.executor, c.workers, c.chunksize, c.method)] for c in g.cells))
+    race = Race.of(
+        ((cell.key, cell.case, cell.label()) for group in groups for cell in group.cells if not cell.skip_reason),
+        budget_s=float(budget),
+    )
+    results = runner.run_race(matrix, groups, race, out, progress=progress, argv=argv)
+    if not results.runs:  # a rank that served rank 0
+        return Advice(results, AdviceRecord(run_id="", workload=workload, size=size), None, source, calibrated_s, 0.0)
+    predicted = {c.config: c.predicted for c in ranked}
+    best, runner_ups = recommend(results.cells, race, predicted)
+    method = best["method"] if best else "map"
+    advice = AdviceRecord(
+        run_id=results.runs[0].run_id,
+        workload=workload,
+        size=size,
+        params=parsed,
+        max_workers=most,
+        budget_s=float(budget),
+        spent_s=round(race.spent_s, 3),
+        calibration=source,
+        candidates=[c.to_json(c in racing) for c in ranked],
+        history=[event.to_json() for event in race.history],
+        recommendation=best,
+        runner_ups=runner_ups,
+        forecast=forecast(models, profile, method, cores),
+        ceiling=None if profile.ceiling is None else round(profile.ceiling, 3),
+    )
+    if results.path is not None:
+        with Journal.reopen(results.path) as journal:
+            journal.write(advice)
+    final = Results.of(results.runs, [*results.cells, *results.traces, advice], results.resumes, results.paths)
+    return Advice(final, advice, results.path, source, calibrated_s, time.perf_counter() - started)
