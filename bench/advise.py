@@ -182,55 +182,68 @@ def _cell_config(cell: CellRecord) -> tuple[str, int, int, str]:
     return (cell.executor, cell.workers, cell.chunksize, cell.method)
 
 
-def outcome(cell: CellRecord, race: Race, leader: bool) -> str:
+def outcome(cell: CellRecord, best: CellRecord | None, threshold: float) -> str:
     """How the race ended for a cell: ``eliminated r3 p=0.0012`` (after 3 rounds, at that one-sided
-    p-value against the leader), ``slower r9 p=0.01`` (measured to the end, then slower than the final
-    leader), ``not told apart r9``, ``budget spent r4``, ``recommended``, or why it failed."""
+    p-value against the leader then), ``slower r9 p=0.01`` (measured to the end, then slower than the
+    recommendation), ``not told apart r9``, ``budget spent r4``, ``recommended``, or why it failed."""
     if not cell.ok:
         return cell.status + (f": {cell.error}" if cell.error else "")
-    if leader:
+    if cell is best:
         return "recommended"
     if cell.stopped == "eliminated" and cell.eliminated_by:
         return f"eliminated r{cell.eliminated_by['round']} p={cell.eliminated_by['p']:.2g}"
-    p = race.against_leader(cell.key)
     rounds = len(cell.times_s)
-    if p is not None and p <= race.threshold(cell.case):
-        return f"slower r{rounds} p={p:.2g}"
+    if best is not None and cell.baseline_s and best.baseline_s:
+        p = stats.slower_p(_ratios(cell), _ratios(best))
+        if p <= threshold:
+            return f"slower r{rounds} p={p:.2g}"
     if cell.stopped == "budget":
         return f"budget spent r{rounds}"
     return f"not told apart r{rounds}"
 
 
+def _ratios(cell: CellRecord) -> list[float]:
+    return [float(ratio) for ratio in stats.paired_ratios(cell.baseline_s or [], cell.times_s)]
+
+
+def _speedup(cell: CellRecord) -> stats.Estimate | None:
+    return stats.paired_speedup(cell.baseline_s, cell.times_s) if cell.ok and cell.baseline_s else None
+
+
 def recommend(
     cells: Sequence[CellRecord], race: Race, predicted: Mapping[tuple[str, int, int, str], model.Prediction]
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    """The recommendation (the race's leader) and the runner-ups, best measured first."""
+    """The recommendation and the runner-ups, best measured first. Best is the suite's rule everywhere (the
+    report's too): the highest lower end of the paired speedup's 95% interval, the speedup the data vouch
+    for, among the cells the race did not eliminate."""
+    ranked = sorted(cells, key=lambda c: _rank(_speedup(c)), reverse=True)
+    best = next((c for c in ranked if _speedup(c) is not None and c.stopped != "eliminated"), None)
+    threshold = race.threshold(best.case) if best is not None else race.alpha
     rows = []
-    leader_key = None
-    ok = [cell for cell in cells if cell.ok and cell.baseline_s]
-    if ok:
-        leader_key = race.leader(ok[0].case)
-    for cell in sorted(cells, key=lambda c: -(stats.median(race.entrants[c.key].ratios) if _raced(c, race) else 0)):
-        estimate = stats.paired_speedup(cell.baseline_s, cell.times_s) if cell.ok and cell.baseline_s else None
-        row: dict[str, Any] = {
-            "executor": cell.executor,
-            "workers": cell.workers,
-            "chunksize": cell.chunksize,
-            "method": cell.method,
-            "threads": cell.threads,
-            "threads_per_worker": cell.threads_per_worker,
-            "rounds": len(cell.times_s),
-            "speedup": _estimate_json(estimate) if estimate is not None else None,
-            "predicted": _prediction_json(predicted[_cell_config(cell)]) if _cell_config(cell) in predicted else None,
-            "outcome": outcome(cell, race, cell.key == leader_key),
-        }
-        rows.append((cell.key == leader_key, row))
-    best = next((row for first, row in rows if first), None)
-    return best, [row for first, row in rows if not first]
+    for cell in ranked:
+        estimate = _speedup(cell)
+        rows.append(
+            {
+                "executor": cell.executor,
+                "workers": cell.workers,
+                "chunksize": cell.chunksize,
+                "method": cell.method,
+                "threads": cell.threads,
+                "threads_per_worker": cell.threads_per_worker,
+                "rounds": len(cell.times_s),
+                "speedup": _estimate_json(estimate) if estimate is not None else None,
+                "predicted": _prediction_json(predicted[_cell_config(cell)])
+                if _cell_config(cell) in predicted
+                else None,
+                "outcome": outcome(cell, best, threshold),
+            }
+        )
+    first = ranked.index(best) if best is not None else None
+    return (rows[first] if first is not None else None), [row for i, row in enumerate(rows) if i != first]
 
 
-def _raced(cell: CellRecord, race: Race) -> bool:
-    return cell.key in race.entrants and bool(race.entrants[cell.key].ratios)
+def _rank(estimate: stats.Estimate | None) -> tuple[float, float]:
+    return (estimate.low, estimate.value) if estimate is not None else (-1.0, -1.0)
 
 
 def forecast(

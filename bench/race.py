@@ -151,12 +151,3 @@ class Race:
         entrant = self.entrants[now]
         displaced = self.entrants[before].label if before is not None else None
         self.history.append(Event(entrant.label, entrant.rounds, "leads", displaced, None, entrant.speedup))
-
-    def against_leader(self, key: Hashable) -> float | None:
-        """The p-value that ``key`` is slower than its case's final leader; None for the leader itself or an
-        entrant with too few rounds."""
-        entrant = self.entrants[key]
-        leader = self.leader(entrant.case)
-        if leader is None or leader == key or entrant.rounds < 2:
-            return None
-        return stats.slower_p(entrant.ratios, self.entrants[leader].ratios)

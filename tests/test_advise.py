@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import bench
+from bench import stats
 from bench.model import PARAMS, ExecutorModel, Profile
 
 #: The module (``bench.advise`` is the function, as the Python API has it).
@@ -108,9 +109,10 @@ def test_advise_on_a_users_workload_from_a_file_with_real_process_pools(calibrat
     ok = [c for c in loaded.cells if c.ok]
     assert ok and all(c.verified for c in ok)
     assert all(c.stopped in ("precision", "rounds", "eliminated", "budget") for c in ok)
-    # the recommendation is the measured best of the cells that were not eliminated
+    # the recommendation is the best of the cells that were not eliminated by the suite's one rule (the
+    # report's): the highest lower end of the paired speedup's 95% interval
     kept = [c for c in ok if c.stopped != "eliminated"]
-    leader = max(kept, key=lambda c: np.median(np.array(c.baseline_s) / np.array(c.times_s)))
+    leader = max(kept, key=lambda c: stats.paired_speedup(c.baseline_s, c.times_s).low)
     assert (best["executor"], best["workers"], best["chunksize"], best["method"]) == (
         leader.executor,
         leader.workers,

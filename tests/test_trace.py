@@ -150,7 +150,9 @@ def test_threads_share_the_gil_and_processes_do_not(fib_oracle):
     )
     threads, processes = only(results, executor="thread-pool"), only(results, executor="process-pool")
     assert threads.pop["computation"] == pytest.approx(0.5, abs=0.12)
-    assert processes.pop["computation"] >= 0.8
+    # measured in the same sweep, pairwise: processes compute clearly faster per worker than threads do
+    # (an absolute bound on the processes' CompS fails whenever the shared machine is busy for a moment)
+    assert processes.pop["computation"] >= threads.pop["computation"] + 0.2
     assert threads.answer == processes.answer == fib_oracle(1500)
 
 
