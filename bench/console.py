@@ -543,7 +543,8 @@ def print_advice(console: Console, advice: Any) -> None:
         console.print(table)
         print_note(
             console,
-            "race: rN after N paired rounds; p: the one-sided p-value that it is slower than the leader then (eliminated) or than the recommendation (slower) "
+            "race: rN after N paired rounds; p: the one-sided p-value that it is slower than the leader then "
+            "(eliminated) or than the recommendation (slower) "
             "(Welch's test on log speedups); not told apart: as fast as the recommendation as far as its rounds tell. "
             "The report of the journal gives each one's predicted speedup too",
         )
