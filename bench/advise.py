@@ -22,7 +22,7 @@ from bench import calibrate, model, stats
 from bench.matrix import RACE, Matrix, PlanError
 from bench.race import Race
 from bench.records import AdviceRecord, CalibrationRecord, CellRecord
-from bench.results import Journal, JournalError, Results
+from bench.results import Journal, JournalError, Results, record_stats
 
 __all__ = [
     "BUDGET_S",
@@ -206,22 +206,19 @@ def _ratios(cell: CellRecord) -> list[float]:
     return [float(ratio) for ratio in stats.paired_ratios(cell.baseline_s or [], cell.times_s)]
 
 
-def _speedup(cell: CellRecord) -> stats.Estimate | None:
-    return stats.paired_speedup(cell.baseline_s, cell.times_s) if cell.ok and cell.baseline_s else None
-
-
 def recommend(
     cells: Sequence[CellRecord], race: Race, predicted: Mapping[tuple[str, int, int, str], model.Prediction]
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The recommendation and the runner-ups, best measured first. Best is the suite's rule everywhere (the
     report's too): the highest lower end of the paired speedup's 95% interval, the speedup the data vouch
     for, among the cells the race did not eliminate."""
-    ranked = sorted(cells, key=lambda c: _rank(_speedup(c)), reverse=True)
-    best = next((c for c in ranked if _speedup(c) is not None and c.stopped != "eliminated"), None)
+    speedups = {id(cell): stats_of.speedup if (stats_of := record_stats(cell)) else None for cell in cells}
+    ranked = sorted(cells, key=lambda c: _rank(speedups[id(c)]), reverse=True)
+    best = next((c for c in ranked if speedups[id(c)] is not None and c.stopped != "eliminated"), None)
     threshold = race.threshold(best.case) if best is not None else race.alpha
     rows = []
     for cell in ranked:
-        estimate = _speedup(cell)
+        estimate = speedups[id(cell)]
         rows.append(
             {
                 "executor": cell.executor,
