@@ -23,6 +23,8 @@ EXECUTOR_CONTRACT = (
     "mpi-pool",
     "dask-local",
     "dask-slurm",
+    "joblib",
+    "ray",
 )
 
 #: OEIS A001605: indices n of prime Fibonacci numbers F(n).
@@ -193,6 +195,7 @@ def calibrated(tmp_path_factory):
 LIFELONG_HELPERS = (
     "multiprocessing.forkserver",
     "multiprocessing.resource_tracker",
+    "joblib.externals.loky.backend.resource_tracker",
     "mpiexec -pmi_args",
     "hydra_pmi_proxy",
 )

@@ -29,7 +29,7 @@ from typing import Any
 
 from bench import stats
 from bench.metadata import environment
-from bench.records import AUTO, CellKey, CellRecord
+from bench.records import CellKey, CellRecord, chunk_notes
 from bench.results import JournalError, Results
 
 __all__ = [
@@ -492,8 +492,7 @@ def notes(comparison: Comparison) -> list[str]:
         f"B/A above 1 means B is slower: the ratio of the {what} with the interval that joins the ends of "
         "their 95% intervals (about 90%). p: the two-sided Mann-Whitney U test."
     )
-    if any(change.a.chunksize_spec == AUTO for change in comparison.changes):
-        found.append("a: the chunk size that auto resolved to, ceil(items / (4 x workers)).")
+    found += [f"{note}." for note in chunk_notes(change.a.chunksize_spec for change in comparison.changes)]
     return found
 
 

@@ -21,7 +21,7 @@ from rich.table import Table
 from bench import stats
 from bench.metadata import available_cores
 from bench.plan import Cell
-from bench.records import AUTO, CellRecord
+from bench.records import AUTO, CellRecord, chunk_notes
 from bench.results import record_stats
 from bench.runner import Progress as SweepProgress
 from bench.stats import efficiency_text, ratio_text, speedup_text
@@ -316,8 +316,7 @@ def summary_notes(records: Sequence[CellRecord], rows: Rows | None = None) -> li
     rows = summary_rows(records) if rows is None else rows
     used = {mark for _, _, marks in rows for mark in marks}
     notes = [f"{mark} {text}" for mark, text in MARKS.items() if mark in used]
-    if any(record.chunksize_spec == AUTO and record.ok for record in records):
-        notes.append("a: the chunk size that auto resolved to, ceil(items / (4 x workers))")
+    notes += chunk_notes(record.chunksize_spec for record in records if record.ok)
     notes.append(_threads_note(records))
     if any(record.method == "imap_unordered" for record in records) and len({r.method for r in records}) > 1:
         notes.append(f"{METHOD_LABELS['imap_unordered']} = imap_unordered")

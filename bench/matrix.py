@@ -14,9 +14,11 @@ from typing import Any
 
 from bench import threads as inner
 
-__all__ = ["AUTO", "RACE", "MAX_CASE_TIME_S", "UNSET_THREADS", "Matrix", "PlanError", "is_int"]
+__all__ = ["AUTO", "NATIVE", "RACE", "MAX_CASE_TIME_S", "UNSET_THREADS", "Matrix", "PlanError", "is_int"]
 
 AUTO = "auto"
+#: The chunk spec "what the library does when it is given no chunk size" (see ``Executor.native_chunksize``).
+NATIVE = "native"
 #: ``repeats="race"``: as ``auto``, and a cell also stops once it is significantly slower than the best
 #: cell of its case (``bench.race``).
 RACE = "race"

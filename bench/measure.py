@@ -134,6 +134,9 @@ class CellResult:
     placement: dict[str, Any] = field(default_factory=dict)
     #: Chunks in flight under imap / imap_unordered (None under map).
     window: int | None = None
+    #: Under ``native`` where the library sizes chunks as it runs: what each timed run dispatched
+    #: (``chunks``, ``items``, and ``last``, the size its batching had reached).
+    native_chunks: list[dict[str, int]] | None = None
     #: Peak bytes the driver allocated in one extra, untimed run (``driver_peak_bytes``).
     driver_peak_bytes: int | None = None
     precision_reached: bool | None = None
@@ -268,7 +271,7 @@ def time_run(
         items = itertools.islice(items, limit)
     if tracer is not None:
         items = tracer.feed(items)
-    results = pool.method(method or cell.method)(task, items, chunksize=cell.chunksize, timeout=timeout)
+    results = pool.method(method or cell.method)(task, items, chunksize=cell.asked_chunksize, timeout=timeout)
     with closing(results) if hasattr(results, "close") else nullcontext():
         if tracer is None:
             answer = workload.consume(results, cell.size, **params)
@@ -537,6 +540,9 @@ class _Group:
         if limit is not None:  # a part of the case has no answer to verify
             result.warmup_items, result.warmup_s = limit, elapsed
             return elapsed
+        chunks = getattr(self.active.pool, "last_chunks", None) if result.cell.adaptive else None
+        if chunks is not None and not warmup:
+            result.native_chunks = [*(result.native_chunks or []), dict(chunks)]
         result.answer = answer
         problem = self._verified(result.cell, answer)
         result.verified = problem is None
@@ -753,7 +759,7 @@ class _Group:
         assert self.active is not None
         pool, cell = self.active.pool, result.cell
         self.reporter.run_started(cell.label(), "trace")
-        tracer = tracing.Tracer(cell.chunksize, self.active.offsets)
+        tracer = tracing.Tracer(None if cell.adaptive else cell.chunksize, self.active.offsets)
         try:
             with pool.limits():
                 _, answer = time_run(pool, cell, self.rounds.cell_timeout, clock=self.clock, tracer=tracer)

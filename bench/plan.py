@@ -12,7 +12,7 @@ import bench.executors
 import workloads
 from bench import stats
 from bench import threads as inner
-from bench.matrix import RACE, Matrix, PlanError, is_int
+from bench.matrix import NATIVE, RACE, Matrix, PlanError, is_int
 from bench.metadata import available_cores
 from bench.records import AUTO, METHODS, NO_CHUNKS, UNSET_THREADS, CellIdentity, CellKey
 
@@ -208,6 +208,20 @@ class Cell(CellIdentity):
     def param_dict(self) -> dict[str, Any]:
         return dict(self.params)
 
+    @property
+    def asked_chunksize(self) -> int | None:
+        """What the cell's map method is given: its chunk size, or None under ``native`` (the library's own rule)."""
+        return None if self.chunksize_spec == NATIVE else self.chunksize
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether the library sizes the cell's chunks as it runs (``native`` under joblib): ``chunksize`` is then
+        only where it starts."""
+        return (
+            self.chunksize_spec == NATIVE
+            and bench.executors.get(self.executor).native_chunksize(self.items, self.workers, self.method) is None
+        )
+
 
 @dataclass(frozen=True)
 class Group:
@@ -247,9 +261,13 @@ def _chunk_specs(executor: type[bench.executors.Executor], specs: Sequence[str |
     return tuple(map(str, specs)) if executor.chunked else (NO_CHUNKS,)
 
 
-def _resolve_chunksize(spec: str, n_items: int | None, workers: int) -> int:
+def _resolve_chunksize(
+    spec: str, n_items: int | None, workers: int, backend: type[bench.executors.Executor], method: str
+) -> int:
     if spec == AUTO:  # a stream of unknown length: one item per task
         return 1 if n_items is None else auto_chunksize(n_items, workers)
+    if spec == NATIVE:  # where the library adapts it as it runs, the first chunks' size: one item
+        return backend.native_chunksize(n_items, workers, method) or 1
     return int(spec) if spec.isdigit() else 1
 
 
@@ -266,8 +284,8 @@ def validate(matrix: Matrix) -> None:
         if wrong is not None:
             raise PlanError(f"{label} must be positive integers, not {wrong!r}")
     for spec in matrix.chunksizes:
-        if spec != AUTO and not (isinstance(spec, str) and spec.isdecimal() and int(spec) >= 1):
-            raise PlanError(f"chunk size {spec!r} is not a positive integer or 'auto'")
+        if spec not in (AUTO, NATIVE) and not (isinstance(spec, str) and spec.isdecimal() and int(spec) >= 1):
+            raise PlanError(f"chunk size {spec!r} is not a positive integer, 'auto' or 'native'")
     _check_rounds(matrix)
     check_seconds(matrix.cell_timeout, "the cell timeout", allow_none=True)
     check_seconds(matrix.max_case_time, "the longest case time", allow_none=True)
@@ -407,7 +425,7 @@ def build(matrix: Matrix) -> list[Group]:
                                 workers=workers,
                                 workload=workload_name,
                                 size=size,
-                                chunksize=_resolve_chunksize(spec, n_items, workers),
+                                chunksize=_resolve_chunksize(spec, n_items, workers, backend, method),
                                 chunksize_spec=spec,
                                 params=params,
                                 skip_reason=reason or workload.available() or _method_reason(workload_name, method),

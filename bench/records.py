@@ -49,14 +49,16 @@ previous schema into one of the new.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-from bench.matrix import AUTO, UNSET_THREADS, Matrix, PlanError, is_int
+from bench.matrix import AUTO, NATIVE, UNSET_THREADS, Matrix, PlanError, is_int
 
 __all__ = [
     "AUTO",
+    "CHUNK_NOTES",
+    "NATIVE",
     "FAILED",
     "KINDS",
     "METHODS",
@@ -77,6 +79,7 @@ __all__ = [
     "ENV_FIELDS",
     "SAMPLE_RANGE",
     "is_int",
+    "chunk_notes",
     "is_plain",
     "Record",
     "RecordError",
@@ -120,6 +123,20 @@ class RecordError(ValueError):
     """A record that is not one of this schema: foreign, malformed or of an unknown version."""
 
 
+#: What a chunk label's letter means (``250 a``, ``19 n``), for the notes under tables.
+CHUNK_NOTES = {
+    AUTO: "a: the chunk size that auto resolved to, ceil(items / (4 x workers))",
+    NATIVE: "n: the library's own chunking (native): its rule's size, or where it adapts as it runs (joblib) "
+    "the mean items per chunk",
+}
+
+
+def chunk_notes(specs: Iterable[str]) -> list[str]:
+    """The notes of the chunk letters among ``specs``."""
+    found = set(specs)
+    return [text for spec, text in CHUNK_NOTES.items() if spec in found]
+
+
 class CellIdentity:
     """What names a cell, shared by planned cells and cell records: one key, one label."""
 
@@ -161,12 +178,13 @@ class CellIdentity:
         return f"{self.workload}[{self.size}]{params}"
 
     def chunk_label(self, short: bool = False) -> str:
-        """``16``, ``auto->250`` (``250 a`` when ``short``, for tables), or empty for back-ends that do not chunk."""
+        """``16``, ``auto->250`` (``250 a`` when ``short``, for tables), ``native->1`` (``1 n``), or empty for
+        back-ends that do not chunk."""
         if self.chunksize_spec == NO_CHUNKS:
             return ""
-        if self.chunksize_spec != AUTO:
+        if self.chunksize_spec not in (AUTO, NATIVE):
             return str(self.chunksize)
-        return f"{self.chunksize} a" if short else f"auto->{self.chunksize}"
+        return f"{self.chunksize} {self.chunksize_spec[0]}" if short else f"{self.chunksize_spec}->{self.chunksize}"
 
     def executor_label(self) -> str:
         """Who computes the cell: ``process-pool x2``."""
@@ -219,7 +237,7 @@ def _columns(value: Any) -> bool:
 
 
 def _chunk_spec(value: Any) -> bool:
-    return value in (NO_CHUNKS, AUTO) or (isinstance(value, str) and value.isdecimal() and int(value) >= 1)
+    return value in (NO_CHUNKS, AUTO, NATIVE) or (isinstance(value, str) and value.isdecimal() and int(value) >= 1)
 
 
 _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -253,7 +271,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
         "'auto', 'default' or a positive number of threads as a string, or null",
     ),
     "method": (lambda v: v in METHODS, f"one of {', '.join(METHODS)}"),
-    "chunkspec": (_chunk_spec, f"{NO_CHUNKS!r}, {AUTO!r} or a positive integer as a string"),
+    "chunkspec": (_chunk_spec, f"{NO_CHUNKS!r}, {AUTO!r}, {NATIVE!r} or a positive integer as a string"),
     "params": (
         lambda v: isinstance(v, dict) and all(is_plain(a) for a in v.values()),
         "an object of strings, numbers, booleans or nulls",
@@ -401,6 +419,10 @@ class CellRecord(_KeyedRecord):
     #: The POP metrics of the cell's traced run (``global``, ``parallel``, ``load_balance``,
     #: ``communication``, ``computation``; see ``bench.trace``); null: not traced.
     pop: dict[str, float | None] | None = field(default=None, metadata=_meta("pop?"))
+    #: Under ``native`` where the library sizes chunks as it runs (joblib's ``batch_size="auto"``): per timed
+    #: run, the chunks it dispatched, their items, and ``last``, the size its batching had reached; the
+    #: record's ``chunksize`` is then the median over the runs of their mean items per chunk.
+    native_chunks: list[dict[str, Any]] | None = field(default=None, metadata=_meta("dicts?"))
     #: Rounds taken over from an earlier record of the cell that an interrupt cut short (``--resume``).
     prior_rounds: int | None = field(default=None, metadata=_meta("int?"))
     options: dict[str, Any] = field(default_factory=dict, metadata=_meta("dict"))

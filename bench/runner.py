@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+import statistics
 import sys
 import threading
 import warnings
@@ -224,6 +225,12 @@ def rounds_of(matrix: Matrix) -> Rounds:
     )
 
 
+def resolved_chunksize(result: CellResult) -> int:
+    """The cell's chunk size; where the library sized the chunks as it ran, the median of the runs' mean."""
+    runs = [run["items"] / run["chunks"] for run in result.native_chunks or () if run.get("chunks")]
+    return max(1, round(statistics.median(runs))) if runs else result.cell.chunksize
+
+
 def cell_record(run_id: str, result: CellResult, rounds: Rounds) -> CellRecord:
     """The record of one measured or skipped cell."""
     cell = result.cell
@@ -233,7 +240,7 @@ def cell_record(run_id: str, result: CellResult, rounds: Rounds) -> CellRecord:
         workers=cell.workers,
         workload=cell.workload,
         size=cell.size,
-        chunksize=cell.chunksize,
+        chunksize=resolved_chunksize(result),
         chunksize_spec=cell.chunksize_spec,
         status=result.status,
         params=cell.param_dict,
@@ -246,6 +253,7 @@ def cell_record(run_id: str, result: CellResult, rounds: Rounds) -> CellRecord:
         stopped=result.stopped,
         eliminated_by=_eliminated_by(result),
         pop=result.pop,
+        native_chunks=result.native_chunks,
         prior_rounds=result.prior_rounds,
         options=result.options,
         startup_s=result.startup_s,

@@ -67,6 +67,10 @@ MAX_PROFILE_ITEMS = 20000
 GAP_LIMIT = 0.15
 #: Rounds of clock probes (one per worker each) at an instance's start, where workers run elsewhere.
 PROBE_ROUNDS = 5
+#: Where chunks have no fixed size: consecutive items that one worker started within this long of the
+#: previous one's end belong to one chunk (a worker runs a chunk's items back to back, a few microseconds
+#: apart; the next chunk reaches it through the library's queue).
+ADJACENT_S = 20e-6
 #: Decimals kept of a time in a trace record (0.1 us).
 DECIMALS = 7
 
@@ -176,8 +180,10 @@ class Tracer:
     """The driver's side of a traced run (see ``bench.measure.time_run``): wraps the task, notes when each
     item is taken and each result arrives, then folds the items into chunks."""
 
-    def __init__(self, chunksize: int, offsets: Mapping[str, Mapping[str, Any]] | None = None) -> None:
-        self.chunksize = max(1, chunksize)
+    def __init__(self, chunksize: int | None, offsets: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        #: Items per chunk; None where the library sizes chunks as it runs (their items are then those that
+        #: one worker ran back to back, see ``ADJACENT_S``).
+        self.chunksize = None if chunksize is None else max(1, chunksize)
         self.offsets = {node: dict(value) for node, value in (offsets or {}).items()}
         self.began = self.ended = 0.0
         self._taken: list[float] = []
@@ -211,8 +217,15 @@ class Tracer:
         began = self.began
         lanes: dict[tuple[Any, ...], int] = {}
         by_chunk: dict[int, list[int]] = {}
+        chunk, previous = -1, None
         for index in sorted(self._received):
-            by_chunk.setdefault(index // self.chunksize, []).append(index)
+            start, end, who = self._received[index][:3]
+            if self.chunksize is not None:
+                chunk = index // self.chunksize
+            elif previous is None or (who, index - 1) != previous[:2] or start - previous[2] > ADJACENT_S:
+                chunk += 1
+            previous = (who, index, end)
+            by_chunk.setdefault(chunk, []).append(index)
         whos: list[tuple[Any, ...]] = []
         chunks: dict[str, list[Any]] = {name: [] for name in TRACE_COLUMNS}
         for indices in by_chunk.values():

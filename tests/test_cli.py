@@ -54,7 +54,7 @@ def journals(folder):
         (["--workers", "-1"], "'-1' is not a positive integer"),
         (["--workers", "1,,2"], "'1,,2' has an empty item"),
         (["--workers", "1-1000000000"], "'1-1000000000' stands for 1000000000 values, more than 1024"),
-        (["--chunksizes", "x"], "'x' is not a positive integer or 'auto'"),
+        (["--chunksizes", "x"], "'x' is not a positive integer, 'auto' or 'native'"),
         (["--threads", "x"], "threads 'x' is not 'auto', 'default' or a number of threads from 1 to 4096"),
         (["--threads", "0"], "threads '0' is not 'auto', 'default'"),
         (["--out", ""], "--out: expected a folder, not an empty name"),
@@ -371,7 +371,16 @@ def test_resume_refuses_unknown_schema(run_bench, tmp_path):
 def test_module_entry_point_lists_everything(run_bench):
     done = run_bench("list", module=True)
     assert done.returncode == 0, done.stderr
-    for name in ("serial", "thread-pool", "multiprocessing", "process-pool", "dask-local", "fibprimes"):
+    for name in (
+        "serial",
+        "thread-pool",
+        "multiprocessing",
+        "process-pool",
+        "dask-local",
+        "joblib",
+        "ray",
+        "fibprimes",
+    ):
         assert name in done.stdout
     mpi_comm = next(line for line in done.stdout.splitlines() if "mpi-comm" in line)
     assert " no " in mpi_comm and "mpiexec" in mpi_comm  # needs an mpiexec launch

@@ -32,6 +32,8 @@ EXIT_OUTCOME = {
     "process-pool": ("error", "BrokenProcessPool"),
     "dask-local": ("error", "KilledWorker"),
     "dask-slurm": ("error", "KilledWorker"),
+    "joblib": ("error", "FaultInjected: fault-exit: task 8 runs in the driver process"),  # n_jobs=1: in the driver
+    "ray": ("error", "ActorDiedError"),
 }
 #: Options for executors that need them: jobs start here within seconds, a fault should not wait 600 s.
 OPTIONS = {"dask-slurm": ("--executor-option", "ready_timeout=60")}
@@ -84,6 +86,8 @@ def cells_of(tmp_path):
         "process-pool",
         pytest.param("dask-local", marks=pytest.mark.dask),
         pytest.param("dask-slurm", marks=pytest.mark.slurm),
+        "joblib",
+        "ray",
     ],
 )
 def test_every_fault_is_recorded_and_the_sweep_goes_on(run_bench, tmp_path, scratch, executor, request):

@@ -119,6 +119,9 @@ def needs(executor):
         (RUN, "thread-pool", "rounds", signal.SIGTERM),
         pytest.param(RUN, "dask-local", "start-up", signal.SIGTERM, marks=pytest.mark.dask),
         pytest.param(RUN, "dask-local", "rounds", signal.SIGTERM, marks=pytest.mark.dask),
+        (RUN, "joblib", "rounds", signal.SIGINT),
+        (RUN, "ray", "start-up", signal.SIGINT),
+        (RUN, "ray", "rounds", signal.SIGTERM),
         # an MPICH singleton, signalled alone: a signal to the whole group reaches the process
         # manager MPICH started for the spawn too, which ends the job at once (README, "Interrupts")
         (SINGLETON, "mpi-pool", "start-up", signal.SIGTERM),
@@ -134,6 +137,7 @@ def test_a_signal_keeps_the_finished_cells_leaves_nothing_behind_and_resume_comp
     tmp_path, scratch, launch, executor, moment, signum
 ):
     needs(executor)
+    rays = set(Path("/tmp").glob("bench-ray-*"))  # a local Ray's folder, where the test's TMPDIR is too deep
     driver = Driver(launch, executor, tmp_path, scratch)
     try:
         if moment == "early":  # as soon as the driver starts a process (it asks git for the run's provenance)
@@ -171,6 +175,7 @@ def test_a_signal_keeps_the_finished_cells_leaves_nothing_behind_and_resume_comp
     assert [(cell.workers, cell.status) for cell in kept if not cell.interrupted] == [(1, "ok")] * finished
     assert driver.left_running() == []
     assert left_in(scratch, wait_s=10) == []  # no pymp-*, no Dask scratch space
+    assert set(Path("/tmp").glob("bench-ray-*")) == rays
 
     done = driver.resume(path)
     assert done.returncode == 0, done.stderr

@@ -159,7 +159,7 @@ def test_a_file_that_is_not_a_journal_is_an_error_without_warnings(tmp_path, rec
         ({**CELL, "params": {"order": ["a", "b"]}}, "'params' must be an object of strings, numbers, booleans"),
         ({**CELL, "params": {"points": 10**400}, "method": "zip"}, "'method' must be one of"),  # no float overflow
         ({**CELL, "method": "zip"}, "'method' must be one of map, imap, imap_unordered, not 'zip'"),
-        ({**CELL, "chunksize_spec": "lots"}, "'chunksize_spec' must be 'n/a', 'auto' or a positive integer"),
+        ({**CELL, "chunksize_spec": "lots"}, "'chunksize_spec' must be 'n/a', 'auto', 'native' or a positive integer"),
         ({**CELL, "error": ["x" * 500]}, "'error' must be a string or null, not ['xxx"),  # cut short
         ({**CELL, "status": "fine"}, "'status' must be one of ok, error, timeout, skipped, not 'fine'"),
         ({**CELL, "baseline_s": [1.0]}, "1 baseline samples for 3 timed samples"),

@@ -141,10 +141,10 @@ def percentage(text: str) -> float:
 
 
 def chunk_spec(text: str) -> str:
-    if text == "auto":
+    if text in ("auto", "native"):
         return text
     if not text.isdecimal() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer or 'auto'")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer, 'auto' or 'native'")
     return str(int(text))
 
 

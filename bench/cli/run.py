@@ -49,7 +49,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--chunksizes",
         type=_list_of(chunk_spec, "chunk sizes"),
         metavar="1,8,auto",
-        help="items per task; auto = ceil(items / (4 x workers))",
+        help="items per task; auto = ceil(items / (4 x workers)); native = the library's own default "
+        "(Pool.map's rule, joblib's adaptive batching, one item per task for the others)",
     )
     matrix.add_argument(
         "--size",

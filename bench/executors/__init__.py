@@ -28,6 +28,8 @@ _registry: Registry[type[Executor]] = Registry(
         "mpi-pool": "bench.executors.mpi:MpiPool",
         "dask-local": "bench.executors.dask:DaskLocal",
         "dask-slurm": "bench.executors.dask:DaskSlurm",
+        "joblib": "bench.executors.joblib:Joblib",
+        "ray": "bench.executors.ray:Ray",
     },
 )
 

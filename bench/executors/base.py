@@ -215,9 +215,9 @@ def _from_config(key: str | None) -> Any:
     return dask.config.get(key, default=None)
 
 
-def check_chunksize(chunksize: int) -> None:
-    if not isinstance(chunksize, int) or chunksize < 1:
-        raise ValueError("chunksize must be >= 1")
+def check_chunksize(chunksize: int | None) -> None:
+    if chunksize is not None and (not isinstance(chunksize, int) or chunksize < 1):
+        raise ValueError("chunksize must be >= 1 (or None: the library's own rule)")
 
 
 def remaining_s(deadline: float | None) -> float | None:
@@ -264,6 +264,12 @@ class Executor:
     #: items as the workers compute); False where it reads the whole input first (``Pool.map`` makes a
     #: list of it). The cost model plays the one or the other.
     map_overlaps_input: ClassVar[bool] = True
+    #: False where the library hands out a new chunk whenever one finishes, whatever the consumer has taken
+    #: (joblib): the window then bounds the chunks in flight, not how far the input is read ahead of the consumer.
+    window_bounds_input: ClassVar[bool] = True
+    #: The map methods whose library chunks by a rule of its own when it is given no chunk size (the
+    #: ``native`` chunk spec): they get ``chunksize=None``; the others get one item per task.
+    own_chunking: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, workers: int, *, threads: int | None = None, **options: Any) -> None:
         if not isinstance(workers, int) or workers < 1:
@@ -344,6 +350,20 @@ class Executor:
     def metadata(cls) -> dict[str, Any]:
         """Versions and settings that describe this back-end."""
         return {"packages": package_versions(*cls.packages)}
+
+    @classmethod
+    def native_chunksize(cls, n_items: int | None, workers: int, method: str) -> int | None:
+        """The chunk size the library uses when it is given none (the ``native`` chunk spec) for ``n_items``
+        items (None: a stream of unknown length): one item per task, the default of the futures executors,
+        mpi4py's and Dask's, unless the back-end says otherwise; None where the library adapts it as it runs."""
+        return 1
+
+    def chunks_of(self, chunksize: int | None, method: str) -> int | None:
+        """What a map method passes on: the chunk size asked for; with none, None where the library has a
+        rule of its own for ``method`` (``own_chunking``), else ``native_chunksize``'s number."""
+        if chunksize is not None or method in self.own_chunking:
+            return chunksize
+        return self.native_chunksize(None, self.workers, method) or 1
 
     @classmethod
     def worker_cores(cls, workers: int) -> int:
@@ -451,26 +471,27 @@ class Executor:
         self,
         fn: Callable[[Any], Any],
         iterable: Iterable[Any],
-        chunksize: int = 1,
+        chunksize: int | None = 1,
         timeout: float | None = None,
     ) -> list[Any]:
-        """``[fn(x) for x in iterable]`` on the workers, ``chunksize`` items per task.
+        """``[fn(x) for x in iterable]`` on the workers, ``chunksize`` items per task (None: as the library
+        chunks when it is given no chunk size, see ``native_chunksize``).
 
         Raises the builtin TimeoutError when ``timeout`` seconds pass first, whatever the library raised.
         """
         check_chunksize(chunksize)
         try:
-            return self._map(fn, iterable, chunksize, timeout)
+            return self._map(fn, iterable, self.chunks_of(chunksize, "map"), timeout)
         except TimeoutError:
             raise
         except TIMEOUT_ERRORS as exc:
             raise TimeoutError(str(exc) or f"unfinished after {timeout} s") from exc
 
     def _map(
-        self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int, timeout: float | None
+        self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int | None, timeout: float | None
     ) -> list[Any]:
         """The back-end's map; this default batches items into chunk tasks."""
-        futures = [self.submit(apply_chunk, fn, chunk) for chunk in batched(iterable, chunksize)]
+        futures = [self.submit(apply_chunk, fn, chunk) for chunk in batched(iterable, chunksize or 1)]
         return [result for chunk in self._gather(futures, timeout) for result in chunk]
 
     @property
@@ -479,7 +500,7 @@ class Executor:
         return WINDOW_PER_WORKER * self.workers
 
     def imap(
-        self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int = 1, timeout: float | None = None
+        self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int | None = 1, timeout: float | None = None
     ) -> Iterator[Any]:
         """``fn(x)`` for each item, lazily and in item order, ``chunksize`` items per task.
 
@@ -489,14 +510,16 @@ class Executor:
         when the whole stream takes longer than ``timeout`` seconds.
         """
         check_chunksize(chunksize)
-        return self._timed_stream(self._stream(fn, iterable, chunksize, _deadline(timeout), ordered=True), timeout)
+        chunks = self.chunks_of(chunksize, "imap")
+        return self._timed_stream(self._stream(fn, iterable, chunks, _deadline(timeout), ordered=True), timeout)
 
     def imap_unordered(
-        self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int = 1, timeout: float | None = None
+        self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int | None = 1, timeout: float | None = None
     ) -> Iterator[Any]:
         """As :meth:`imap`, but each chunk's results as soon as that chunk is done."""
         check_chunksize(chunksize)
-        return self._timed_stream(self._stream(fn, iterable, chunksize, _deadline(timeout), ordered=False), timeout)
+        chunks = self.chunks_of(chunksize, "imap_unordered")
+        return self._timed_stream(self._stream(fn, iterable, chunks, _deadline(timeout), ordered=False), timeout)
 
     def method(self, name: str) -> Callable[..., Any]:
         """The map method called ``name`` (one of ``METHODS``)."""
@@ -515,10 +538,15 @@ class Executor:
             raise TimeoutError(str(exc) or f"unfinished after {timeout} s") from exc
 
     def _stream(
-        self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int, deadline: float | None, ordered: bool
+        self,
+        fn: Callable[[Any], Any],
+        iterable: Iterable[Any],
+        chunksize: int | None,
+        deadline: float | None,
+        ordered: bool,
     ) -> Iterator[Any]:
         """The streaming methods over ``submit``: a window of chunk tasks, refilled as each is taken."""
-        chunks = batched(iterable, chunksize)
+        chunks = batched(iterable, chunksize or 1)
         pending: list[Any] = []
 
         def refill() -> None:

@@ -61,7 +61,7 @@ class Serial(Executor):
         return future
 
     def _map(
-        self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int, timeout: float | None
+        self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int | None, timeout: float | None
     ) -> list[Any]:
         if timeout is None:
             return list(map(fn, iterable))
@@ -69,7 +69,12 @@ class Serial(Executor):
             return list(map(fn, iterable))
 
     def _stream(
-        self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int, deadline: float | None, ordered: bool
+        self,
+        fn: Callable[[Any], Any],
+        iterable: Iterable[Any],
+        chunksize: int | None,
+        deadline: float | None,
+        ordered: bool,
     ) -> Iterator[Any]:
         """One item at a time, only when the consumer asks for it: nothing is computed ahead."""
         for item in iterable:
@@ -171,9 +176,9 @@ class NativeChunksPool(_FuturesPool):
     """A concurrent.futures-style pool whose own ``map`` chunks and times out."""
 
     def _map(
-        self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int, timeout: float | None
+        self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int | None, timeout: float | None
     ) -> list[Any]:
-        return list(self.pool.map(fn, iterable, chunksize=chunksize, timeout=timeout))
+        return list(self.pool.map(fn, iterable, chunksize=chunksize or 1, timeout=timeout))
 
 
 class ProcessPool(_ProcessWorkers, NativeChunksPool):
@@ -216,7 +221,16 @@ class MultiprocessingPool(_ProcessWorkers):
     name = "multiprocessing"
     description = "multiprocessing.Pool"
     map_overlaps_input = False  # Pool.map makes a list of its input before it sends a chunk
+    own_chunking = frozenset({"map"})  # Pool.map's rule; Pool.imap's default is one item per task
     pool: multiprocessing.pool.Pool
+
+    @classmethod
+    def native_chunksize(cls, n_items: int | None, workers: int, method: str) -> int | None:
+        if method == "map" and n_items:  # Pool.map's own rule: about four chunks per worker
+            from bench.plan import auto_chunksize
+
+            return auto_chunksize(n_items, workers)
+        return 1
 
     def start(self) -> None:
         #: The open streams' stop signals: the pool's one feeder thread may be waiting in a stream's
@@ -234,7 +248,7 @@ class MultiprocessingPool(_ProcessWorkers):
         return future
 
     def _map(
-        self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int, timeout: float | None
+        self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int | None, timeout: float | None
     ) -> list[Any]:
         try:
             return self.pool.map_async(fn, iterable, chunksize).get(timeout)
@@ -242,7 +256,12 @@ class MultiprocessingPool(_ProcessWorkers):
             raise TimeoutError(f"unfinished after {timeout} s") from None
 
     def _stream(
-        self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int, deadline: float | None, ordered: bool
+        self,
+        fn: Callable[[Any], Any],
+        iterable: Iterable[Any],
+        chunksize: int | None,
+        deadline: float | None,
+        ordered: bool,
     ) -> Iterator[Any]:
         """Pool.imap / imap_unordered, bounded: the pool's feeder thread reads the whole input at once,
         so chunks reach it through a gate that opens once per chunk taken (``window`` ahead)."""
@@ -250,7 +269,7 @@ class MultiprocessingPool(_ProcessWorkers):
         self._streams.add(closed)
 
         def gated() -> Iterator[list[Any]]:
-            for chunk in batched(iterable, chunksize):
+            for chunk in batched(iterable, chunksize or 1):
                 while not gate.acquire(timeout=0.05):
                     if closed.is_set():  # the consumer left: the pool's feeder must not wait forever
                         return

@@ -19,7 +19,7 @@ from typing import Any
 
 from bench import stats
 from bench.metadata import environment, mpi_name
-from bench.records import NO_CHUNKS, AdviceRecord, CellRecord, RunRecord, TraceRecord
+from bench.records import NATIVE, NO_CHUNKS, AdviceRecord, CellRecord, RunRecord, TraceRecord
 from bench.report import forecast
 from bench.results import Results
 from bench.stats import duration_text
@@ -780,6 +780,42 @@ def _case_notes(case: CaseReport) -> None:
         note(f"{len(unpaired)} cell(s) have no paired serial baseline, so no speedup.")
     _conditions_notes(case)
     _method_notes(case)
+    _native_notes(case)
+
+
+def _native_notes(case: CaseReport) -> None:
+    """How each library's own chunking (``native``) does against the best chunk size measured beside it."""
+    for point in case.ok_points:
+        if point.record.chunksize_spec != NATIVE or point.speedup is None:
+            continue
+        siblings = [
+            p
+            for p in case.ok_points
+            if p.speedup is not None
+            and p.ratios is not None
+            and p.record.chunksize_spec not in (NATIVE, NO_CHUNKS)
+            and (p.executor, p.workers, p.record.method, p.record.threads)
+            == (point.executor, point.workers, point.record.method, point.record.threads)
+        ]
+        if not siblings or point.ratios is None:
+            continue
+        best = max(siblings, key=lambda p: p.speedup.value)  # type: ignore[union-attr]
+        assert best.speedup is not None
+        share = stats.ratio(point.speedup, best.speedup)
+        ahead = point.speedup.value > best.speedup.value
+        verdict, _ = _compare(point, best) if ahead else _compare(best, point)
+        said = {
+            WORSE: "significantly faster" if ahead else "significantly slower",
+            TIE: "not significantly different",
+            UNDECIDED: "too few rounds to tell",
+        }
+        method = "" if point.record.method == "map" else f" under {point.record.method}"
+        case.notes.append(
+            f"{point.executor}'s own chunking ({point.record.chunk_label()}) reaches {share.value:.0%} "
+            f"[{share.low:.0%}, {share.high:.0%}] of the speedup of its best measured chunk size "
+            f"({best.record.chunk_label()}) with {point.workers} worker{'s' if point.workers > 1 else ''}{method} "
+            f"({said[verdict]}; the interval joins the ends of both 95% intervals, about 90%)."
+        )
 
 
 def _conditions_notes(case: CaseReport) -> None:

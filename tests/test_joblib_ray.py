@@ -1,0 +1,285 @@
+"""joblib and Ray beside the others: the ``native`` chunk spec, joblib's options and batching, and Ray
+joining a running cluster (a head and a worker node started here by the test)."""
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+import bench
+import bench.executors
+from bench import plan
+from bench.records import METHODS
+from bench.report.analysis import analyse
+from tests.helpers import square
+
+#: The ``native`` chunk size each back-end resolves to for 1000 items on 2 workers, by method; None: the
+#: library sizes chunks as it runs. Pool.map's rule is ceil(1000 / (4 x 2)) = 125.
+NATIVE = {
+    ("serial", "map"): None,  # does not chunk: one cell, "n/a"
+    ("thread-pool", "map"): 1,
+    ("multiprocessing", "map"): 125,
+    ("multiprocessing", "imap"): 1,
+    ("process-pool", "map"): 1,
+    ("mpi-pool", "map"): 1,
+    ("dask-local", "map"): 1,
+    ("joblib", "map"): None,
+    ("joblib", "imap"): None,
+    ("ray", "map"): 125,
+    ("ray", "imap"): 1,
+}
+
+
+def needs(name):
+    reason = bench.executors.get(name).available()
+    if reason:
+        pytest.fail(f"{name} must be available in the test environment: {reason}")
+
+
+def test_native_resolves_to_each_librarys_own_rule():
+    for (name, method), expected in NATIVE.items():
+        backend = bench.executors.get(name)
+        matrix = plan.Matrix(
+            executors=(name,),
+            workers=(2,) if name != "serial" else (1,),
+            workloads=("noop",),
+            sizes=(1000,),
+            chunksizes=("native", "4"),
+            methods=(method,),
+            repeats=1,
+        )
+        cells = [cell for group in plan.build(matrix) for cell in group.cells]
+        if not backend.chunked:
+            assert [cell.chunksize_spec for cell in cells] == ["n/a"]
+            continue
+        native = next(cell for cell in cells if cell.chunksize_spec == "native")
+        assert backend.native_chunksize(1000, 2, method) == expected, name
+        assert native.chunksize == (expected or 1) and native.adaptive == (expected is None), name
+        assert native.asked_chunksize is None and native.label().endswith(
+            f"chunk=native->{expected or 1}" + ("" if method == "map" else f" {method}")
+        )
+
+
+def test_a_bad_chunk_spec_names_native_too(run_bench):
+    done = run_bench("--executors", "process-pool", "--chunksizes", "nativ")
+    assert done.returncode == 2 and "'nativ' is not a positive integer, 'auto' or 'native'" in done.stderr
+
+
+@pytest.mark.slow
+def test_joblib_native_records_the_batches_it_dispatched_and_the_report_compares_it(tmp_path):
+    needs("joblib")
+    matrix = plan.Matrix(
+        executors=("joblib",),
+        workers=(2,),
+        workloads=("noop",),
+        sizes=(3000,),
+        chunksizes=("1", "64", "native"),
+        repeats=6,
+        trace=False,
+    )
+    results = bench.sweep(matrix, tmp_path)
+    cells = {cell.chunksize_spec: cell for cell in results.cells}
+    assert all(cell.ok and cell.verified for cell in cells.values())
+    native = cells["native"]
+    # one entry per timed round, every item dispatched; joblib grows its batches from one item
+    assert len(native.native_chunks) == len(native.times_s) == 6
+    assert all(run["items"] == 3000 and 1 <= run["chunks"] <= 3000 for run in native.native_chunks)
+    mean = sorted(run["items"] / run["chunks"] for run in native.native_chunks)
+    assert native.chunksize == max(1, round((mean[2] + mean[3]) / 2)) and native.chunksize > 1
+    assert cells["64"].native_chunks is None and cells["64"].chunksize == 64
+    # the journal keeps it; the report says how the library's own batching does against 1 and 64
+    [loaded] = [c for c in bench.load(results.path).cells if c.chunksize_spec == "native"]
+    assert loaded.native_chunks == native.native_chunks
+    notes = [note for case in analyse(bench.load(results.path)).cases for note in case.notes]
+    [said] = [note for note in notes if note.startswith("joblib's own chunking")]
+    assert f"(native->{native.chunksize}) reaches" in said and "of its best measured chunk size" in said
+
+
+@pytest.mark.slow
+def test_joblib_takes_its_backend_as_an_option(run_bench, tmp_path):
+    needs("joblib")
+    done = run_bench(
+        "--executors",
+        "joblib",
+        "--executor-option",
+        "backend=threading",
+        "--workloads",
+        "noop",
+        "--workers",
+        "2",
+        "--size",
+        "200",
+        "--chunksizes",
+        "8",
+        "--repeats",
+        "2",
+        "--out",
+        "out",
+        "--quiet",
+    )
+    assert done.returncode == 0, done.stderr
+    [path] = (tmp_path / "out").glob("*.jsonl")
+    [cell] = bench.load(path).cells
+    assert cell.ok and cell.verified and cell.options == {"backend": "threading"}
+    wrong = run_bench("--executors", "joblib", "--executor-option", "backend=dask")
+    assert wrong.returncode == 2
+    assert "joblib: option backend: 'dask' is not one of loky, multiprocessing, threading" in wrong.stderr
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _ray(*args, env, timeout=120):
+    ray = Path(sys.executable).parent / "ray"
+    return subprocess.run([str(ray), *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _stop_cluster(folder):
+    """End every process of the test's cluster: those whose command line names its folder, and theirs."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if any(folder in part for part in process.info["cmdline"] or ()):
+                found += [process, *process.children(recursive=True)]
+        except psutil.Error:
+            continue
+    for process in found:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(found, timeout=20)
+
+
+@pytest.mark.slow
+def test_ray_joins_a_running_cluster_of_a_head_and_a_worker_node(run_bench, tmp_path, scratch):
+    needs("ray")
+    # the cluster a user starts on a login node and on compute nodes (README, "joblib and Ray"): here two
+    # nodes of one CPU each on this machine, protected by a token of their own
+    folder = tempfile.mkdtemp(prefix="bench-raytest-", dir="/tmp")  # Ray's socket paths must stay short
+    port = _free_port()
+    env = {
+        **os.environ,
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
+    try:
+        head = _ray(
+            "start",
+            "--head",
+            f"--port={port}",
+            "--num-cpus=1",
+            f"--temp-dir={folder}",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+            env=env,
+        )
+        assert head.returncode == 0, head.stderr
+        worker = _ray("start", f"--address=127.0.0.1:{port}", "--num-cpus=1", f"--temp-dir={folder}", env=env)
+        assert worker.returncode == 0, worker.stderr
+        done = run_bench(
+            "--executors",
+            "ray",
+            "--executor-option",
+            f"address=127.0.0.1:{port}",
+            "--workloads",
+            "fibprimes",
+            "--workers",
+            "1,2",
+            "--size",
+            "600",
+            "--chunksizes",
+            "8",
+            "--repeats",
+            "2",
+            "--out",
+            "out",
+            "--quiet",
+            env={"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": env["RAY_AUTH_TOKEN"], "TMPDIR": str(scratch)},
+        )
+        assert done.returncode == 0, done.stderr
+        [path] = (tmp_path / "out").glob("*.jsonl")
+        cells = bench.load(path).cells
+        assert [(c.workers, c.ok, c.verified) for c in cells] == [(1, True, True), (2, True, True)]
+        assert all(c.options == {"address": f"127.0.0.1:{port}"} and len(c.nodes) == c.workers for c in cells)
+        # the run left the cluster as it found it: its actors gone (the cluster ends them), every CPU free again
+        deadline = time.monotonic() + 30
+        while "0.0/2.0 CPU" not in (status := _ray("status", f"--address=127.0.0.1:{port}", env=env)).stdout:
+            assert time.monotonic() < deadline, status.stdout
+            time.sleep(1)
+        # a cluster that does not answer: a clear error, in the cell, and the run ends 1
+        gone = run_bench(
+            "--executors",
+            "ray",
+            "--executor-option",
+            "address=127.0.0.1:1",
+            "--workloads",
+            "noop",
+            "--workers",
+            "1",
+            "--size",
+            "10",
+            "--chunksizes",
+            "1",
+            "--repeats",
+            "1",
+            "--out",
+            "gone",
+            "--quiet",
+            timeout=60,
+        )
+        assert gone.returncode == 1
+        assert "ray x1 noop[10] chunk=1: start-up failed: ConnectionError: no Ray cluster answers at 127.0.0.1:1" in (
+            gone.stderr
+        )
+    finally:
+        _stop_cluster(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+    assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", METHODS)
+def test_ray_stops_quickly_after_a_timeout(method):
+    from tests.test_executors import test_timeout_then_abort_stops_quickly
+
+    needs("ray")
+    test_timeout_then_abort_stops_quickly("ray", method)
+
+
+def test_the_loky_workers_rays_processes_and_their_folders_end_with_the_instance():
+    token = Path.home() / ".ray" / "auth_token"
+    had_token = token.exists()
+    before = {*Path("/tmp").glob("bench-ray-*"), *Path("/tmp").glob("ray")}
+    for name in ("joblib", "ray"):
+        needs(name)
+        earlier = {child.pid for child in psutil.Process().children(recursive=True)}  # other tests' helpers
+        with bench.executors.get(name)(2) as pool:
+            assert pool.map(square, range(20), chunksize=None) == [x * x for x in range(20)]
+            folder = Path(getattr(pool, "folder", None) or pool.scratch)
+            assert folder.is_dir()
+            started = [
+                child
+                for child in psutil.Process().children(recursive=True)
+                if child.pid not in earlier
+                # loky's resource tracker, as multiprocessing's, ends with this process
+                and "resource_tracker" not in " ".join(child.cmdline())
+            ]
+            assert len(started) >= 2, name  # the workers at least
+        _, alive = psutil.wait_procs(started, timeout=20)
+        assert alive == [] and not folder.exists(), name
+    # nothing in Ray's own places: no token saved for the user, no /tmp/ray
+    assert {*Path("/tmp").glob("bench-ray-*"), *Path("/tmp").glob("ray")} == before
+    assert token.exists() == had_token
