@@ -268,6 +268,8 @@ def test_the_loky_workers_rays_processes_and_their_folders_end_with_the_instance
         earlier = {child.pid for child in psutil.Process().children(recursive=True)}  # other tests' helpers
         with bench.executors.get(name)(2) as pool:
             assert pool.map(square, range(20), chunksize=None) == [x * x for x in range(20)]
+            # the workers run at the driver's priority (Ray's own default would be niceness 15)
+            assert set(pool.map(os.nice, [0] * 8, chunksize=1)) == {os.nice(0)}, name
             folder = Path(getattr(pool, "folder", None) or pool.scratch)
             assert folder.is_dir()
             started = [
@@ -283,3 +285,12 @@ def test_the_loky_workers_rays_processes_and_their_folders_end_with_the_instance
     # nothing in Ray's own places: no token saved for the user, no /tmp/ray
     assert {*Path("/tmp").glob("bench-ray-*"), *Path("/tmp").glob("ray")} == before
     assert token.exists() == had_token
+
+
+def test_without_the_library_the_back_end_says_how_to_install_it(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("joblib", "ray") else real(name))
+    assert bench.executors.get("joblib").available() == "joblib is not installed (pip install -e '.[joblib]')"
+    assert bench.executors.get("ray").available() == "ray is not installed (pip install -e '.[ray]')"

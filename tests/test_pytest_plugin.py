@@ -131,3 +131,24 @@ def test_the_default_executors_are_the_local_ones_available_here_and_a_bad_name_
     assert done.returncode == 4 and "--bench-executors: unknown executor 'nosuch'" in done.stderr
     done = run_pytest(tmp_path, "--bench-workers", "0", "--collect-only", "-q")
     assert done.returncode == 4 and "--bench-workers: '0' is not a list of positive integers" in done.stderr
+
+
+@pytest.mark.slow
+def test_joblib_and_ray_serve_a_users_test_too(tmp_path):
+    done = run_pytest(
+        tmp_path,
+        "--bench-executors",
+        "joblib,ray",
+        "--bench-workers",
+        "2",
+        "-k",
+        "square or streamed or arrays or zz",
+        "--benchmark-json",
+        "out.json",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    benchmarks = json.loads((tmp_path / "out.json").read_text())["benchmarks"]
+    assert sorted(b["name"] for b in benchmarks) == sorted(
+        f"{test}[{name}-2]" for name in ("joblib", "ray") for test in ("test_square", "test_streamed", "test_arrays")
+    )
+    assert all(b["extra_info"]["verified"] is True for b in benchmarks)

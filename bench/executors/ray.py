@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from bench.executors.base import (
-    READY_TIMEOUT_S,
     UNIX_SOCKET_PATH,
     Executor,
     Option,
@@ -61,7 +61,10 @@ class Ray(Executor):
     (Ray's token authentication; Ray's servers listen on every interface of the
     node whatever address it is given, so the token keeps others out). With
     ``address`` (``ray start --head`` prints it) it joins that cluster, whose
-    CPUs must number at least the workers. Ray is one per process: a second
+    CPUs must number at least the workers (and its own settings apply, such as
+    the niceness of its workers, 15 unless it was started with
+    ``RAY_worker_niceness=0``; a local one runs them at 0, as every other
+    back-end's workers run). Ray is one per process: a second
     instance cannot start while one runs. Actors are not restarted: a worker
     that dies fails its cell, as a broken process pool does.
     """
@@ -116,6 +119,9 @@ class Ray(Executor):
         os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # no report of this run to Ray's servers
         # no Ray of Ray's own making (in /tmp/ray) when a call comes after the instance has stopped
         os.environ["RAY_ENABLE_AUTO_CONNECT"] = "0"
+        # Ray runs its workers at niceness 15, a hidden default that gives them less CPU than the driver and
+        # any other process: the workers of a local Ray run as every other back-end's do
+        os.environ.setdefault("RAY_worker_niceness", "0")
         if address is None and not _user_token():
             # Ray (2.59 and later) protects a local cluster with a token, which it would save as
             # ~/.ray/auth_token: this process's own, in its environment, which Ray reads once
@@ -178,11 +184,13 @@ class Ray(Executor):
                     getattr(self.pool, pool_stop)()
                 except Exception:  # a Ray already gone: its actors went with it
                     pass
-                # each call's thread ends once its actor answered or was killed; after ray.shutdown it would fail
+                # each call's thread ends once its actor answered or was killed; after ray.shutdown it would
+                # fail (a Ray whose raylet a batch system killed answers no more: the wait is bounded)
+                deadline = time.monotonic() + STOP_TIMEOUT_S
                 for call in getattr(self, "calls", []):
                     thread = getattr(call, "_result_thread", None)
                     if thread is not None:
-                        thread.join(READY_TIMEOUT_S)
+                        thread.join(remaining_s(deadline))
             ray.shutdown()
         finally:
             if getattr(self, "folder", None):
@@ -276,6 +284,8 @@ def _own_session() -> Iterator[None]:
         subprocess.Popen.__init__ = original  # type: ignore[method-assign]
 
 
+#: Seconds a stopping instance waits for the threads of its last calls.
+STOP_TIMEOUT_S = 10.0
 #: Seconds to wait for a cluster's head to accept a connection before its address is taken as wrong.
 CONNECT_TIMEOUT_S = 10.0
 
