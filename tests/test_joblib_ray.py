@@ -83,7 +83,6 @@ def test_joblib_native_records_the_batches_it_dispatched_and_the_report_compares
         sizes=(3000,),
         chunksizes=("1", "64", "native"),
         repeats=6,
-        trace=False,
     )
     results = bench.sweep(matrix, tmp_path)
     cells = {cell.chunksize_spec: cell for cell in results.cells}
@@ -101,6 +100,21 @@ def test_joblib_native_records_the_batches_it_dispatched_and_the_report_compares
     notes = [note for case in analyse(bench.load(results.path)).cases for note in case.notes]
     [said] = [note for note in notes if note.startswith("joblib's own chunking")]
     assert f"(native->{native.chunksize}) reaches" in said and "of its best measured chunk size" in said
+    # traced: where joblib sized the chunks, a chunk is the items one worker ran back to back
+    traces = {t.chunksize_spec: t for t in bench.load(results.path).traces if t.role == "cell"}
+    assert native.pop is not None and 0 < native.pop["parallel"] <= 1
+    chunks = traces["native"].chunks
+    assert sum(chunks["items"]) == 3000 and 1 < len(chunks["items"]) < 3000
+    assert len(traces["64"].chunks["items"]) == -(-3000 // 64)
+    # and compare reads such journals as any other
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "compare", str(results.path), str(results.path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    row = next(line for line in done.stdout.splitlines() if line.startswith("joblib x2") and " n " in line)
+    assert f"{native.chunksize} n" in row and "n: the library's own chunking" in done.stdout, done.stdout
 
 
 @pytest.mark.slow
@@ -294,3 +308,21 @@ def test_without_the_library_the_back_end_says_how_to_install_it(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("joblib", "ray") else real(name))
     assert bench.executors.get("joblib").available() == "joblib is not installed (pip install -e '.[joblib]')"
     assert bench.executors.get("ray").available() == "ray is not installed (pip install -e '.[ray]')"
+
+
+@pytest.mark.slow
+def test_joblib_with_worker_processes_survives_a_dead_worker_and_a_hung_task(run_bench, tmp_path, scratch):
+    # one worker runs in the driver (tests/test_faults.py); two are loky processes
+    needs("joblib")
+    done = run_bench(
+        *("--executors", "joblib", "--workloads", "fault-exit,fault-hang,noop", "--workers", "2", "--chunksizes", "4"),
+        *("--size", "16", "--repeats", "2", "--cell-timeout", "3", "--out", "out", "--quiet"),
+        env={"TMPDIR": str(scratch)},
+    )
+    assert done.returncode == 1, done.stderr
+    [path] = (tmp_path / "out").glob("*.jsonl")
+    cells = {cell.workload: cell for cell in bench.load(path).cells}
+    assert cells["fault-exit"].status == "error" and "TerminatedWorkerError" in cells["fault-exit"].error
+    assert cells["fault-hang"].status == "timeout"
+    assert cells["noop"].ok and cells["noop"].verified and cells["noop"].instance > cells["fault-hang"].instance
+    assert list(scratch.iterdir()) == []

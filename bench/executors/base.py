@@ -48,8 +48,9 @@ UNIX_SOCKET_PATH = 107
 #: worker idles while the driver hands out the next chunk, and the input is read only that far ahead.
 WINDOW_PER_WORKER = 2
 #: What libraries raise when a wait runs out. Before Python 3.11 neither
-#: concurrent.futures' nor asyncio's TimeoutError is the builtin one.
-TIMEOUT_ERRORS = (TimeoutError, concurrent.futures.TimeoutError, asyncio.TimeoutError)
+#: concurrent.futures' nor asyncio's TimeoutError is the builtin one; multiprocessing's (which joblib and
+#: Ray's Pool raise) never is.
+TIMEOUT_ERRORS = (TimeoutError, concurrent.futures.TimeoutError, asyncio.TimeoutError, multiprocessing.TimeoutError)
 #: Work that aborted instances left running (threads, MPI workers cannot be stopped), one line each:
 #: such work can keep the process from ending, so the command line ends it without waiting.
 ABANDONED: list[str] = []

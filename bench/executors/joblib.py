@@ -16,7 +16,7 @@ from bench.executors.base import (
     READY_TIMEOUT_S,
     Executor,
     Option,
-    ignoring_interrupts,
+    ignore_interrupts,
     remaining_s,
     worker_identity,
 )
@@ -105,6 +105,9 @@ class Joblib(Executor):
         #: size its batching had reached; None otherwise.
         self.last_chunks: dict[str, int] | None = None
         self.scratch = scratch.make("joblib-")
+        #: The workers' initializer: the terminal's signals are the driver's, then the inner threads. One
+        #: object for every call, since loky reuses its workers only for equal arguments.
+        self.initializer = self.worker_initializer(ignore_interrupts)
 
     def _parallel(
         self,
@@ -119,6 +122,8 @@ class Joblib(Executor):
         # joblib's own limit of the inner threads (cores // n_jobs) is a hidden default: the suite's rule
         # replaces it, except under --threads default, which keeps what joblib does
         inner = {"inner_max_num_threads": self.threads} if self.threads and backend != "threading" else {}
+        # worker processes (not threads, which run in this process) get the initializer
+        setup = {"initializer": self.initializer} if backend != "threading" else {}
         if self.workers == 1:
             timeout = None  # joblib's sequential back-end has no timeout (see _bounded)
         with parallel_config(backend=backend, n_jobs=self.workers, **inner):
@@ -130,6 +135,7 @@ class Joblib(Executor):
                 return_as=return_as,
                 timeout=timeout,
                 temp_folder=self.scratch,
+                **setup,
             )
         return parallel
 
@@ -147,8 +153,7 @@ class Joblib(Executor):
     def _call(self, parallel: Any, fn: Callable[..., Any], arguments: Iterable[tuple[Any, ...]]) -> Any:
         from joblib import delayed, parallel_config
 
-        # workers that loky starts now (the first call, or after a fault) inherit an ignored SIGINT
-        with ignoring_interrupts(), parallel_config(backend=self.settings["backend"], n_jobs=self.workers):
+        with parallel_config(backend=self.settings["backend"], n_jobs=self.workers):
             return parallel(delayed(fn)(*args) for args in arguments)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
