@@ -135,7 +135,7 @@ class CellResult:
     #: Chunks in flight under imap / imap_unordered (None under map).
     window: int | None = None
     #: Under ``native`` where the library sizes chunks as it runs: what each timed run dispatched
-    #: (``chunks``, ``items``, and ``last``, the size its batching had reached).
+    #: (``chunks`` and their ``items``).
     native_chunks: list[dict[str, int]] | None = None
     #: Peak bytes the driver allocated in one extra, untimed run (``driver_peak_bytes``).
     driver_peak_bytes: int | None = None

@@ -298,8 +298,8 @@ def validate(matrix: Matrix) -> None:
         raise PlanError("threads needs at least one value")
     if matrix.warmup not in WARMUPS:
         raise PlanError(f"warm-up {matrix.warmup!r} is not one of {', '.join(WARMUPS)}")
-    _check_local_workers(matrix)
     _check_executor_options(matrix)
+    _check_local_workers(matrix)
     declared = {key for name in matrix.workloads for key in workloads.get(name).params}
     for key in matrix.params:
         if key not in declared:
@@ -376,7 +376,7 @@ def _check_local_workers(matrix: Matrix) -> None:
     limit = max_local_workers()
     for name in matrix.executors or tuple(bench.executors.names()):
         backend = bench.executors.get(name)
-        if not backend.local:
+        if not backend.runs_here(options_for(backend, matrix.executor_options)):
             continue
         too_many = [workers for workers in matrix.workers if workers > limit and not backend.unsupported(workers)]
         if too_many:
@@ -397,7 +397,9 @@ def build(matrix: Matrix) -> list[Group]:
         unavailable = backend.available()
         options = tuple(sorted(options_for(backend, matrix.executor_options).items()))
         remote = None if unavailable else backend.capacity(dict(options))
-        capacity = remote or cores
+        # workers elsewhere whose CPUs are not known here (a Ray cluster's): none oversubscribed
+        elsewhere = not unavailable and not backend.runs_here(dict(options))
+        capacity = remote or (max(matrix.workers) if elsewhere else cores)
         for workers, threads in itertools.product(matrix.workers, matrix.all_threads):
             if workers not in matrix.threads_workers.get(threads, (workers,)):
                 continue

@@ -420,8 +420,8 @@ class CellRecord(_KeyedRecord):
     #: ``communication``, ``computation``; see ``bench.trace``); null: not traced.
     pop: dict[str, float | None] | None = field(default=None, metadata=_meta("pop?"))
     #: Under ``native`` where the library sizes chunks as it runs (joblib's ``batch_size="auto"``): per timed
-    #: run, the chunks it dispatched, their items, and ``last``, the size its batching had reached; the
-    #: record's ``chunksize`` is then the median over the runs of their mean items per chunk.
+    #: run, the ``chunks`` it dispatched and their ``items``; the record's ``chunksize`` is then the median over
+    #: the runs of their mean items per chunk.
     native_chunks: list[dict[str, Any]] | None = field(default=None, metadata=_meta("dicts?"))
     #: Rounds taken over from an earlier record of the cell that an interrupt cut short (``--resume``).
     prior_rounds: int | None = field(default=None, metadata=_meta("int?"))

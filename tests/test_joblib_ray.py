@@ -68,6 +68,25 @@ def test_native_resolves_to_each_librarys_own_rule():
         )
 
 
+def test_a_ray_cluster_is_not_held_to_this_machines_cores():
+    matrix = plan.Matrix(
+        executors=("ray",), workers=(64,), workloads=("noop",), executor_options={"address": "10.0.0.5:6379"}
+    )
+    [group] = plan.build(matrix)  # the local limit (4 per core) would refuse 64 workers here
+    assert not any(cell.oversubscribed for cell in group.cells)
+    with pytest.raises(plan.PlanError, match="ray with 64 workers exceeds the limit"):
+        plan.build(plan.Matrix(executors=("ray",), workers=(64,), workloads=("noop",)))
+
+
+def test_a_second_ray_in_the_process_is_refused_and_the_first_goes_on():
+    needs("ray")
+    Ray = bench.executors.get("ray")
+    with Ray(1) as first:
+        with pytest.raises(RuntimeError, match="one Ray instance per process"):
+            Ray(1).__enter__()
+        assert first.map(square, range(6), chunksize=2) == [x * x for x in range(6)]
+
+
 def test_a_bad_chunk_spec_names_native_too(run_bench):
     done = run_bench("--executors", "process-pool", "--chunksizes", "nativ")
     assert done.returncode == 2 and "'nativ' is not a positive integer, 'auto' or 'native'" in done.stderr
@@ -143,6 +162,15 @@ def test_joblib_takes_its_backend_as_an_option(run_bench, tmp_path):
     [path] = (tmp_path / "out").glob("*.jsonl")
     [cell] = bench.load(path).cells
     assert cell.ok and cell.verified and cell.options == {"backend": "threading"}
+    # joblib's multiprocessing back-end, with the suite's start method (joblib's own default would fork)
+    done = run_bench(
+        *("--executors", "joblib", "--executor-option", "backend=multiprocessing", "--workloads", "noop"),
+        *("--workers", "2", "--size", "200", "--chunksizes", "8", "--repeats", "2", "--out", "mp", "--quiet"),
+    )
+    assert done.returncode == 0, done.stderr
+    [path] = (tmp_path / "mp").glob("*.jsonl")
+    [cell] = bench.load(path).cells
+    assert cell.ok and cell.verified and cell.options == {"backend": "multiprocessing"}
     wrong = run_bench("--executors", "joblib", "--executor-option", "backend=dask")
     assert wrong.returncode == 2
     assert "joblib: option backend: 'dask' is not one of loky, multiprocessing, threading" in wrong.stderr

@@ -341,6 +341,12 @@ class Executor:
         return None
 
     @classmethod
+    def runs_here(cls, options: Mapping[str, Any]) -> bool:
+        """Whether the workers of an instance with ``options`` run on this machine (their count bounded by its
+        cores, oversubscription judged against them)."""
+        return cls.local
+
+    @classmethod
     def unsupported(cls, workers: int) -> str | None:
         """Why ``workers`` cannot be run by this back-end here, or None."""
         if cls.max_workers is not None and workers > cls.max_workers:

@@ -14,9 +14,13 @@ from typing import Any, ClassVar
 from bench.executors.base import (
     METHODS,
     READY_TIMEOUT_S,
+    TIMEOUT_ERRORS,
     Executor,
     Option,
+    apply_chunk,
+    batched,
     ignore_interrupts,
+    mp_context,
     remaining_s,
     worker_identity,
 )
@@ -41,11 +45,15 @@ class Joblib(Executor):
 
     The loky workers are joblib's reusable executor, kept from one call to the
     next as joblib keeps them (the ``multiprocessing`` back-end makes a pool per
-    call, as joblib does). ``imap`` and ``imap_unordered`` are joblib's own
+    call, as joblib does, with the suite's start method). A chunk is one joblib
+    task (``batch_size=1``): given a ``batch_size``, joblib would cut its first
+    and last batches smaller. joblib's timeout bounds each chunk, so a call of
+    many chunks that runs past the whole call's timeout fails once it is done.
+    ``imap`` and ``imap_unordered`` are joblib's own
     ``return_as="generator"`` and ``"generator_unordered"``; a stream the
     consumer leaves reads no more input and lets the chunks in flight finish,
     as the other back-ends do. The window is
-    joblib's ``pre_dispatch`` (window x chunk size items): joblib then sends a
+    joblib's ``pre_dispatch`` (in chunks): joblib then sends a
     new chunk from the thread that receives each finished one, whether or not
     the consumer has taken its results, so the window bounds the chunks in
     flight but not how far the input is read ahead of a slow consumer
@@ -53,7 +61,7 @@ class Joblib(Executor):
     with it the results the consumer waits for). Under the ``native`` chunk
     spec joblib batches as it does when given nothing (``batch_size="auto"``:
     batches grow or shrink towards 0.2-2 s each), and every call records what
-    it dispatched (``last_chunks``). With one worker joblib runs every call in
+    it dispatched (``last_chunks``: its batches and their items). With one worker joblib runs every call in
     this process, one after the other (its rule for ``n_jobs=1``): ``joblib x1``
     measures joblib's cost over a plain loop. Its scratch folder for memory-mapped
     arguments is one of the instance's, removed with it.
@@ -101,80 +109,80 @@ class Joblib(Executor):
     def start(self) -> None:
         from bench import scratch
 
-        #: What the latest map call dispatched where joblib chose the chunk size: chunks, items and the
-        #: size its batching had reached; None otherwise.
+        #: What the latest call dispatched where joblib chose the chunk size (``chunks``, ``items``); None
+        #: otherwise.
         self.last_chunks: dict[str, int] | None = None
+        #: Whether a call ran out of time (threads of the threading back-end cannot be stopped).
+        self.timed_out = False
         self.scratch = scratch.make("joblib-")
-        #: The workers' initializer: the terminal's signals are the driver's, then the inner threads. One
-        #: object for every call, since loky reuses its workers only for equal arguments.
+        #: The workers' initializer: the terminal's signals are the driver's, then the inner threads (which
+        #: replace joblib's own limit, cores // n_jobs, except under --threads default). One object for every
+        #: call, since loky reuses its workers only for equal arguments.
         self.initializer = self.worker_initializer(ignore_interrupts)
 
-    def _parallel(
-        self,
-        chunksize: int | None,
-        timeout: float | None,
-        return_as: str = "list",
-        pre_dispatch: str | int | None = None,
-    ) -> Any:
-        from joblib import Parallel, parallel_config
+    def _parallel(self, adaptive: bool, timeout: float | None, return_as: str = "list", ahead: str | int = "") -> Any:
+        """A ``Parallel`` call: of chunk tasks, one per batch (the suite's chunk size), or with ``adaptive`` of
+        items that joblib batches itself (``batch_size="auto"``)."""
+        from joblib import Parallel
 
-        backend = self.settings["backend"]
-        # joblib's own limit of the inner threads (cores // n_jobs) is a hidden default: the suite's rule
-        # replaces it, except under --threads default, which keeps what joblib does
-        inner = {"inner_max_num_threads": self.threads} if self.threads and backend != "threading" else {}
+        backend: Any = self.settings["backend"]
         # worker processes (not threads, which run in this process) get the initializer
         setup = {"initializer": self.initializer} if backend != "threading" else {}
+        if backend == "multiprocessing":  # joblib's default context forks this threaded driver
+            backend = mp_context()
         if self.workers == 1:
             timeout = None  # joblib's sequential back-end has no timeout (see _bounded)
-        with parallel_config(backend=backend, n_jobs=self.workers, **inner):
-            parallel = Parallel(
-                n_jobs=self.workers,
-                backend=backend,
-                batch_size="auto" if chunksize is None else chunksize,
-                pre_dispatch=pre_dispatch or "2 * n_jobs",
-                return_as=return_as,
-                timeout=timeout,
-                temp_folder=self.scratch,
-                **setup,
-            )
-        return parallel
+        return Parallel(
+            n_jobs=self.workers,
+            backend=backend,
+            batch_size="auto" if adaptive else 1,
+            pre_dispatch=ahead or "2 * n_jobs",
+            return_as=return_as,
+            timeout=timeout,
+            temp_folder=self.scratch,
+            **setup,
+        )
 
-    def _note(self, parallel: Any, chunksize: int | None) -> None:
-        if chunksize is not None:
-            self.last_chunks = None
-            return
-        backend = getattr(parallel, "_backend", None)
-        self.last_chunks = {
-            "chunks": int(parallel.n_dispatched_batches),
-            "items": int(parallel.n_dispatched_tasks),
-            "last": int(getattr(backend, "_effective_batch_size", 0) or 0),
-        }
+    def _note(self, parallel: Any, adaptive: bool) -> None:
+        self.last_chunks = (
+            {"chunks": int(parallel.n_dispatched_batches), "items": int(parallel.n_dispatched_tasks)}
+            if adaptive
+            else None
+        )
 
-    def _call(self, parallel: Any, fn: Callable[..., Any], arguments: Iterable[tuple[Any, ...]]) -> Any:
-        from joblib import delayed, parallel_config
+    @staticmethod
+    def _tasks(fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int | None) -> Iterator[Any]:
+        """joblib's tasks: a chunk each (joblib would otherwise cut its first and last batches smaller than
+        ``batch_size``), or the items themselves where joblib batches them."""
+        from joblib import delayed
 
-        with parallel_config(backend=self.settings["backend"], n_jobs=self.workers):
-            return parallel(delayed(fn)(*args) for args in arguments)
+        if chunksize is None:
+            return (delayed(fn)(item) for item in iterable)
+        return (delayed(apply_chunk)(fn, chunk) for chunk in batched(iterable, chunksize))
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
         """One call, run at once (joblib has no futures): for probes such as ``thread_pools``."""
+        from joblib import delayed
+
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         try:
-            future.set_result(self._call(self._parallel(1, READY_TIMEOUT_S), fn, [args])[0])
+            future.set_result(self._parallel(False, READY_TIMEOUT_S)([delayed(fn)(*args)])[0])
         except BaseException as exc:
             future.set_exception(exc)
         return future
 
     def wait_ready(self) -> None:
         """Every worker answers once: calls that each hold their worker a while, until all have."""
+        from joblib import delayed
+
         seen: set[tuple[str, int, int]] = set()
         delay_s = 0.005
         deadline = time.monotonic() + READY_TIMEOUT_S
         while len(seen) < self.workers:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"only {len(seen)} of {self.workers} workers answered")
-            parallel = self._parallel(1, READY_TIMEOUT_S)
-            seen.update(self._call(parallel, worker_identity, [(delay_s,)] * self.workers))
+            parallel = self._parallel(False, READY_TIMEOUT_S)
+            seen.update(parallel(delayed(worker_identity)(delay_s) for _ in range(self.workers)))
             delay_s = min(2 * delay_s, 0.5)
         self.nodes = sorted(node for node, _, _ in seen)
 
@@ -182,13 +190,18 @@ class Joblib(Executor):
         self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int | None, timeout: float | None
     ) -> list[Any]:
         deadline = None if timeout is None else time.monotonic() + timeout
-        parallel = self._parallel(chunksize, timeout)
-        with self._bounded(timeout):
-            results: list[Any] = self._call(parallel, fn, ((item,) for item in iterable))
-        self._note(parallel, chunksize)
-        if deadline is not None and time.monotonic() > deadline:  # joblib's timeout bounds each chunk
+        parallel = self._parallel(chunksize is None, timeout)
+        try:
+            with self._bounded(timeout):
+                results: list[Any] = parallel(self._tasks(fn, iterable, chunksize))
+        except TIMEOUT_ERRORS:
+            self.timed_out = True
+            raise
+        self._note(parallel, chunksize is None)
+        # joblib's timeout bounds each chunk: a call of many chunks can run past the whole call's
+        if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError(f"unfinished after {timeout} s")
-        return results
+        return results if chunksize is None else [result for chunk in results for result in chunk]
 
     def _stream(
         self,
@@ -199,24 +212,29 @@ class Joblib(Executor):
         ordered: bool,
     ) -> Iterator[Any]:
         return_as = "generator" if ordered else "generator_unordered"
-        ahead = "2 * n_jobs" if chunksize is None else self.window * chunksize
-        parallel = self._parallel(chunksize, remaining_s(deadline), return_as, ahead)
+        adaptive = chunksize is None
+        # the window, in joblib's tasks (chunks); where joblib batches the items, its own default
+        parallel = self._parallel(adaptive, remaining_s(deadline), return_as, "" if adaptive else self.window)
         stop = threading.Event()
 
-        def calls() -> Iterator[tuple[Any]]:
+        def items() -> Iterator[Any]:
             for item in iterable:
                 if stop.is_set():
                     return
-                yield (item,)
+                yield item
 
-        results = self._call(parallel, fn, calls())
+        results = parallel(self._tasks(fn, items(), chunksize))
         try:
             while True:
-                with self._bounded(remaining_s(deadline)):
-                    result = next(results, _END)
+                try:
+                    with self._bounded(remaining_s(deadline)):
+                        result: Any = next(results, _END)
+                except TIMEOUT_ERRORS:
+                    self.timed_out = True
+                    raise
                 if result is _END:
                     return
-                yield result
+                yield from [result] if adaptive else result
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError("unfinished within the timeout")
         finally:
@@ -232,7 +250,12 @@ class Joblib(Executor):
                 pass
             finally:
                 results.close()
-                self._note(parallel, chunksize)
+                self._note(parallel, adaptive)
+
+    def abandoned(self) -> str | None:
+        if self.settings["backend"] == "threading" and self.workers > 1 and getattr(self, "timed_out", False):
+            return f"the threads of {self.name} x{self.workers} may still run a task (threads cannot be stopped)"
+        return None
 
     def _executor(self) -> Any:
         """loky's reusable executor, where one runs (joblib's loky back-end keeps it between calls)."""

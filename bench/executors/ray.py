@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -90,6 +90,10 @@ class Ray(Executor):
         return None
 
     @classmethod
+    def runs_here(cls, options: Mapping[str, Any]) -> bool:
+        return cls.resolve_options(options)["address"] is None  # a cluster's workers run on its nodes
+
+    @classmethod
     def native_chunksize(cls, n_items: int | None, workers: int, method: str) -> int | None:
         if method == "map" and n_items:  # Ray's Pool.map: multiprocessing's rule, four chunks per worker
             from bench.plan import auto_chunksize
@@ -122,13 +126,16 @@ class Ray(Executor):
         # Ray runs its workers at niceness 15, a hidden default that gives them less CPU than the driver and
         # any other process: the workers of a local Ray run as every other back-end's do
         os.environ.setdefault("RAY_worker_niceness", "0")
-        if address is None and not _user_token():
+        self.token = address is None and not _user_token()
+        if self.token:
             # Ray (2.59 and later) protects a local cluster with a token, which it would save as
-            # ~/.ray/auth_token: this process's own, in its environment, which Ray reads once
-            os.environ.setdefault("RAY_AUTH_TOKEN", _TOKEN)
+            # ~/.ray/auth_token: this process's own, in its environment while the instance runs
+            os.environ["RAY_AUTH_TOKEN"] = _TOKEN
         import ray
         from ray.util.multiprocessing import Pool
 
+        #: Whether this instance started (or joined) the Ray it stops: never another's.
+        self.owns_ray = False
         if ray.is_initialized():
             raise RuntimeError("one Ray instance per process: another one is running in this process")
         from ray._private import auto_init_hook
@@ -169,6 +176,10 @@ class Ray(Executor):
         finally:
             quiet.setLevel(level)
             ray_utils.set_sigterm_handler = setter
+        self.owns_ray = True
+        free = float(ray.available_resources().get("CPU", 0))  # type: ignore[no-untyped-call]
+        if free < self.workers:  # Ray's Pool would wait for them without end
+            raise RuntimeError(f"the Ray cluster has {free:g} free CPUs, fewer than the {self.workers} workers")
         self.pool = Pool(
             self.workers,
             initializer=functools.partial(threads.initialize, ignore_interrupts, self.threads),
@@ -178,6 +189,9 @@ class Ray(Executor):
     def _stop(self, pool_stop: str) -> None:
         import ray
 
+        if not getattr(self, "owns_ray", False):
+            self._forget_token()
+            return
         try:
             if getattr(self, "pool", None) is not None:
                 try:
@@ -193,8 +207,15 @@ class Ray(Executor):
                         thread.join(remaining_s(deadline))
             ray.shutdown()
         finally:
+            self.owns_ray = False
+            self._forget_token()
             if getattr(self, "folder", None):
                 shutil.rmtree(str(self.folder), ignore_errors=True)
+
+    def _forget_token(self) -> None:
+        """The processes the driver starts later (and a later instance that joins a cluster) do not get it."""
+        if getattr(self, "token", False) and os.environ.get("RAY_AUTH_TOKEN") == _TOKEN:
+            del os.environ["RAY_AUTH_TOKEN"]
 
     def shutdown(self) -> None:
         self._stop("close")

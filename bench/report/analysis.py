@@ -615,6 +615,7 @@ def _chunk_effect(case: CaseReport, best: Point, say: Any) -> None:
         and p.record.method == best.record.method
         and p.record.threads == best.record.threads
         and p.record.chunksize != best.record.chunksize
+        and NATIVE not in (p.record.chunksize_spec, best.record.chunksize_spec)  # _native_notes says those
     ]
     if not siblings:
         return

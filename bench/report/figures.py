@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bench import stats
-from bench.records import AUTO
+from bench.records import AUTO, NATIVE
 from bench.report.analysis import CaseReport, EnvironmentReport, Point, ProbeFit, executor_rank
 from bench.stats import duration_text
 
@@ -174,7 +174,11 @@ def _plain_log(axis: Any) -> None:
 def _chunks(case: CaseReport, prefix: str) -> Figure | None:
     chunked: dict[str, list[Point]] = {}
     for point in case.ranked:
-        if point.record.chunksize_spec != "n/a" and point.record.method == (case.best or point).record.method:
+        # the library's own chunking (native) is no point of the chunk-size curve: the report's text compares it
+        if (
+            point.record.chunksize_spec not in ("n/a", NATIVE)
+            and point.record.method == (case.best or point).record.method
+        ):
             chunked.setdefault(point.executor, []).append(point)
     executors = sorted(
         (e for e, ps in chunked.items() if len({p.record.chunksize_spec for p in ps}) >= 2),
