@@ -205,6 +205,16 @@ def deferred_interrupts() -> Iterator[None]:
             signal.raise_signal(arrived[0])
 
 
+def not_installed(module: str, extra: str, name: str | None = None) -> str | None:
+    """Why a back-end cannot run when ``module`` (the distribution ``name``) is missing, with the command that
+    installs the project's ``extra``; None when it is there."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        return f"{name or module} is not installed (pip install -e '.[{extra}]')"
+    return None
+
+
 def _from_config(key: str | None) -> Any:
     """A value of dask's configuration (a user's ``~/.config/dask/*.yaml``), or None."""
     if key is None:
@@ -433,10 +443,15 @@ class Executor:
         while len(seen) < self.workers:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"only {len(seen)} of {self.workers} workers answered")
-            futures = [self.submit(worker_identity, delay_s) for _ in range(self.workers)]
-            seen.update(self._gather(futures, READY_TIMEOUT_S))
+            seen.update(self._identities(delay_s))
             delay_s = min(2 * delay_s, 0.5)
         self.nodes = sorted(node for node, _, _ in seen)
+
+    def _identities(self, delay_s: float) -> list[tuple[str, int, int]]:
+        """One call of ``worker_identity`` per worker, all in flight at once (see ``wait_ready``)."""
+        futures = [self.submit(worker_identity, delay_s) for _ in range(self.workers)]
+        found: list[tuple[str, int, int]] = self._gather(futures, READY_TIMEOUT_S)
+        return found
 
     def processes(self) -> list[int]:
         """Processes of this instance's workers that the driver did not start itself, on this node (their

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
 import logging
 import os
 import re
@@ -29,6 +28,7 @@ from bench.executors.base import (
     batched,
     ignoring_interrupts,
     node_name,
+    not_installed,
 )
 
 # The arguments of a chunk travel inside its task, as the suite means them to (a probe measures exactly that
@@ -51,9 +51,7 @@ class _DaskBase(Executor):
 
     @classmethod
     def available(cls) -> str | None:
-        if importlib.util.find_spec("distributed") is None:
-            return "distributed is not installed (pip install -e '.[dask]')"
-        return None
+        return not_installed("distributed", "dask")
 
     def make_cluster(self) -> Any:
         raise NotImplementedError
@@ -306,10 +304,7 @@ class DaskSlurm(_DaskBase):
 
     @classmethod
     def available(cls) -> str | None:
-        reason = super().available()
-        if reason is None and importlib.util.find_spec("dask_jobqueue") is None:
-            reason = "dask-jobqueue is not installed (pip install -e '.[slurm]')"
-        return reason or slurm.unreachable()
+        return super().available() or not_installed("dask_jobqueue", "slurm", "dask-jobqueue") or slurm.unreachable()
 
     @classmethod
     def capacity(cls, options: Mapping[str, Any] | None = None) -> int | None:

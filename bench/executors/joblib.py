@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import importlib.util
 import shutil
 import threading
 import time
@@ -21,6 +20,7 @@ from bench.executors.base import (
     batched,
     ignore_interrupts,
     mp_context,
+    not_installed,
     remaining_s,
     worker_identity,
 )
@@ -78,9 +78,7 @@ class Joblib(Executor):
 
     @classmethod
     def available(cls) -> str | None:
-        if importlib.util.find_spec("joblib") is None:
-            return "joblib is not installed (pip install -e '.[joblib]')"
-        return None
+        return not_installed("joblib", "joblib")
 
     @classmethod
     def native_chunksize(cls, n_items: int | None, workers: int, method: str) -> int | None:
@@ -171,20 +169,14 @@ class Joblib(Executor):
             future.set_exception(exc)
         return future
 
-    def wait_ready(self) -> None:
-        """Every worker answers once: calls that each hold their worker a while, until all have."""
+    def _identities(self, delay_s: float) -> list[tuple[str, int, int]]:
+        """One call of ``worker_identity`` per worker, in one ``Parallel`` call (joblib has no futures)."""
         from joblib import delayed
 
-        seen: set[tuple[str, int, int]] = set()
-        delay_s = 0.005
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while len(seen) < self.workers:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"only {len(seen)} of {self.workers} workers answered")
-            parallel = self._parallel(False, READY_TIMEOUT_S)
-            seen.update(parallel(delayed(worker_identity)(delay_s) for _ in range(self.workers)))
-            delay_s = min(2 * delay_s, 0.5)
-        self.nodes = sorted(node for node, _, _ in seen)
+        found: list[tuple[str, int, int]] = self._parallel(False, READY_TIMEOUT_S)(
+            delayed(worker_identity)(delay_s) for _ in range(self.workers)
+        )
+        return found
 
     def _map(
         self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int | None, timeout: float | None

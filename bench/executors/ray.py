@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
-import importlib.util
 import logging
 import multiprocessing
 import os
@@ -25,6 +24,7 @@ from bench.executors.base import (
     Executor,
     Option,
     ignore_interrupts,
+    not_installed,
     remaining_s,
 )
 
@@ -85,9 +85,7 @@ class Ray(Executor):
 
     @classmethod
     def available(cls) -> str | None:
-        if importlib.util.find_spec("ray") is None:
-            return "ray is not installed (pip install -e '.[ray]')"
-        return None
+        return not_installed("ray", "ray")
 
     @classmethod
     def runs_here(cls, options: Mapping[str, Any]) -> bool:
