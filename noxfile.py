@@ -1,5 +1,5 @@
 """Sessions: ``nox -s bench``, ``nox -s report``, ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``,
-``nox -s overhead``.
+``nox -s docs``, ``nox -s overhead``.
 
 Every session runs in the project's one environment, ``venv/``, with every
 extra: the first session (or ``./bootstrap``) creates it, and it is updated
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "docs", "tests"]
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / "venv"
@@ -78,20 +78,24 @@ def bench(session: nox.Session) -> None:
     out = Path(_option(session.posargs, "--out") or "results")
     before = set(out.glob("*.jsonl"))
     mpiexec = _mpiexec()
-    # the cost model's parameters of this environment, once (about 80 s here): the report's model and forecast
+    # the cost model's parameters of this environment, once (about 80 s here): the report's model and forecast;
+    # not for a dry run, which only lists the sweep's cells
     calibrate = ["-m", "bench", "calibrate", "--if-missing", "--out", str(out)]
+    planning = "--dry-run" in session.posargs
     if mpiexec is None:
-        session.run("python", *calibrate, success_codes=[0, 1])
+        if not planning:
+            session.run("python", *calibrate, success_codes=[0, 1])
         session.run("python", "bench/run.py", *session.posargs, success_codes=[0, 1])
     else:
         processes = len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) + 1
         launch = [mpiexec, "-n", str(processes), _python(), "-m", "mpi4py"]
-        session.run(*launch, *calibrate, env=_terminal_env(), external=True, success_codes=[0, 1])
+        if not planning:
+            session.run(*launch, *calibrate, env=_terminal_env(), external=True, success_codes=[0, 1])
         command = [*launch, "bench/run.py", *session.posargs]
         session.run(*command, env=_terminal_env(), external=True, success_codes=[0, 1])
     resumed = _option(session.posargs, "--resume")
     journals = [Path(resumed)] if resumed else sorted(set(out.glob("*.jsonl")) - before)
-    if not journals:
+    if planning or not journals:
         return
     session.run("python", "-m", "bench", "report", str(journals[-1]))
     count = "import bench, sys; print(len(bench.load(sys.argv[1]).failed))"
@@ -192,6 +196,21 @@ def typecheck(session: nox.Session) -> None:
     """Check the types of bench/ and workloads/ with mypy (settings in pyproject.toml)."""
     _environment(session)
     session.run("mypy", *(session.posargs or ["bench", "workloads"]))
+
+
+DOCS_OUT = ROOT / "docs" / "_build" / "html"
+
+
+@nox.session(venv_backend="none")
+def docs(session: nox.Session) -> None:
+    """Build the documentation site with Sphinx, every warning an error, into docs/_build/html
+    (open its index.html). Its figures come from the journals in results/reference/."""
+    _environment(session)
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-q", "-b", "html", "-d", str(ROOT / "docs" / "_build" / "doctrees"),
+        str(ROOT / "docs"), str(DOCS_OUT), *session.posargs,
+    )  # fmt: skip
+    session.log(f"the site is in {DOCS_OUT}; open {DOCS_OUT / 'index.html'}")
 
 
 @nox.session(venv_backend="none")

@@ -40,6 +40,9 @@ Schema history (the ``schema`` field of every record):
    ``eliminated`` (with ``eliminated_by``: the leader, the p-value and the round) or ``budget``;
    the ``advice`` record kind (an ``advise`` run: candidates with predictions, the race's history,
    the budget used and the ``recommendation``), last in its journal.
+   Then, for each library's own chunking: the chunk spec ``native`` (the cell's ``chunksize`` is the
+   size the library's rule gave) and the cell's ``native_chunks`` (joblib: the chunks and items of
+   each timed run).
 
 Golden journals of every schema live in ``tests/data/`` and must keep loading.
 A new schema adds an entry to :data:`MIGRATIONS` that turns a record of the

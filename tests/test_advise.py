@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib
 import json
 import re
-import shlex
 import shutil
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 import bench
 from bench import stats
 from bench.model import PARAMS, ExecutorModel, Profile
+from tests.docs import example
 
 #: The module (``bench.advise`` is the function, as the Python API has it).
 advise = importlib.import_module("bench.advise")
@@ -68,22 +68,18 @@ def test_every_candidate_is_predicted_and_the_race_takes_each_executors_best_and
 UNEVEN = ROOT / "examples" / "uneven.py"
 
 
-def readme_advise_command() -> list[str]:
-    """The advise command of the README's "Which configuration for my function?" section."""
-    text = README.read_text()
-    section = text[text.index("## Which configuration for my function?") :]
-    found = re.search(r"^\s+(python -m bench advise .+)$", section, flags=re.MULTILINE)
-    assert found, "the README shows an advise command"
-    return shlex.split(found.group(1))
+def docs_advise_command() -> list[str]:
+    """The advise command of docs/advise.md ("Which configuration for my function?")."""
+    return example("docs/advise.md", "command", "python -m bench advise").argv
 
 
 def test_advise_on_a_users_workload_from_a_file_with_real_process_pools(calibrated, tmp_path, run_bench):
-    """The README's command (with two executors, a short budget and this test's folder), end to end."""
+    """The documentation's command (with two executors, a short budget and this test's folder), end to end."""
     out, _ = calibrated
     results_dir = tmp_path / "out"
     shutil.copytree(out / "calibration", results_dir / "calibration")
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    command = readme_advise_command()
+    command = docs_advise_command()
     assert command[:4] == ["python", "-m", "bench", "advise"] and command[4].startswith("examples/")
     extra = ["--size", "120", "--executors", "thread-pool,process-pool", "--budget", "25", "--out", str(results_dir)]
     result = run_bench(*command[3:], *extra, module=True, timeout=300)

@@ -14,6 +14,7 @@ import bench
 from bench.console import ConsoleProgress, print_summary, summary_table
 from bench.records import CellRecord
 from conftest import ROOT
+from tests.docs import example
 from tests.test_mpi import MPIEXEC
 
 SMALL = bench.Matrix(
@@ -135,15 +136,9 @@ def test_the_sweep_api_under_mpiexec_measures_mpi_comm_on_rank_0(tmp_path, fib_o
     assert lines == [f"cells 2 [(1, 'ok', {answer}), (2, 'ok', {answer})]\n", "cells 0 []\n", "cells 0 []\n"]
 
 
-def readme_python_example():
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("## From Python") :]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
-
-
 @pytest.mark.slow
-def test_the_readme_python_example_runs_as_written(tmp_path):
-    (tmp_path / "example.py").write_text(readme_python_example())
+def test_the_python_example_of_docs_getting_started_runs_as_written(tmp_path):
+    (tmp_path / "example.py").write_text(example("docs/getting-started.md", "python", "bench.Matrix(").text)
     done = subprocess.run(
         [sys.executable, "example.py"],
         cwd=tmp_path,

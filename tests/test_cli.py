@@ -485,19 +485,16 @@ def group_members(pgid):
     return found
 
 
-def readme_example(folder):
-    """The README's own user-workload example, written where the user would keep it."""
-    from conftest import ROOT
+def docs_workload_example(folder):
+    """The user-workload example of docs/workloads.md, written where the user would keep it."""
+    from tests.docs import example
 
-    text = (ROOT / "README.md").read_text()
-    code = re.search(r'```python\n("""my_work.py.*?)```', text, re.S)
-    assert code, "the README's my_work.py example is missing"
-    (folder / "my_work.py").write_text(code.group(1))
+    (folder / "my_work.py").write_text(example("docs/workloads.md", "file", "MonteCarloPi").text)
 
 
 @pytest.mark.slow
-def test_the_readme_user_workload_runs_on_every_kind_of_worker(run_bench, tmp_path):
-    readme_example(tmp_path)
+def test_the_documented_user_workload_runs_on_every_kind_of_worker(run_bench, tmp_path):
+    docs_workload_example(tmp_path)
     executors = "serial,multiprocessing,process-pool,mpi-pool,dask-local"
     done = run_bench(
         "--workloads",
@@ -663,3 +660,22 @@ def test_a_listed_input_costs_the_driver_more_memory_than_a_streamed_one(run_ben
     peaks = {c.params["producer"]: c.driver_peak_bytes for c in bench.load(journals(tmp_path / "out")[0]).cells}
     # 1500 Fibonacci numbers of up to 1042 bits held at once, against a window of 4 chunks of 16
     assert peaks["list"] > 3 * peaks["generator"], peaks
+
+
+def test_a_dry_run_lists_the_cells_with_their_skips_and_starts_nothing(run_bench, tmp_path):
+    done = run_bench(
+        "--executors", "serial,process-pool", "--workloads", "fibprimes", "--workers", "1,2",
+        "--chunksizes", "1,auto", "--size", "300", "--out", "out", "--dry-run",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    *cells, last = done.stdout.splitlines()
+    assert last == "dry run: 5 cell(s) to measure, 1 skipped, in 4 executor instance(s); nothing was started or written"
+    assert cells[0] == "serial x1 fibprimes[300] order=ascending producer=generator"
+    assert cells[1].startswith("serial x2 fibprimes[300]") and "(skipped: serial is the one-worker baseline" in cells[1]
+    assert "process-pool x2 fibprimes[300] order=ascending producer=generator chunk=auto->38" in cells
+    assert not (tmp_path / "out").exists()
+    # bad input is still one line and exit 2, and a journal to resume is not planned anew
+    bad = run_bench("--executors", "nonesuch", "--dry-run")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "nonesuch" in bad.stderr
+    resumed = run_bench("--resume", "x.jsonl", "--dry-run")
+    assert resumed.returncode == 2 and "--dry-run plans a new sweep" in resumed.stderr

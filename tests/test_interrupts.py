@@ -30,7 +30,7 @@ RUN = [sys.executable, str(ROOT / "bench" / "run.py")]
 SINGLETON = list(RUN)
 #: In the command line of every worker process (and of MPICH's process manager).
 WORKER = ("python", "mpiexec")
-#: The launch the README gives for MPI: rank 0 measures, the others serve.
+#: The launch the documentation gives for MPI: rank 0 measures, the others serve.
 MPIEXEC = [str(Path(sys.executable).parent / "mpiexec"), "-n", "3", sys.executable, "-m", "mpi4py", *RUN[1:]]
 
 
@@ -123,7 +123,7 @@ def needs(executor):
         (RUN, "ray", "start-up", signal.SIGINT),
         (RUN, "ray", "rounds", signal.SIGTERM),
         # an MPICH singleton, signalled alone: a signal to the whole group reaches the process
-        # manager MPICH started for the spawn too, which ends the job at once (README, "Interrupts")
+        # manager MPICH started for the spawn too, which ends the job at once (docs/faults.md, "Interrupts")
         (SINGLETON, "mpi-pool", "start-up", signal.SIGTERM),
         (SINGLETON, "mpi-pool", "rounds", signal.SIGINT),
         (MPIEXEC, "mpi-comm", "journal", signal.SIGINT),

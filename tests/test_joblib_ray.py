@@ -207,7 +207,7 @@ def _stop_cluster(folder):
 @pytest.mark.slow
 def test_ray_joins_a_running_cluster_of_a_head_and_a_worker_node(run_bench, tmp_path, scratch):
     needs("ray")
-    # the cluster a user starts on a login node and on compute nodes (README, "joblib and Ray"): here two
+    # the cluster a user starts on a login node and on compute nodes (docs/joblib-ray.md): here two
     # nodes of one CPU each on this machine, protected by a token of their own
     folder = tempfile.mkdtemp(prefix="bench-raytest-", dir="/tmp")  # Ray's socket paths must stay short
     port = _free_port()

@@ -144,6 +144,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--resume", metavar="FILE", help="continue the run of this journal, appending to it")
     parser.add_argument("--quiet", action="store_true", help="print only the journal path and errors")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the cells the options ask for, one per line with the reason of those that would be skipped, "
+        "and stop: nothing is started, measured or written",
+    )
 
 
 RUN_DESCRIPTION = "Run a sweep; prints the path of the journal it wrote."
@@ -170,7 +176,9 @@ class _RunOptionsParser(_Parser):
         raise UsageError(f"RUN_OPTIONS: {message}")
 
 
-def build_run_parser(prog: str, parser_class: type[_Parser] = _Parser) -> argparse.ArgumentParser:
+def build_run_parser(
+    prog: str = "python bench/run.py", parser_class: type[_Parser] = _Parser
+) -> argparse.ArgumentParser:
     """The parser of the sweep script, which is ``run`` without a subcommand."""
     parser = parser_class(prog=prog, description=RUN_DESCRIPTION, epilog=EXIT_STATUS)
     add_run_arguments(parser)
@@ -261,8 +269,34 @@ def _measure(args: argparse.Namespace, progress: ConsoleProgress) -> Results:
     return bench.sweep(matrix_from_args(args), args.out or DEFAULT_OUT, progress=progress)
 
 
+def _dry_run(args: argparse.Namespace) -> int:
+    """The cells of the sweep, planned by the code that runs it, and nothing started."""
+    from bench.plan import build
+
+    if args.resume:
+        raise UsageError("--dry-run plans a new sweep; drop --resume (the journal's remaining cells run with it)")
+    try:
+        groups = build(matrix_from_args(args))
+    except PlanError as exc:
+        raise UsageError(_plan_error(exc)) from None
+    if not _speaks():
+        return 0
+    cells = [cell for group in groups for cell in group.cells]
+    skipped = [cell for cell in cells if cell.skip_reason]
+    for cell in cells:
+        print(cell.label() + (f"  (skipped: {cell.skip_reason})" if cell.skip_reason else ""))
+    print(
+        f"dry run: {len(cells) - len(skipped)} cell(s) to measure, {len(skipped)} skipped, "
+        f"in {len(groups)} executor instance(s); nothing was started or written"
+    )
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.console import ConsoleProgress, make_console, print_summary
+
+    if args.dry_run:
+        return _dry_run(args)
     from bench.cpuload import busy_line, steal_line
 
     quiet = args.quiet or not _speaks()  # under MPI, only rank 0 shows progress
