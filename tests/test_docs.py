@@ -116,10 +116,8 @@ def run_page(page: Path, folder: Path) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("page", pages(), ids=page_name)
+@pytest.mark.parametrize("page", [page for page in pages() if examples(page)], ids=page_name)
 def test_every_example_of_the_page_runs(page, tmp_path):
-    if not examples(page):
-        pytest.skip(f"{page_name(page)} has no examples")
     failures = run_page(page, page_folder(tmp_path))
     assert not failures, "\n".join(failures)
 
