@@ -281,13 +281,17 @@ def _dry_run(args: argparse.Namespace) -> int:
         raise UsageError(_plan_error(exc)) from None
     if not _speaks():
         return 0
+    from bench.console import make_console, print_note
+
+    console = make_console()  # in a terminal each line wraps at word boundaries; in a pipe it stays whole
     cells = [cell for group in groups for cell in group.cells]
     skipped = [cell for cell in cells if cell.skip_reason]
     for cell in cells:
-        print(cell.label() + (f"  (skipped: {cell.skip_reason})" if cell.skip_reason else ""))
-    print(
+        print_note(console, cell.label() + (f"  (skipped: {cell.skip_reason})" if cell.skip_reason else ""))
+    print_note(
+        console,
         f"dry run: {len(cells) - len(skipped)} cell(s) to measure, {len(skipped)} skipped, "
-        f"in {len(groups)} executor instance(s); nothing was started or written"
+        f"in {len(groups)} executor instance(s); nothing was started or written",
     )
     return 0
 
