@@ -42,10 +42,16 @@ LINKED = ("bench", "workloads", "examples", "scripts", "benchmarks", "venv", "bo
 LINKED += ("pyproject.toml",)
 
 
-def elsewhere(command: Example) -> tuple[str, tuple[str, ...]] | None:
-    for pattern, where, evidence in ELSEWHERE:
-        if re.search(pattern, command.text):
-            return where, evidence
+def elsewhere(found: Example) -> tuple[str, tuple[str, ...]] | None:
+    """Where an example runs instead, and what that file holds, if it runs elsewhere."""
+    if found.kind == "command":
+        for pattern, where, evidence in ELSEWHERE:
+            if re.search(pattern, found.text):
+                return where, evidence
+    elif found.kind == "python":
+        for (page, key), (where, evidence) in PYTHON_ELSEWHERE.items():
+            if found.page == page and key in found.text:
+                return where, (evidence,)
     return None
 
 
@@ -91,16 +97,14 @@ def run_page(page: Path, folder: Path) -> list[str]:
         if found.kind == "file":
             (folder / str(found.caption)).write_text(found.text)
             continue
+        if elsewhere(found):
+            continue
         if found.kind == "python":
-            if any(found.page == p and key in found.text for p, key in PYTHON_ELSEWHERE):
-                continue
             script = folder / f"example_{number}.py"
             script.write_text(found.text)
             argv = [sys.executable, script.name]
             expected = 0
         else:
-            if elsewhere(found):
-                continue
             argv = ["bash", "-c", as_run(found)]
             status = EXIT_STATUS.search(found.text)
             expected = int(status.group(1)) if status else 0
@@ -126,16 +130,7 @@ def test_every_command_run_elsewhere_is_run_there():
     """What the pages leave to other tests, those tests (or the test command) do."""
     for page in pages():
         for found in examples(page):
-            where = elsewhere(found) if found.kind == "command" else None
-            if found.kind == "python":
-                where = next(
-                    (
-                        (test, (evidence,))
-                        for (page_of, key), (test, evidence) in PYTHON_ELSEWHERE.items()
-                        if found.page == page_of and key in found.text
-                    ),
-                    None,
-                )
+            where = elsewhere(found)
             if where is None:
                 continue
             text = (ROOT / where[0]).read_text()

@@ -34,9 +34,15 @@ def _minutes(seconds: float) -> str:
 
 
 @cache
+def _load(path: Path) -> bench.Results:
+    """A reference journal, read once however many figures it gives."""
+    return bench.load(path)
+
+
+@cache
 def _cases(path: Path) -> list[Any]:
     """The report's analysis of a journal, case by case."""
-    return analyse(bench.load(path)).cases
+    return analyse(_load(path)).cases
 
 
 def _answer(path: Path, workload: str, size: int, which: int = 0) -> str:
@@ -50,7 +56,7 @@ def _answer(path: Path, workload: str, size: int, which: int = 0) -> str:
 
 def _quick() -> dict[str, str]:
     path = QUICK
-    results = bench.load(path)
+    results = _load(path)
     run = results.runs[0]
     ended = max(_when(cell.finished) for cell in results.cells if cell.finished)
     ok = sum(cell.ok for cell in results.cells)
@@ -69,7 +75,7 @@ def _quick() -> dict[str, str]:
 def _fib5000() -> dict[str, str]:
     cells = [
         cell
-        for cell in bench.load(FIB5000).cells
+        for cell in _load(FIB5000).cells
         if cell.ok and cell.executor == "serial" and cell.workload == "fibprimes" and cell.size == 5000
     ]
     if not cells:
@@ -88,7 +94,7 @@ def _fib5000() -> dict[str, str]:
 
 
 def _sixteen() -> dict[str, str]:
-    started = bench.load(SIXTEEN_CORE_SCALING).runs[0].started
+    started = _load(SIXTEEN_CORE_SCALING).runs[0].started
     return {"ref16_scaling": _answer(SIXTEEN_CORE_SCALING, "fibprimes", 1500) + f" ({started[:10]})."}
 
 
