@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 
 import pytest
 
@@ -156,7 +157,7 @@ def test_threads_share_the_gil_and_processes_do_not(fib_oracle):
     assert threads.answer == processes.answer == fib_oracle(1500)
 
 
-def test_global_efficiency_agrees_with_the_measured_paired_efficiency_of_process_pools():
+def test_global_efficiency_is_the_serial_time_over_workers_times_the_rounds_median_for_process_pools():
     results = sweep(
         executors=("process-pool", "multiprocessing"),
         workloads=("fibprimes",),
@@ -166,13 +167,25 @@ def test_global_efficiency_agrees_with_the_measured_paired_efficiency_of_process
         repeats=5,
     )
     for cell in results.cells:
-        measured = bench.results.record_stats(cell).efficiency.value
         trace = results.trace_of(cell)
         # One traced run sits up to 20-30% off the rounds' median here at times (run-to-run noise, which the
         # report flags per cell); what the POP arithmetic must get right is the rest: GE at the median time.
         took = trace.wall_s / trace.median_s
         assert 0.5 < took < 2, cell.executor
-        assert cell.pop["global"] * took == pytest.approx(measured, rel=tracing.GAP_LIMIT), cell.executor
+        # the serial costs are the profile's, at the level of the cell's paired baselines; fibprimes spends
+        # almost all of its serial run in its tasks
+        baseline = statistics.median(cell.baseline_s)
+        assert trace.serial_s == pytest.approx(baseline, rel=tracing.GAP_LIMIT), cell.executor
+        at_median = cell.pop["global"] * took
+        assert at_median == pytest.approx(trace.serial_s / (cell.workers * trace.median_s), rel=2e-3)
+        # The paired efficiency is the median of the rounds' own ratios: on 5 rounds of a shared 2-core
+        # machine it lies up to ~20% from the ratio of the medians (the report then says "run-to-run
+        # variation"). Both are efficiencies of the same rounds, so they cannot lie further apart than the
+        # rounds' own spread.
+        measured = bench.results.record_stats(cell).efficiency.value
+        ratios = [b / t / cell.workers for b, t in zip(cell.baseline_s, cell.times_s, strict=True)]
+        assert min(ratios) * 0.98 <= measured <= max(ratios) * 1.02
+        assert min(ratios) * 0.9 <= at_median <= max(ratios) * 1.1, cell.executor
 
 
 # -- records, the journal, and turning it off ---------------------------------------
