@@ -4,6 +4,7 @@ would type it: the project's folders are linked in, and the reference journals c
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -38,8 +39,17 @@ PYTHON_ELSEWHERE = {
 
 SWEEP = re.compile(r"(^|\s)(bench/run\.py|-m bench run|nox -s bench)(\s|$)")
 EXIT_STATUS = re.compile(r"#.*\bexit status (\d+)")
-LINKED = ("bench", "workloads", "examples", "scripts", "benchmarks", "venv", "bootstrap", "noxfile.py")
-LINKED += ("pyproject.toml",)
+LINKED = (
+    "bench",
+    "workloads",
+    "examples",
+    "scripts",
+    "benchmarks",
+    "venv",
+    "bootstrap",
+    "noxfile.py",
+    "pyproject.toml",
+)
 
 
 def elsewhere(found: Example) -> tuple[str, tuple[str, ...]] | None:
@@ -161,8 +171,10 @@ def test_a_failing_example_is_reported_with_its_page_and_line(tmp_path):
     assert failure.startswith("docs/page.md:4: python -m bench list --no-such-option: exit 2, not 0")
 
 
+@functools.cache
 def reference_figures():
-    """docs/_ext/reference_figures.py, which computes the quoted figures when the site is built."""
+    """The figures of docs/_ext/reference_figures.py, which computes them when the site is built (read once
+    for the tests that check them)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("reference_figures", ROOT / "docs" / "_ext" / "reference_figures.py")

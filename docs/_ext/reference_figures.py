@@ -55,20 +55,19 @@ def _answer(path: Path, workload: str, size: int, which: int = 0) -> str:
 
 
 def _quick() -> dict[str, str]:
-    path = QUICK
-    results = _load(path)
+    results = _load(QUICK)
     run = results.runs[0]
     ended = max(_when(cell.finished) for cell in results.cells if cell.finished)
     ok = sum(cell.ok for cell in results.cells)
     skipped = sum(cell.status == "skipped" for cell in results.cells)
     failed = len(results.cells) - ok - skipped
     return {
-        "quick_journal": f"results/reference/2-core/{path.name}",
+        "quick_journal": f"results/reference/2-core/{QUICK.name}",
         "quick_date": run.started[:10],
         "quick_duration": _minutes((ended - _when(run.started)).total_seconds()),
         "quick_cells": f"{ok} cells measured, {skipped} skipped" + (f", {failed} failed" if failed else ""),
-        "quick_answer": _answer(path, "fibprimes", 1000),
-        "quick_answer_why": _answer(path, "fibprimes", 1000, which=1),
+        "quick_answer": _answer(QUICK, "fibprimes", 1000),
+        "quick_answer_why": _answer(QUICK, "fibprimes", 1000, which=1),
     }
 
 
@@ -81,15 +80,10 @@ def _fib5000() -> dict[str, str]:
     if not cells:
         raise LookupError("no serial fibprimes[5000] cell in the 2-core reference journals")
     times = [t for cell in cells for t in cell.times_s]
-    estimate = stats.median_ci(times)
-    interval = (
-        f"[{estimate.low:.1f}, {estimate.high:.1f}] s"
-        if estimate.confidence >= stats.LEVEL
-        else "(fewer than 6 runs: no interval)"
-    )
+    estimate = stats.duration_interval(stats.median_ci(times))  # as the report writes a duration
     return {
         "fib5000_journal": f"results/reference/2-core/{FIB5000.name}",
-        "fib5000_serial": f"{estimate.value:.1f} s {interval} ({len(times)} runs, {cells[0].finished[:10]})",
+        "fib5000_serial": f"{estimate} ({len(times)} runs, {cells[0].finished[:10]})",
     }
 
 
