@@ -129,11 +129,32 @@ def run_page(page: Path, folder: Path) -> list[str]:
     return failures
 
 
+def installed_from() -> Path:
+    """The folder the project's venv imports ``bench`` from, seen from outside the project."""
+    python = ROOT / "venv" / "bin" / "python"
+    done = subprocess.run(
+        [str(python), "-c", "import bench; print(bench.__file__)"], cwd="/", capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return Path(done.stdout.strip()).parent.parent
+
+
+@pytest.fixture(scope="module")
+def current_venv():
+    """The project's venv, brought up to date before any page runs ``./bootstrap``: a page's folder links
+    venv/ in, so a bootstrap there that found pyproject.toml changed would install the project from that
+    folder, which goes with the test."""
+    done = subprocess.run(["bash", str(ROOT / "bootstrap"), "true"], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    assert installed_from() == ROOT
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("page", [page for page in pages() if examples(page)], ids=page_name)
-def test_every_example_of_the_page_runs(page, tmp_path):
+def test_every_example_of_the_page_runs(page, tmp_path, current_venv):
     failures = run_page(page, page_folder(tmp_path))
     assert not failures, "\n".join(failures)
+    assert installed_from() == ROOT, "a page's example installed the project from its own folder"
 
 
 def test_every_command_run_elsewhere_is_run_there():
