@@ -84,7 +84,7 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def slurm_nodes():
     """The nodes of a running Slurm (``scripts/local-slurm.sh start``; the test command starts it)."""
-    from bench import slurm
+    from bench.host import slurm
 
     reason = slurm.unreachable()
     if reason:
@@ -126,7 +126,7 @@ def swept_after_an_abort(folder: Path) -> list[str]:
     MPI aborted: such a run leaves only its processes' own folders, listing what MPI left elsewhere."""
     from unittest import mock
 
-    from bench import scratch
+    from bench.host import scratch
     from tests.helpers import still_running
 
     left = left_in(folder)
@@ -240,7 +240,7 @@ def _leftover_files() -> set[str]:
 def no_leftover_files():
     """Nothing the tests' runs made is left in /tmp or /dev/shm: a run removes its own files, and what a
     deliberately aborted or killed one left is removed by the next sweep (here, one last clean-up)."""
-    from bench import scratch
+    from bench.host import scratch
 
     before = _leftover_files()
     yield

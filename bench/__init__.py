@@ -13,12 +13,12 @@ Under ``mpiexec -n N python -m mpi4py script.py`` call ``bench.sweep`` on every
 rank: rank 0 measures (``mpi-comm`` included) while the others serve it.
 """
 
-from bench.advise import Advice, advise
-from bench.comparison import Comparison, compare
-from bench.plan import Matrix, PlanError
-from bench.records import CellRecord, ResumeRecord, RunRecord
-from bench.results import JournalError, Results, load
-from bench.runner import Interrupted, Progress, resume, sweep
+from bench.analysis.compare import Comparison, compare
+from bench.data.journal import JournalError, Results, load
+from bench.data.schema import CellRecord, ResumeRecord, RunRecord
+from bench.measuring.plan import Matrix, PlanError
+from bench.measuring.runner import Interrupted, Progress, resume, sweep
+from bench.model.advise import Advice, advise
 
 __version__ = "0.1.0"
 

@@ -1,7 +1,7 @@
 """``python -m bench``: see ``python -m bench --help``."""
 
-from bench import mpi
 from bench.cli import main
+from bench.host import mpi_launch
 
 if __name__ == "__main__":
-    mpi.exit(main())
+    mpi_launch.exit(main())

@@ -9,7 +9,7 @@ import sys
 if __name__ == "__main__":
     # Run as a script, Python puts bench/ first on sys.path; put the project there instead.
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    from bench import mpi
     from bench.cli import run_main
+    from bench.host import mpi_launch
 
-    mpi.exit(run_main(sys.argv[1:]))
+    mpi_launch.exit(run_main(sys.argv[1:]))

@@ -3,7 +3,7 @@
     python benchmarks/overhead.py [--size 2000] [--rounds 15]
 
 Each round times the bare loop ``[w.task(x) for x in w.items(size)]`` and
-one harness sample of the serial executor (``bench.measure.time_run``, the
+one harness sample of the serial executor (``bench.measuring.measure.time_run``, the
 function every sweep uses to take a sample) back to back, alternating which
 goes first, so that machine drift hits both alike. Reports the medians, their
 ratio and the median of the per-round ratios with its 95% interval.
@@ -19,10 +19,10 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import workloads  # noqa: E402
-from bench import stats  # noqa: E402
+from bench.data import stats  # noqa: E402
 from bench.executors.local import Serial  # noqa: E402
-from bench.measure import time_run  # noqa: E402
-from bench.plan import Cell  # noqa: E402
+from bench.measuring.measure import time_run  # noqa: E402
+from bench.measuring.plan import Cell  # noqa: E402
 
 
 def bare_loop(workload: workloads.Workload, size: int) -> float:

@@ -20,7 +20,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import bench  # noqa: E402
-from bench import stats  # noqa: E402
+from bench.data import stats  # noqa: E402
 
 TOLERANCE = 0.05
 

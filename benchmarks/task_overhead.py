@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import bench  # noqa: E402
-from bench import stats  # noqa: E402
+from bench.data import stats  # noqa: E402
 
 BACKENDS = {"mpi-pool": "mpi", "process-pool": "process"}
 

@@ -3,7 +3,6 @@ file with real process pools; the advice record through ``bench.load``; bad inpu
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 import shutil
@@ -13,31 +12,16 @@ import numpy as np
 import pytest
 
 import bench
-from bench import stats
-from bench.model import PARAMS, ExecutorModel, Profile
+from bench.data import stats
+from bench.data.chunks import chunk_grid
+from bench.model import advise
+from bench.model.cost import PARAMS, ExecutorModel, Profile
 from tests.docs import example
 
-#: The module (``bench.advise`` is the function, as the Python API has it).
-advise = importlib.import_module("bench.advise")
 ROOT = Path(__file__).parents[1]
 README = ROOT / "README.md"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.mark.parametrize(
-    "items, workers, grid",
-    [
-        (1500, 2, [1, 4, 16, 64, 256, 750]),
-        (1500, 1, [1, 4, 16, 64, 256, 1024, 1500]),
-        (400, 2, [1, 4, 16, 64, 200]),
-        (64, 1, [1, 4, 16, 64]),
-        (5, 1, [1, 4, 5]),
-        (3, 4, [1]),
-    ],
-)
-def test_chunk_candidates_run_from_1_by_factors_of_4_to_one_chunk_per_worker(items, workers, grid):
-    assert advise.chunk_candidates(items, workers) == grid
 
 
 def fitted(executor: str, chunk_s: float, contention: float = 0.0) -> ExecutorModel:
@@ -50,7 +34,7 @@ def test_every_candidate_is_predicted_and_the_race_takes_each_executors_best_and
     profile = Profile(np.full(100, 1e-3), np.zeros(100), np.zeros(100), 0.11)
     models = {"cheap": fitted("cheap", 1e-5), "dear": fitted("dear", 5e-3)}
     ranked = advise.candidates(models, profile, 2, ["map", "imap"], cores=2)
-    grid = len(advise.chunk_candidates(100, 1)) + len(advise.chunk_candidates(100, 2))
+    grid = len(chunk_grid(100, 1)) + len(chunk_grid(100, 2))
     assert len(ranked) == 2 * grid * 2  # executors x (workers 1 and 2: their chunk grids) x methods
     speedups = [c.predicted.value for c in ranked]
     assert speedups == sorted(speedups, reverse=True)
@@ -96,7 +80,7 @@ def test_advise_on_a_users_workload_from_a_file_with_real_process_pools(calibrat
     assert set(best) >= {"executor", "workers", "chunksize", "method", "threads", "speedup", "predicted"}
     assert best["executor"] in ("thread-pool", "process-pool") and 1 <= best["workers"] <= 2
     # every candidate was predicted; those that entered raced as normal cells, verified
-    grid = len(advise.chunk_candidates(120, 1)) + len(advise.chunk_candidates(120, 2))
+    grid = len(chunk_grid(120, 1)) + len(chunk_grid(120, 2))
     assert len(record.candidates) == 2 * grid * 3  # two executors, workers 1..2, three map methods
     entered = [c for c in record.candidates if c["entered"]]
     assert {(c.executor, c.workers, c.chunksize, c.method) for c in loaded.cells} == {
@@ -164,7 +148,7 @@ def test_the_python_api_refuses_what_the_command_line_does():
 
 
 def test_an_advice_record_round_trips_through_json():
-    from bench.records import AdviceRecord, parse
+    from bench.data.schema import AdviceRecord, parse
 
     record = AdviceRecord(
         run_id="r",
@@ -198,8 +182,8 @@ def test_a_racing_sweep_stops_a_clearly_slower_cell_and_says_so(run_bench, tmp_p
 
 
 def test_once_the_budget_is_spent_no_group_starts_and_its_cells_say_why():
-    from bench import measure, runner
-    from bench.plan import build
+    from bench.measuring import measure, runner
+    from bench.measuring.plan import build
 
     matrix = bench.Matrix(
         executors=("thread-pool",), workloads=("noop",), workers=(2, 1), chunksizes=("16",), sizes=(50,),

@@ -11,8 +11,9 @@ import pytest
 from rich.console import Console
 
 import bench
-from bench.console import ConsoleProgress, print_summary, summary_table
-from bench.records import CellRecord
+from bench.cli.progress import ConsoleProgress
+from bench.cli.summary import print_summary, summary_table
+from bench.data.schema import CellRecord
 from conftest import ROOT
 from tests.docs import example
 from tests.test_mpi import MPIEXEC
@@ -271,25 +272,28 @@ def test_notes_wrap_at_word_boundaries_in_a_terminal():
     assert "skipped: mpi-comm x2" + " ".join(line.strip() for line in lines) == f"skipped: mpi-comm x2: {error.strip()}"
 
 
-def test_one_round_shows_its_value_and_a_spread_wider_than_the_time_is_in_units():
-    from bench.console import cell_line, efficiency_text, speedup_text, time_text
-    from bench.stats import Estimate
+def test_one_round_shows_its_value_and_every_spread_in_the_units_of_the_wider():
+    from bench.cli.summary import cell_line
+    from bench.data.format import efficiency_text, speedup_text, time_text
+    from bench.data.stats import Estimate
 
     once = Estimate(0.93, 0.93, 0.93, 0.0, 1)
     assert (speedup_text(once), efficiency_text(once), time_text(once)) == ("0.93x", "93%", "930 ms")
     short = Estimate(242e-6, 30e-6, 3.41e-3, 0.95, 8)  # a 242 us run that sometimes takes 3 ms
     assert time_text(short) == "0.242\u00b11.69 ms"
+    steady = Estimate(0.512, 0.497, 0.528, 0.95, 8)  # one style for every spread: no percentage beside units
+    assert time_text(steady) == "512\u00b115.5 ms"
     jittery = CellRecord(
         "r", "process-pool", 2, "noop", 64, 8, "8", "ok",
         times_s=[240e-6, 250e-6, 230e-6, 3.4e-3, 245e-6, 2.9e-3, 238e-6, 30e-6],
         baseline_s=[60e-6] * 8,
     )  # fmt: skip
     line = cell_line(jittery)
-    assert "median 242 \u00b5s (\u00b11.68 ms, 8 rounds)" in line and line.endswith("[s]"), line
+    assert "median 0.242\u00b11.68 ms (8 rounds)" in line and line.endswith("[s]"), line
     console = terminal()
     print_summary(console, [jittery])
     text = console.file.getvalue()
-    assert "ok s" in text and "s spread wider than the median" in text and "00%" not in text
+    assert "ok s" in text and "s the interval's half-width exceeds the median" in text and "00%" not in text
 
 
 def test_piped_notes_keep_a_suggested_command_on_one_line():
@@ -301,8 +305,8 @@ def test_piped_notes_keep_a_suggested_command_on_one_line():
 
 
 def test_a_bound_just_off_1_keeps_its_side_when_shown():
-    from bench.console import efficiency_text, speedup_text
-    from bench.stats import Estimate
+    from bench.data.format import efficiency_text, speedup_text
+    from bench.data.stats import Estimate
 
     above = Estimate(1.03, 1.0026, 1.09, 0.95, 6)  # marked "!": the whole interval lies above 100%
     assert speedup_text(above) == "1.03x [1.003, 1.09]" and efficiency_text(above) == "103% [100.3, 109]"
@@ -313,7 +317,7 @@ def test_a_bound_just_off_1_keeps_its_side_when_shown():
 def test_an_interrupt_swallowed_by_a_finalizer_still_stops_the_sweep():
     import signal
 
-    from bench.runner import _Interrupts
+    from bench.measuring.runner import _Interrupts
 
     class Finalized:
         def __del__(self):  # Python ignores what a finalizer raises, KeyboardInterrupt included
@@ -337,7 +341,10 @@ def test_the_command_line_runs_through_the_api(tmp_path, monkeypatch, capsys):
     """``python bench/run.py`` converts its options into a Matrix and calls bench.sweep (and
     ``--resume`` bench.resume) with its progress bar: what a notebook calls is what the CLI runs."""
     from bench import cli
-    from bench.plan import from_preset
+    from bench.cli import run
+    from bench.measuring.plan import from_preset
+
+    assert (run.sweep, run.resume) == (bench.sweep, bench.resume)  # the API's own functions
 
     calls = []
     recorded = bench.sweep(SMALL, out=tmp_path)  # what the stand-in hands back, measured for real
@@ -350,8 +357,8 @@ def test_the_command_line_runs_through_the_api(tmp_path, monkeypatch, capsys):
         calls.append(("resume", path, oversubscribe, progress))
         return recorded
 
-    monkeypatch.setattr(bench, "sweep", sweep)
-    monkeypatch.setattr(bench, "resume", resume)
+    monkeypatch.setattr(run, "sweep", sweep)
+    monkeypatch.setattr(run, "resume", resume)
     options = ["--executors", "serial,thread-pool", "--workers", "1,2", "--size", "300", "--param", "order=descending"]
     assert cli.run_main([*options, "--repeats", "9", "--out", str(tmp_path), "--quiet"]) == 0
     assert cli.run_main(["--resume", str(recorded.path), "--oversubscribe", "--quiet"]) == 0

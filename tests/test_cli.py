@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import bench
-from bench.results import JournalWarning
+from bench.data.journal import JournalWarning
 from conftest import ROOT
 
 RUN = {"schema": 1, "kind": "run", "run_id": "x", "started": "2026-01-01T00:00:00+00:00"}

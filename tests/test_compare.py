@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import bench
-from bench import comparison
+from bench.analysis import compare as comparison
 from tests.journals import RNG_SEED, cell, write_journal
 
 ROUNDS = 8

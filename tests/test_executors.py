@@ -11,10 +11,10 @@ import pytest
 
 import bench.executors
 import workloads
+from bench.data.chunks import auto_chunksize
+from bench.data.schema import METHODS
 from bench.executors.base import apply_chunk, batched
-from bench.plan import auto_chunksize
-from bench.records import METHODS
-from bench.registry import Registry
+from bench.host.registry import Registry
 from conftest import EXECUTOR_CONTRACT, unavailable
 from tests.helpers import fail_on_13, nap, square
 

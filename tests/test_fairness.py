@@ -14,12 +14,13 @@ import pytest
 
 import bench
 import workloads
-from bench import cpuload, estimate, scratch
-from bench import threads as inner
-from bench.console import summary_notes, threads_oversubscribed
-from bench.metadata import available_cores
-from bench.plan import Matrix
-from bench.runner import Interrupted, Progress
+from bench.cli.summary import summary_notes
+from bench.host import cpuload, scratch
+from bench.host import inner_threads as inner
+from bench.host.provenance import available_cores
+from bench.measuring import preflight as estimate
+from bench.measuring.plan import Matrix
+from bench.measuring.runner import Interrupted, Progress
 from conftest import ROOT, left_in
 from tests.helpers import still_running
 from tests.test_mpi import journal_of, mpiexec
@@ -70,7 +71,7 @@ def test_inner_threads_are_set_alike_on_every_back_end_and_recorded(tmp_path):
         assert cell.threadpools and all(pool["internal_api"] for pool in cell.threadpools)
         if cell.threads == "auto":  # every back-end, Dask included: each of 2 workers gets its share
             assert cell.threads_per_worker == SHARE and pool_threads(cell) == {SHARE}, cell.label()
-            assert not threads_oversubscribed(cell)
+            assert not cell.threads_oversubscribed
     default = {cell.executor: cell for cell in cells if cell.threads == "default"}
     assert default["dask-local"].threads_per_worker == 1  # Dask's own setting, recorded as it was
     chosen = library_default()
@@ -78,7 +79,7 @@ def test_inner_threads_are_set_alike_on_every_back_end_and_recorded(tmp_path):
         cell = default[name]
         assert cell.threads_per_worker == chosen and pool_threads(cell) == {chosen}, cell.label()
         # two workers with a thread per core each oversubscribe the cores, and the table says so
-        assert threads_oversubscribed(cell) == (2 * chosen > CORES)
+        assert cell.threads_oversubscribed == (2 * chosen > CORES)
     if CORES >= 2 and chosen == CORES:
         assert any(note.startswith("t workers x inner threads exceed the cores") for note in summary_notes(cells))
 
@@ -172,8 +173,9 @@ def test_a_cpu_burner_marks_exactly_the_cells_it_overlapped(tmp_path):
     assert line.startswith("the machine was busy during 1 cell (other processes used ") and "run again" in line
     assert any(note.startswith("b busy") for note in summary_notes(cells))
     # the report says it, and so does a comparison with it
-    from bench.comparison import compare, header
-    from bench.report import analysis
+    from bench.analysis import findings as analysis
+    from bench.analysis.compare import compare
+    from bench.cli.compare import header
 
     notes = [note for case in analysis.analyse(results).cases for note in case.notes]
     assert any("The machine was busy while 1 cell(s) ran" in note for note in notes)

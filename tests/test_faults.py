@@ -17,8 +17,8 @@ import pytest
 
 import bench
 import bench.executors
-from bench import slurm
 from bench.executors.local import Serial, alarm
+from bench.host import slurm
 from conftest import ROOT, left_in, swept_after_an_abort, unavailable
 from workloads import faults
 

@@ -18,8 +18,8 @@ import pytest
 
 import bench
 import bench.executors
-from bench.plan import Matrix
-from bench.runner import Interrupted, Progress, _Interrupts
+from bench.measuring.plan import Matrix
+from bench.measuring.runner import Interrupted, Progress, _Interrupts
 from conftest import ROOT, left_in, unavailable
 from tests.helpers import command_line, still_running
 

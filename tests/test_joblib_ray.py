@@ -16,9 +16,9 @@ import pytest
 
 import bench
 import bench.executors
-from bench import plan
-from bench.records import METHODS
-from bench.report.analysis import analyse
+from bench.analysis.findings import analyse
+from bench.data.schema import METHODS
+from bench.measuring import plan
 from tests.helpers import square
 
 #: The ``native`` chunk size each back-end resolves to for 1000 items on 2 workers, by method; None: the

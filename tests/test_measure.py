@@ -14,11 +14,11 @@ import math
 import pytest
 
 import workloads
-from bench import measure, runner
 from bench.executors import base
 from bench.executors.base import Executor
 from bench.executors.local import Serial
-from bench.plan import Cell, Group
+from bench.measuring import measure, runner
+from bench.measuring.plan import Cell, Group
 from workloads.base import Workload
 
 
@@ -140,18 +140,10 @@ def measure_cells(script, cells, *, first_instance=1, workers=1, backends=None, 
     pool, baseline = backends or script.backends()
     protocol = measure.Rounds(**{"memory": False, **rounds})  # the memory run has its own test
     reporter = Reporter(runner.total_runs([Group("serial-free", workers, tuple(cells))], protocol))
-    results = measure.measure_group(
-        pool,
-        workers,
-        list(cells),
-        protocol,
-        verifier=measure.Verifier(),
-        reporter=reporter,
-        instances=itertools.count(first_instance),
-        baseline=baseline,
-        clock=script.clock,
-        race=race,
+    context = measure.Context(
+        measure.Verifier(), reporter, itertools.count(first_instance), baseline=baseline, clock=script.clock, race=race
     )
+    results = measure.measure_group(pool, Group("serial-free", workers, tuple(cells)), protocol, context)
     assert reporter.total == reporter.runs  # the progress bar ends full, whatever happened
     return results
 
@@ -363,7 +355,7 @@ def jittered(base, spread):
 
 
 def race_of(cells, **rules):
-    from bench.race import Race
+    from bench.measuring.race import Race
 
     return Race.of(((c.key, c.case, c.label()) for c in cells), **rules)
 
@@ -415,7 +407,7 @@ def test_two_equal_cells_both_race_on_until_the_budget_is_spent():
 
 
 def test_a_race_never_eliminates_a_cell_that_is_faster_or_undecided():
-    from bench.race import Race
+    from bench.measuring.race import Race
 
     race = Race.of([("a", "case", "a"), ("b", "case", "b"), ("c", "case", "c")])
     assert race.comparisons("case") == 2 and race.threshold("case") == pytest.approx(0.025)

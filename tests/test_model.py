@@ -15,8 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bench
-from bench import calibrate, model
-from bench.model import PARAMS, Profile, Setting
+from bench.data.environment import env_id
+from bench.model import calibrate
+from bench.model import cost as model
+from bench.model.cost import PARAMS, Profile, Setting
 
 ZERO = [0.0] * len(PARAMS)
 
@@ -216,8 +218,8 @@ def calibration_copy(source: Path, folder: Path, **env: str) -> Path:
         if record["kind"] in ("run", "calibration"):
             record["env"].update(env)
         if record["kind"] == "calibration":
-            record["env_id"] = model.env_id(record["env"])
-    path = folder / "calibration" / f"{model.env_id(records[-1]['env'])}.jsonl"
+            record["env_id"] = env_id(record["env"])
+    path = folder / "calibration" / f"{env_id(records[-1]['env'])}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(record) + "\n" for record in records))
     return path
@@ -227,7 +229,7 @@ def test_calibrate_writes_a_calibration_record_that_the_checks_find(calibrated, 
     out, path = calibrated
     results = bench.load(path)
     env = results.runs[0].env
-    assert path == out / "calibration" / f"{model.env_id(env)}.jsonl"
+    assert path == out / "calibration" / f"{env_id(env)}.jsonl"
     (record,) = results.calibrations
     assert set(record.executors) == {"thread-pool", "process-pool"} and record.cores >= 1
     models = calibrate.models_of(record)
@@ -326,5 +328,5 @@ def test_a_users_workload_named_in_a_journal_is_never_imported(tmp_path):
     )
     (record,) = bench.load(journal).cells
     assert not calibrate.is_probe(record)
-    assert calibrate.profile_here(record) is None
+    assert calibrate.profile_here(record)[0] is None
     assert not marker.exists()

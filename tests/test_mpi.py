@@ -190,7 +190,7 @@ def test_the_default_worker_counts_include_the_ranks_of_the_launch_and_idle_rank
     done = mpiexec(5, *args, "--quiet", cwd=tmp_path, timeout=180)
     assert done.returncode == 0, done.stderr
     counts = sorted(cell.workers for cell in journal_of(done, tmp_path).cells if cell.ok)
-    assert counts == sorted({1, 2, bench.metadata.available_cores(), 4}), counts  # the launch's 4 worker ranks
+    assert counts == sorted({1, 2, bench.host.provenance.available_cores(), 4}), counts  # the launch's 4 worker ranks
     assert "serve no cell" not in done.stderr
     done = mpiexec(4, *args, "--workers", "1", "--quiet", cwd=tmp_path, timeout=180)
     assert done.returncode == 0, done.stderr

@@ -2,15 +2,17 @@
 
 import pytest
 
-from bench import plan, stats
-from bench.metadata import available_cores
+from bench.data import stats
+from bench.data.chunks import auto_chunksize
+from bench.host.provenance import available_cores
+from bench.measuring import plan
 from conftest import EXECUTOR_CONTRACT
 
 
 def test_auto_rule_is_multiprocessings():
-    assert plan.auto_chunksize(5000, 4) == 313  # ceil(5000 / 16)
-    assert plan.auto_chunksize(2000, 2) == 250
-    assert plan.auto_chunksize(3, 8) == 1
+    assert auto_chunksize(5000, 4) == 313  # ceil(5000 / 16)
+    assert auto_chunksize(2000, 2) == 250
+    assert auto_chunksize(3, 8) == 1
 
 
 def test_quick_preset_is_the_documented_matrix():
@@ -78,23 +80,7 @@ def test_unknown_method_and_user_workload_errors():
         plan.validate(plan.Matrix(workloads=("json:dumps",)))
 
 
-def test_a_cell_recorded_before_a_param_existed_is_the_same_cell():
-    old = ("serial", 1, "fibprimes", 1500, "n/a", (("order", "ascending"),), "map", "auto")
-    assert plan.complete_key(old) == (
-        "serial",
-        1,
-        "fibprimes",
-        1500,
-        "n/a",
-        (("order", "ascending"), ("producer", "generator")),
-        "map",
-        "auto",
-    )
-
-
-def test_a_cell_recorded_before_inner_threads_were_set_ran_as_default():
-    old = ("serial", 1, "fibprimes", 1500, "n/a", (("order", "ascending"), ("producer", "generator")), "map", None)
-    assert plan.complete_key(old)[-1] == "default"
+def test_a_matrix_recorded_before_inner_threads_were_set_runs_as_default():
     [group] = plan.build(plan.Matrix.from_json({"executors": ["serial"], "workers": [1], "sizes": [10]}))
     assert group.threads == "default" and group.cells[0].threads == "default"
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import bench
 from bench import cli
-from bench.results import JournalError, JournalWarning
+from bench.data.journal import JournalError, JournalWarning
 from tests.journals import cell, write_journal
 
 #: Options and values of the sweep, good and bad; sweeps stay tiny (serial or threads, size 1, 1 round).

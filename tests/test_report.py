@@ -11,7 +11,7 @@ import pytest
 
 import bench
 import bench.report
-from bench.report import analysis
+from bench.analysis import findings as analysis
 from conftest import unavailable
 from tests.journals import RNG_SEED, cell, write_journal
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 import bench
-from bench import results
-from bench.plan import Matrix
-from bench.records import CELL_FIELDS, CellRecord, RecordError, ResumeRecord, RunRecord, parse
-from bench.results import Journal, JournalError, JournalWarning
+from bench.data import journal as results
+from bench.data.journal import Journal, JournalError, JournalWarning
+from bench.data.schema import CELL_FIELDS, CellRecord, RecordError, ResumeRecord, RunRecord, parse
+from bench.measuring.plan import Matrix
 
 DATA = Path(__file__).parent / "data"
 #: Journals as each schema's writers wrote them; every later version must keep loading them.
@@ -81,7 +81,7 @@ def test_golden_journals_of_every_schema_load(path):
     for cell in loaded.cells:
         assert cell.status in ("ok", "error", "timeout", "skipped")
         if cell.ok:  # every ok cell yields statistics from its raw samples
-            stats = results.record_stats(cell)
+            stats = cell.stats
             assert stats.time.low <= stats.time.value <= stats.time.high
             assert (stats.speedup is None) == (cell.baseline_s is None)
     frame = loaded.to_dataframe()

@@ -68,11 +68,11 @@ def test_a_journal_is_json_and_a_pickle_in_it_is_refused_not_loaded(tmp_path):
     # a pickle that would run a command when unpickled
     payload = pickle.dumps(os.system)
     path.write_bytes(json.dumps(run).encode() + b"\n" + payload + b"\n")
-    with pytest.raises(bench.results.JournalError, match="j.jsonl: not a text file"):
+    with pytest.raises(bench.data.journal.JournalError, match="j.jsonl: not a text file"):
         bench.load(path)
     # as the last line of a journal in text (a pickle protocol 0 payload): a torn line, skipped
     path.write_bytes(json.dumps(run).encode() + b"\n" + pickle.dumps(os.system, protocol=0).replace(b"\n", b" "))
-    with pytest.warns(bench.results.JournalWarning):
+    with pytest.warns(bench.data.journal.JournalWarning):
         loaded = bench.load(path)
     assert loaded.runs and not loaded.cells
 

@@ -20,8 +20,9 @@ import pytest
 import bench
 import bench.executors
 import workloads
-from bench import slurm
-from bench.plan import Matrix, build
+from bench.host import slurm
+from bench.measuring import batch
+from bench.measuring.plan import Matrix, build
 from conftest import ROOT, left_in
 from tests.helpers import fail_on_13, nap
 
@@ -262,7 +263,7 @@ HOSTILE = ["--param", "order=ascending", "--out-of-band", "x'; touch PWNED; echo
 
 
 def test_the_batch_script_quotes_every_value_and_runs_the_sweep_under_srun(tmp_path):
-    spec = slurm.BatchSpec(
+    spec = batch.BatchSpec(
         run_options=tuple(HOSTILE),
         nodes=2,
         ntasks=3,
@@ -273,7 +274,7 @@ def test_the_batch_script_quotes_every_value_and_runs_the_sweep_under_srun(tmp_p
         workdir=str(tmp_path / "work $(dir)"),
         python="/opt/py thon/bin/python",
     )
-    text = slurm.script(spec)
+    text = batch.script(spec)
     lines = text.splitlines()
     assert lines[0] == "#!/bin/bash"
     directives = [line.split(None, 1)[1] for line in lines if line.startswith("#SBATCH")]
@@ -305,7 +306,7 @@ def test_the_batch_script_quotes_every_value_and_runs_the_sweep_under_srun(tmp_p
         *HOSTILE,
     ]
     assert f"cd {shlex.quote(spec.workdir)}" in lines
-    mpiexec = slurm.script(slurm.BatchSpec(nodes=2, launcher="mpiexec", python="/v/bin/python"))
+    mpiexec = batch.script(batch.BatchSpec(nodes=2, launcher="mpiexec", python="/v/bin/python"))
     assert mpiexec.splitlines()[-1].startswith("/v/bin/mpiexec -n $SLURM_NTASKS /v/bin/python -m mpi4py -m bench run")
 
 
@@ -381,8 +382,8 @@ def test_journal_lines_written_by_a_job_stay_loadable(tmp_path):
     env = {"slurm_job_id": "7", "slurm_nodes": "n[1-2]", "slurm_node": "n1", "slurm": {"slurm_ntasks": "2"}}
     line = {"schema": 1, "kind": "run", "run_id": "r", "started": "2026-01-01T00:00:00+00:00", "env": env}
     (tmp_path / "j.jsonl").write_text(json.dumps(line) + "\n")
-    assert slurm.journals_of(tmp_path, "7") == [tmp_path / "j.jsonl"]
-    assert slurm.journals_of(tmp_path, "8") == []
+    assert batch.journals_of(tmp_path, "7") == [tmp_path / "j.jsonl"]
+    assert batch.journals_of(tmp_path, "8") == []
 
 
 def test_worker_job_logs_are_bounded_and_those_of_failed_jobs_kept_a_while(tmp_path):

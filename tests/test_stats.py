@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench import stats
+from bench.data import stats
+from bench.data.format import duration_interval, duration_text
 
 durations = st.floats(min_value=1e-4, max_value=1e3, allow_nan=False, allow_infinity=False)
 
@@ -213,12 +214,12 @@ def test_metg_says_when_it_is_only_a_bound():
     [(0.0034, "3.4 ms"), (12e-6, "12 µs"), (0.9996, "1 s"), (0.0009997, "1 ms"), (1234.5, "1234 s"), (2.5, "2.5 s")],
 )
 def test_durations_read_in_the_unit_of_their_rounded_value(seconds, text):
-    assert stats.duration_text(seconds) == text
+    assert duration_text(seconds) == text
 
 
 def test_a_duration_interval_keeps_whole_numbers_past_a_thousand():
     estimate = stats.Estimate(0.0009, 0.0008, 0.0012, 0.95, 8)
-    assert stats.duration_interval(estimate) == "900 µs [800, 1200]"
+    assert duration_interval(estimate) == "900 µs [800, 1200]"
 
 
 def test_slower_p_tells_a_clearly_slower_configuration_from_three_rounds_and_nothing_from_equal_ones():

@@ -9,9 +9,9 @@ import pytest
 
 import bench
 import bench.executors
-from bench import trace as tracing
-from bench.matrix import Matrix
-from bench.records import TRACE_COLUMNS, RecordError, TraceRecord, parse
+from bench.data.matrix import Matrix
+from bench.data.schema import TRACE_COLUMNS, RecordError, TraceRecord, parse
+from bench.measuring import trace as tracing
 
 
 def sweep(**fields):
@@ -182,7 +182,7 @@ def test_global_efficiency_is_the_serial_time_over_workers_times_the_rounds_medi
         # machine it lies up to ~20% from the ratio of the medians (the report then says "run-to-run
         # variation"). Both are efficiencies of the same rounds, so they cannot lie further apart than the
         # rounds' own spread.
-        measured = bench.results.record_stats(cell).efficiency.value
+        measured = cell.stats.efficiency.value
         ratios = [b / t / cell.workers for b, t in zip(cell.baseline_s, cell.times_s, strict=True)]
         assert min(ratios) * 0.98 <= measured <= max(ratios) * 1.02
         assert min(ratios) * 0.9 <= at_median <= max(ratios) * 1.1, cell.executor

@@ -92,7 +92,7 @@ import itertools  # noqa: E402
 import pickle  # noqa: E402
 import random  # noqa: E402
 
-from bench.plan import QUICK_SIZES  # noqa: E402
+from bench.measuring.plan import QUICK_SIZES  # noqa: E402
 
 CONTRACT_WORKLOADS = workloads.names()
 

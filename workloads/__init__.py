@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from bench.registry import Registry, UnknownName
+from bench.data.format import one_line
+from bench.host.registry import WORKLOADS, UnknownName
 from workloads.base import METHODS, Param, Workload
 
 __all__ = [
@@ -36,24 +37,6 @@ __all__ = [
     "registered",
 ]
 
-_registry: Registry[type[Workload]] = Registry(
-    "workload",
-    "bench.workloads",
-    {
-        "fibprimes": "workloads.fibprimes:FibPrimes",
-        "fibprimes-first": "workloads.fibprimes:FibPrimesFirst",
-        "primes-range": "workloads.primes_range:PrimesRange",
-        "polyfit": "workloads.polyfit:Polyfit",
-        "linalg": "workloads.linalg:Linalg",
-        "noop": "workloads.noop:Noop",
-        "sleep": "workloads.probes:Sleep",
-        "spin": "workloads.probes:Spin",
-        "payload": "workloads.probes:Payload",
-        "fault-raise": "workloads.faults:FaultRaise",
-        "fault-exit": "workloads.faults:FaultExit",
-        "fault-hang": "workloads.faults:FaultHang",
-    },
-)
 _instances: dict[str, Workload] = {}
 
 
@@ -63,7 +46,7 @@ class WorkloadError(ValueError):
 
 def names() -> list[str]:
     """Registered workload names."""
-    return _registry.names()
+    return WORKLOADS.names()
 
 
 def is_spec(name: str) -> bool:
@@ -86,19 +69,14 @@ def get(name: str) -> Workload:
     """
     if name not in _instances:
         if not is_spec(name):
-            _instances[name] = _registry.get(name)()
+            _instances[name] = WORKLOADS.get(name)()
         else:
             cls = load_spec(name)
             try:
                 _instances[name] = cls()
             except Exception as exc:  # the user's class: its error in one line
-                raise WorkloadError(f"workload {name!r}: {cls.__name__}() raised {_one_line(exc)}") from None
+                raise WorkloadError(f"workload {name!r}: {cls.__name__}() raised {one_line(exc)}") from None
     return _instances[name]
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 #: Folders of users' workload files, on the import path of the workers the sweep starts.
@@ -184,7 +162,7 @@ def load_spec(spec: str) -> type[Workload]:
     try:
         module = importlib.import_module(module_name)
     except (Exception, SystemExit) as exc:  # the user's module: any error in it is theirs to see, in one line
-        raise WorkloadError(f"workload {spec!r}: importing {module_name} failed: {_one_line(exc)}") from None
+        raise WorkloadError(f"workload {spec!r}: importing {module_name} failed: {one_line(exc)}") from None
     found = getattr(module, "__file__", None)
     if target.endswith(".py") and (found is None or Path(found).resolve() != path):
         raise WorkloadError(f"workload {spec!r}: the module name {module_name} is taken by {found}; rename the file")

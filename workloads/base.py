@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from bench.records import METHODS, is_plain
+from bench.data.schema import METHODS, is_plain
 
 __all__ = ["METHODS", "Param", "Workload"]
 

@@ -1,15 +1,20 @@
-"""What the subcommands share: the parser classes, the option values' types, usage errors and
-who prints under MPI."""
+"""What the subcommands share: the parser classes, the option values' types, usage errors, who prints
+under MPI, and the console (notes wrap at word boundaries in a terminal; a pipe or log keeps each note on
+one line, whole, so that a line holding a command to copy stays a line a script can take)."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from bench.runner import signum_of
+from rich.console import Console
+
+from bench.measuring.runner import signum_of
 
 USAGE_ERROR = 2
 
@@ -20,7 +25,7 @@ class UsageError(Exception):
 
 def _speaks() -> bool:
     """Whether this process prints: always, except on ranks other than 0 of an MPI launch."""
-    from bench.mpi import launcher_rank
+    from bench.host.mpi_launch import launcher_rank
 
     return launcher_rank() == 0
 
@@ -30,12 +35,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n" if _speaks() else None)
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        """As argparse's, ending an MPI launch as any command does (``bench.mpi.exit``)."""
-        from bench import mpi
+        """As argparse's, ending an MPI launch as any command does (``bench.host.mpi_launch.exit``)."""
+        from bench.host import mpi_launch
 
         if message:
             self._print_message(message, sys.stderr)
-        mpi.exit(status)
+        mpi_launch.exit(status)
 
 
 class _Command(_Parser):
@@ -110,10 +115,10 @@ def worker_list(text: str) -> tuple[int, ...]:
 
 def threads_spec(text: str) -> str:
     """``auto``, ``default`` or a number of threads."""
-    from bench import threads
+    from bench.host import inner_threads
 
     try:
-        return threads.check(text)
+        return inner_threads.check(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -181,3 +186,49 @@ def _report_warning(message: Warning | str, category: type[Warning], *args: Any,
 def _how_stopped(exc: BaseException) -> str:
     signum = signum_of(exc)
     return "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+
+
+def make_console(quiet: bool = False, **options: Any) -> Console:
+    """The console of the command line; piped output is never wider than a log line needs."""
+    console = Console(quiet=quiet, highlight=False, **options)
+    if not console.is_terminal and "width" not in options:
+        console.width = max(console.width, 120)  # logs and pipes: no wrapped table cells
+    return console
+
+
+#: An estimate with its interval in a line of text: ``1.80x [1.65, 1.89]``, ``77% [73, 82]``, ``3.4 ms [3.1, 3.9]``.
+_INTERVAL = re.compile(r"(\S+)(?: (ms|s|\u00b5s))? \[([^\]\s]+), ([^\]\s]+)\]")
+_JOINED = "\u00a0"
+
+
+def keep_together(text: str) -> str:
+    """``text`` with every estimate and its interval joined by no-break spaces (which ``wrap`` does not
+    break at)."""
+    joined = _JOINED
+    return _INTERVAL.sub(lambda m: f"{m[1]}{joined + m[2] if m[2] else ''}{joined}[{m[3]},{joined}{m[4]}]", text)
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` characters, broken at spaces only: never inside a number, nor
+    between an estimate and its interval (where one is longer than a line, it is folded); the text's own
+    indent starts every line."""
+    body = text.lstrip(" ")
+    indent = " " * (len(text) - len(body))
+    lines = textwrap.wrap(
+        keep_together(body),
+        width=max(width, len(indent) + 8),
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_on_hyphens=False,
+    )
+    return [line.replace(_JOINED, " ") for line in lines] or [text]
+
+
+def print_note(console: Console, text: str) -> None:
+    """A note under a table or at the end of a run: wrapped at spaces in a terminal (never inside a number,
+    nor between an estimate and its interval), one whole line in a pipe or log."""
+    if console.is_terminal:
+        for line in wrap(text, console.width):
+            console.print(line, markup=False, no_wrap=True, overflow="ignore")
+    else:
+        console.print(text, markup=False, soft_wrap=True)

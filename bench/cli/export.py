@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from bench.cli.common import UsageError
-from bench.results import JournalError
+from bench.data.journal import JournalError, load
 
 
 def add_export_parser(commands: Any) -> None:
@@ -29,11 +29,10 @@ def add_export_parser(commands: Any) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    import bench
-    from bench.export import ExportError, to_pytest_benchmark
+    from bench.report.export import ExportError, to_pytest_benchmark
 
     try:
-        results = bench.load(args.journal)
+        results = load(args.journal)
         written = to_pytest_benchmark(results, args.out)
     except (JournalError, ExportError) as exc:
         raise UsageError(str(exc)) from None

@@ -55,7 +55,7 @@ def availability() -> dict[str, list[dict[str, Any]]]:
 def cmd_list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from bench.console import make_console
+    from bench.cli.common import make_console
 
     data = availability()
     console = make_console()

@@ -21,7 +21,7 @@ from bench.cli.model import add_calibrate_parser, add_model_parser
 from bench.cli.report import add_report_parser
 from bench.cli.run import add_run_parser, build_run_parser
 from bench.cli.slurm import add_slurm_parser
-from bench.runner import Signalled, signum_of
+from bench.measuring.runner import Signalled, signum_of
 
 
 def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
@@ -98,9 +98,9 @@ def exit_now_if_abandoned(status: int) -> None:
         print(f"ending without waiting for work left running: {'; '.join(dict.fromkeys(ABANDONED))}", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
-    from bench import mpi, scratch
+    from bench.host import mpi_launch, scratch
 
-    lib = mpi.active()
+    lib = mpi_launch.active()
     scratch.aborting = lib is not None  # what the abort leaves goes with this process's folder, at the next sweep
     # multiprocessing's exit clean-up (its temporary folder, with the forkserver's socket), which both
     # ways out below skip; the executors have all been shut down by now

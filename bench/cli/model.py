@@ -5,18 +5,26 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.cli.common import UsageError, _how_stopped, _list_of, _speaks, folder, worker_list
-from bench.results import JournalError
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from bench.cli.common import UsageError, _how_stopped, _list_of, _speaks, folder, print_note, worker_list
+from bench.data.format import duration_interval, duration_text
+from bench.data.journal import JournalError, load
+from bench.data.schema import AUTO
 
 #: How many of the worst-predicted cells ``model check`` lists again at the end.
 WORST = 5
 
 
 def add_calibrate_parser(commands: Any) -> None:
-    from bench.calibrate import CHUNK, PROBES
+    from bench.model.calibrate import CHUNK, PROBES
 
     probes = ", ".join(f"{name} {size}" for name, size in PROBES.items())
     calibrate = commands.add_parser(
@@ -53,10 +61,11 @@ def add_calibrate_parser(commands: Any) -> None:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     import bench.executors
-    from bench.calibrate import calibrate, default_executors, find_calibration, this_environment
-    from bench.console import ConsoleProgress, make_console, print_calibration
-    from bench.plan import PlanError
-    from bench.runner import Interrupted
+    from bench.cli.common import make_console
+    from bench.cli.progress import ConsoleProgress
+    from bench.measuring.plan import PlanError
+    from bench.measuring.runner import Interrupted
+    from bench.model.calibrate import calibrate, default_executors, find_calibration, this_environment
 
     executors = list(args.executors or default_executors())
     unknown = [name for name in executors if name not in bench.executors.names()]
@@ -90,6 +99,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if record is None:  # a rank that served rank 0
         return 0
+    progress.explain()
     print_calibration(make_console(), record)
     missing = [name for name in executors if name not in record.executors]
     if missing:
@@ -131,14 +141,13 @@ def add_model_parser(commands: Any) -> None:
 
 
 def cmd_model_check(args: argparse.Namespace) -> int:
-    import bench
-    from bench.calibrate import Profiles, check, median_error, plan, to_check
-    from bench.console import make_console, print_model_check
+    from bench.cli.common import make_console
+    from bench.model.calibrate import Profiles, check, median_error, plan, to_check
 
     if args.calibration is not None and args.fit_workers is not None:
         raise UsageError("--calibration and --fit-workers exclude each other: a calibration's parameters are fixed")
     try:
-        results = bench.load(*args.journals)
+        results = load(*args.journals)
         profiles = Profiles(results)
         search = [*dict.fromkeys(str(Path(journal).parent) for journal in args.journals), "results"]
         chosen = plan(results, profiles, fit_workers=args.fit_workers, calibration=args.calibration, search=search)
@@ -155,3 +164,115 @@ def cmd_model_check(args: argparse.Namespace) -> int:
     else:
         print(f"median absolute error: {error * 100:.1f}% over {len(checked)} cells", flush=True)
     return 0
+
+
+def _cost(seconds: float) -> str:
+    """A fitted cost: a duration, or 0 below 10 ns (a fit at its bound)."""
+    return "0" if seconds < 1e-8 else duration_text(seconds)
+
+
+def _per_mib(seconds: float) -> str:
+    return _cost(seconds * 2**20)
+
+
+#: How a calibration table names each parameter, and shows its values.
+COSTS = {
+    "run_s": ("a run, fixed", _cost),
+    "chunk_s": ("a chunk, driver", _cost),
+    "item_s": ("an item, driver", _cost),
+    "byte_s": ("a MiB, driver", _per_mib),
+    "worker_s": ("a chunk, worker", _cost),
+    "contention": ("contention", lambda v: f"{v:.2f}"),
+}
+
+
+def print_calibration(console: Console, record: Any) -> None:
+    """A calibration's parameters: per back-end, each cost with its 95% interval (fits 80 columns)."""
+    from bench.model.cost import PARAMS, ExecutorModel
+
+    table = Table(
+        title=f"Calibration {record.env_id} ({record.cores} cores)",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+    table.add_column("executor", no_wrap=True)
+    table.add_column("cost of", no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("95% interval", justify="right", no_wrap=True)
+    for executor, data in record.executors.items():
+        fitted = ExecutorModel.from_json(executor, data)
+        rows: list[tuple[str, str, str]] = []
+        for name in PARAMS:
+            label, text = COSTS[name]
+            value, low, high = fitted.param(name)
+            rows.append((label, text(value), f"[{text(low)}, {text(high)}]"))
+        startup = fitted.startup or {}
+        if startup:
+            line = f"{_cost(startup['base_s'])} + {_cost(startup['per_worker_s'])}/worker"
+            lows, highs = startup.get("low"), startup.get("high")
+            interval = "none: too few starts"
+            if lows is not None and highs is not None:
+                interval = f"[{_cost(lows[0])}, {_cost(highs[0])}] + [{_cost(lows[1])}, {_cost(highs[1])}]"
+            rows.append(("start-up", line, interval))
+        for number, (label, shown, interval) in enumerate(rows):
+            first = number == 0
+            table.add_row(
+                escape(executor) if first else "", label, shown, interval, end_section=number == len(rows) - 1
+            )
+    console.print(table)
+    print_note(
+        console,
+        "The driver hands chunks over one after the other (its costs bound how many a second any number of "
+        "workers get); a worker's cost per chunk is paid in parallel; contention: how much slower computation "
+        "runs per other busy worker (1: the GIL).",
+    )
+
+
+def print_model_check(
+    console: Console, checked: Sequence[Any], skipped: dict[str, int], source: str, worst: int
+) -> None:
+    """Each predicted cell (measured median, predicted with its interval, error), the worst few with what
+    their traces say, and the cells not predicted; fits 80 columns."""
+    from bench.model.calibrate import Checked
+
+    print_note(console, f"parameters from {source}")
+    by_case: dict[Any, list[Checked]] = {}
+    for item in checked:
+        by_case.setdefault(item.cell.case, []).append(item)
+    for items in by_case.values():
+        table = Table(title=items[0].cell.case_label(), box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
+        table.add_column("executor", no_wrap=True)
+        table.add_column("chunk", justify="right", no_wrap=True)
+        table.add_column("measured", justify="right", no_wrap=True)
+        table.add_column("predicted [95%]", justify="right", no_wrap=True)
+        table.add_column("error", justify="right", no_wrap=True)
+        for item in items:
+            cell, predicted = item.cell, item.predicted
+            executor = cell.executor_label() + (f" {cell.method}" if cell.method != "map" else "")
+            if cell.threads not in (None, AUTO):
+                executor += f" t={cell.threads}"
+            shown = duration_interval(predicted.estimate())
+            error = f"{item.error:+.0%}"
+            if abs(item.error) > 0.25:
+                error = f"[bold red]{error}[/]"
+            elif abs(item.error) <= 0.10:
+                error = f"[green]{error}[/]"
+            table.add_row(
+                escape(executor),
+                escape(cell.chunk_label(short=True)),
+                duration_text(item.measured.value),
+                shown,
+                error,
+            )
+        console.print(table)
+    ranked = sorted(checked, key=lambda item: -abs(item.error))[:worst]
+    if ranked:
+        print_note(console, f"worst predicted ({len(ranked)}):")
+        for item in ranked:
+            print_note(console, f"  {item.error:+.0%} {item.cell.label()}: {item.reason()}")
+    outside = sum(not item.agrees for item in checked)
+    if checked:
+        print_note(console, f"{outside} of {len(checked)} predictions' intervals miss the measured median's")
+    for reason, count in skipped.items():
+        print_note(console, f"not predicted: {count} cell(s): {reason}")

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.cli.common import UsageError
-from bench.results import JournalError
+from bench.cli.common import UsageError, make_console, print_note
+from bench.data.journal import JournalError, load
 
 REPORT_DESCRIPTION = (
     "Turn journals into one report: DIR/index.html (self-contained, figures inline), DIR/summary.md "
@@ -32,25 +32,25 @@ def _report_folder(journals: Sequence[str], out: str | None) -> Path:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    import bench
     import bench.report
 
     out = _report_folder(args.journals, args.out)
     try:
         bench.report.check(out)
-        results = bench.load(*args.journals)
+        results = load(*args.journals)
         report = bench.report.build(results)
         index = bench.report.write(report, out)
     except JournalError as exc:  # ReportError included
         raise UsageError(str(exc)) from None
     except ImportError as exc:
         raise UsageError(str(exc)) from None
+    console = make_console()
     for case in report.analysis.answered:
         if case.recommendations:
-            print(case.recommendations[0])
+            print_note(console, case.recommendations[0])
     for env in report.analysis.environments:  # the probes' answers: per-task cost, bandwidth, METG
         for line in env.recommendations:
-            print(f"{env.env.name}: {line}" if env.env.name else line)
+            print_note(console, f"{env.env.name}: {line}" if env.env.name else line)
     print(f"{len(report.figures)} figures, summary.md and index.html in {out}", file=sys.stderr)
     print(index, flush=True)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -24,33 +25,56 @@ from bench.cli.common import (
     threads_spec,
     worker_list,
 )
-from bench.plan import Matrix, PlanError
-from bench.results import JournalError, Results
-from bench.runner import Interrupted
+from bench.data.journal import JournalError, Results
+from bench.host import inner_threads
+from bench.measuring.plan import AUTO_MIN_ROUNDS, MAX_WORKERS_PER_CORE, PRESETS, WARMUPS, Matrix, PlanError
+from bench.measuring.preflight import MEMORY_SHARE
+from bench.measuring.runner import Interrupted, resume, sweep
 
 if TYPE_CHECKING:
-    from bench.console import ConsoleProgress
+    from bench.cli.progress import ConsoleProgress
+
+
+def _default(name: str) -> Any:
+    """A Matrix field's default: the one value, which the help texts quote."""
+    return {spec.name: spec.default for spec in dataclasses.fields(Matrix)}[name]
+
+
+def _percent(fraction: float) -> str:
+    """``3%%``: a percentage inside an argparse help text."""
+    return f"{fraction:.0%}".replace("%", "%%")
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    from bench.plan import PRESETS, WARMUPS
-
+    """Every option of a sweep: the matrix, how it is measured, where it goes."""
     matrix = parser.add_argument_group("matrix (each list is a sweep dimension; presets set defaults)")
+    _what_arguments(matrix)
+    _rounds_arguments(matrix)
+    _setting_arguments(matrix)
+    _run_arguments(parser)
+
+
+def _what_arguments(matrix: Any) -> None:
+    """What is measured: back-ends, workloads, workers, chunk sizes, sizes, methods, inner threads."""
+    from bench.data.chunks import AUTO_TASKS_PER_WORKER
+    from bench.executors.base import WINDOW_PER_WORKER
+
     matrix.add_argument("--executors", type=_list_of(str, "names"), metavar="A,B", help="back-ends (default: all)")
+    quick = ", ".join(PRESETS[DEFAULT_PRESET]["workloads"])
     matrix.add_argument(
         "--workloads",
         type=_list_of(str, "names"),
         metavar="A,B",
         help="workloads, registered (`list` names them) or your own as module:Class or file.py:Class "
-        "(default: the preset's; quick measures fibprimes, noop, polyfit and linalg)",
+        f"(default: the preset's; {DEFAULT_PRESET} measures {quick})",
     )
     matrix.add_argument("--workers", type=worker_list, metavar="1,2,4", help="worker counts; ranges such as 1-4 work")
     matrix.add_argument(
         "--chunksizes",
         type=_list_of(chunk_spec, "chunk sizes"),
         metavar="1,8,auto",
-        help="items per task; auto = ceil(items / (4 x workers)); native = the library's own default "
-        "(Pool.map's rule, joblib's adaptive batching, one item per task for the others)",
+        help=f"items per task; auto = ceil(items / ({AUTO_TASKS_PER_WORKER} x workers)); native = the library's "
+        "own default (Pool.map's rule, joblib's adaptive batching, one item per task for the others)",
     )
     matrix.add_argument(
         "--size",
@@ -64,43 +88,59 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         type=_list_of(str, "methods"),
         metavar="map,imap",
         help="map methods: map, imap (in order), imap_unordered (as completed); the streaming ones keep "
-        "2 chunks per worker in flight (default: each workload's own, map for all but fibprimes-first)",
+        f"{WINDOW_PER_WORKER} chunks per worker in flight (default: each workload's own, map for all but "
+        "fibprimes-first)",
     )
     matrix.add_argument(
         "--threads",
         type=_list_of(threads_spec, "thread counts"),
         metavar="N,auto,default",
-        help="threads each worker's native libraries (BLAS, OpenMP) may use: auto (default) gives each worker "
-        "cores / workers, at least 1; a number sets it; default leaves each library (and Dask) as it starts. "
-        "The paired serial baseline always has one thread per core",
+        help="threads each worker's native libraries (BLAS, OpenMP) may use: "
+        f"{inner_threads.AUTO} (default) gives each worker cores / workers, at least 1; a number sets it; "
+        f"{inner_threads.DEFAULT} leaves each library (and Dask) as it starts. The paired serial baseline "
+        "always has one thread per core",
     )
+
+
+def _rounds_arguments(matrix: Any) -> None:
+    """How many rounds, to what precision, after which warm-up."""
     matrix.add_argument(
         "--repeats",
         type=repeats_spec,
         metavar="R|auto|race",
         help="timed rounds per cell, each with a paired serial baseline; auto: rounds until the 95%% "
-        "interval of the speedup is within --precision (at least 6, at most --max-repeats); race: as auto, "
-        "and a cell also stops once it is significantly slower than the best cell of its case",
+        f"interval of the speedup is within --precision (at least {AUTO_MIN_ROUNDS}, at most --max-repeats); "
+        "race: as auto, and a cell also stops once it is significantly slower than the best cell of its case",
     )
     matrix.add_argument(
         "--precision",
         type=percentage,
         metavar="P",
-        help="target half-width of the interval with --repeats auto or race (3%%)",
+        help=f"target half-width of the interval with --repeats auto or race ({_percent(_default('precision'))})",
     )
     matrix.add_argument(
-        "--max-repeats", type=positive_int, metavar="N", help="most rounds with --repeats auto or race (20)"
+        "--max-repeats",
+        type=positive_int,
+        metavar="N",
+        help=f"most rounds with --repeats auto or race ({_default('max_repeats')})",
     )
+    warmups = {"short": "one chunk per worker before the timed rounds", "full": "one whole run"}
     matrix.add_argument(
         "--warmup",
         choices=WARMUPS,
-        help="short (default): one chunk per worker before the timed rounds; full: one whole run",
+        help="; ".join(
+            f"{name}{' (default)' if name == _default('warmup') else ''}: {warmups[name]}" for name in WARMUPS
+        ),
     )
+
+
+def _setting_arguments(matrix: Any) -> None:
+    """Limits, workload parameters, back-end settings and presets."""
     matrix.add_argument(
         "--oversubscribe",
         action="store_true",
         default=None,
-        help="allow more local workers than 4 per available core",
+        help=f"allow more local workers than {MAX_WORKERS_PER_CORE} per available core",
     )
     matrix.add_argument(
         "--param",
@@ -122,6 +162,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     presets = "; ".join(f"{name}: {preset['help']}" for name, preset in PRESETS.items()).replace("%", "%%")
     matrix.add_argument("--preset", choices=list(PRESETS), help=f"default {DEFAULT_PRESET}. {presets}")
+
+
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the journal goes, the limits of a cell and a case, traces, resume, output."""
     parser.add_argument("--out", type=folder, metavar="DIR", help=f"folder for the journal (default: {DEFAULT_OUT})")
     parser.add_argument(
         "--cell-timeout",
@@ -133,14 +177,16 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-case-time",
         type=seconds_or_off,
         metavar="S|off",
-        help="refuse a case whose serial run a short probe estimates at more than S seconds (default 300), "
-        "or at more than half the memory available; off runs every case without estimating it",
+        help="refuse a case whose serial run a short probe estimates at more than S seconds (default "
+        f"{_default('max_case_time'):g}), or at more than {_percent(MEMORY_SHARE)} of the memory available; off runs "
+        "every case without estimating it",
     )
     parser.add_argument(
         "--trace",
         choices=("on", "off"),
-        help="on (default): one extra, untimed traced run per ok cell and a traced serial run per case, for "
-        "the POP efficiency metrics and the timelines of the report; off: none",
+        help=f"on{' (default)' if _default('trace') else ''}: one extra, untimed traced run per ok cell and a "
+        f"traced serial run per case, for the POP efficiency metrics and the timelines of the report; "
+        f"off{'' if _default('trace') else ' (default)'}: none",
     )
     parser.add_argument("--resume", metavar="FILE", help="continue the run of this journal, appending to it")
     parser.add_argument("--quiet", action="store_true", help="print only the journal path and errors")
@@ -223,7 +269,7 @@ DEFAULT_OUT = "results"
 
 def matrix_from_args(args: argparse.Namespace) -> Matrix:
     """The Matrix the options ask for: the preset with the options laid over it."""
-    from bench.plan import from_preset
+    from bench.measuring.plan import from_preset
 
     params: dict[str, tuple[str, ...]] = {}
     for key, values in args.param:
@@ -259,19 +305,18 @@ def _plan_error(exc: PlanError) -> str:
 
 
 def _measure(args: argparse.Namespace, progress: ConsoleProgress) -> Results:
-    import bench
 
     if args.resume:
         given = [flag for name, flag in RESUME_CONFLICTS.items() if getattr(args, name) not in (None, [])]
         if given:
             raise UsageError(f"--resume takes the matrix from the journal; drop {', '.join(given)}")
-        return bench.resume(args.resume, progress=progress, oversubscribe=bool(args.oversubscribe))
-    return bench.sweep(matrix_from_args(args), args.out or DEFAULT_OUT, progress=progress)
+        return resume(args.resume, progress=progress, oversubscribe=bool(args.oversubscribe))
+    return sweep(matrix_from_args(args), args.out or DEFAULT_OUT, progress=progress)
 
 
 def _dry_run(args: argparse.Namespace) -> int:
     """The cells of the sweep, planned by the code that runs it, and nothing started."""
-    from bench.plan import build
+    from bench.measuring.plan import build
 
     if args.resume:
         raise UsageError("--dry-run plans a new sweep; drop --resume (the journal's remaining cells run with it)")
@@ -281,7 +326,7 @@ def _dry_run(args: argparse.Namespace) -> int:
         raise UsageError(_plan_error(exc)) from None
     if not _speaks():
         return 0
-    from bench.console import make_console, print_note
+    from bench.cli.common import make_console, print_note
 
     console = make_console()  # in a terminal each line wraps at word boundaries; in a pipe it stays whole
     cells = [cell for group in groups for cell in group.cells]
@@ -297,11 +342,13 @@ def _dry_run(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.console import ConsoleProgress, make_console, print_summary
+    from bench.cli.common import make_console
+    from bench.cli.progress import ConsoleProgress
+    from bench.cli.summary import print_summary
 
     if args.dry_run:
         return _dry_run(args)
-    from bench.cpuload import busy_line, steal_line
+    from bench.host.cpuload import busy_line, steal_line
 
     quiet = args.quiet or not _speaks()  # under MPI, only rank 0 shows progress
     console = make_console(quiet=quiet)

@@ -9,9 +9,9 @@ from typing import Any
 
 from bench.cli.common import UsageError, _Command, _how_stopped, folder, positive_int, seconds, worker_list
 from bench.cli.run import DEFAULT_OUT, _plan_error, _RunOptionsParser, build_run_parser, matrix_from_args
-from bench.plan import PlanError
-from bench.results import JournalError
-from bench.runner import signum_of
+from bench.data.journal import JournalError
+from bench.measuring.plan import PlanError
+from bench.measuring.runner import signum_of
 
 SLURM_DESCRIPTION = (
     "Sweeps as Slurm batch jobs. A job runs the sweep under srun --mpi=pmi2 (or mpiexec) with one "
@@ -22,7 +22,7 @@ SLURM_DESCRIPTION = (
 
 
 def add_slurm_parser(commands: Any) -> None:
-    from bench.slurm import LAUNCHERS
+    from bench.measuring.batch import LAUNCHERS
 
     slurm = commands.add_parser("slurm", help="sweeps as Slurm batch jobs", description=SLURM_DESCRIPTION)
     actions = slurm.add_subparsers(dest="action", required=True, parser_class=_Command)
@@ -55,10 +55,10 @@ def _batch_specs(args: argparse.Namespace) -> list[Any]:
     """One BatchSpec per node count; UsageError for anything a job could not run."""
     from dataclasses import replace
 
-    from bench import slurm
-    from bench.plan import check_seconds, validate
-    from bench.results import Journal
-    from bench.slurm import BatchSpec
+    from bench.data.journal import Journal
+    from bench.host import slurm
+    from bench.measuring.batch import BatchSpec
+    from bench.measuring.plan import check_seconds, validate
 
     run_options = list(args.run_options)
     if run_options[:1] == ["--"]:
@@ -109,16 +109,17 @@ def _batch_specs(args: argparse.Namespace) -> list[Any]:
 
 
 def cmd_slurm(args: argparse.Namespace) -> int:
-    from bench import slurm
+    from bench.host import slurm
+    from bench.measuring import batch
 
     specs = _batch_specs(args)
     if args.action == "script":
-        print(slurm.script(specs[0]), end="")
+        print(batch.script(specs[0]), end="")
         return 0
     jobs: list[tuple[str, Any]] = []
     for spec in specs:
         try:
-            job_id = slurm.submit(spec)
+            job_id = batch.submit(spec)
         except slurm.SlurmError as exc:
             print(f"{args.prog}: {exc}", file=sys.stderr)
             if jobs:
@@ -144,9 +145,10 @@ def cmd_slurm(args: argparse.Namespace) -> int:
 def _report_jobs(prog: str, jobs: list[tuple[str, Any]], states: dict[str, str | None]) -> int:
     """Print the summary and journal of every finished job; 1 when a job did not complete,
     wrote no journal, or a cell failed."""
-    from bench import slurm
-    from bench.console import make_console, print_summary
-    from bench.results import load
+    from bench.cli.common import make_console
+    from bench.cli.summary import print_summary
+    from bench.data.journal import load
+    from bench.measuring import batch
 
     console = make_console()
     status = 0
@@ -155,7 +157,7 @@ def _report_jobs(prog: str, jobs: list[tuple[str, Any]], states: dict[str, str |
         if state not in (None, "COMPLETED"):
             print(f"{prog}: job {job_id} ended {state}; see {output}", file=sys.stderr)
             status = 1
-        journals = slurm.journals_of(spec.out, job_id)
+        journals = batch.journals_of(spec.out, job_id)
         if not journals:
             print(f"{prog}: job {job_id} wrote no journal; see {output}", file=sys.stderr)
             status = 1

@@ -16,9 +16,9 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from bench.metadata import package_versions
-from bench.mpi import node_name
-from bench.records import METHODS
+from bench.data.schema import METHODS
+from bench.host.mpi_launch import node_name
+from bench.host.provenance import package_versions
 
 __all__ = [
     "ABANDONED",
@@ -111,7 +111,7 @@ def mp_context() -> multiprocessing.context.BaseContext:
     """
     from multiprocessing import util
 
-    from bench import scratch
+    from bench.host import scratch
 
     # multiprocessing's folder (with the forkserver's socket) inside the suite's, where the socket's path
     # stays within what a Unix socket takes: a deep TMPDIR keeps multiprocessing's own place
@@ -290,7 +290,7 @@ class Executor:
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise ValueError("threads must be >= 1 (or None: the libraries' own default)")
         self.workers = workers
-        #: Threads each worker's native libraries may use (``bench.threads``); None: as they start.
+        #: Threads each worker's native libraries may use (``bench.host.inner_threads``); None: as they start.
         self.threads = threads
         #: Every option's value as used, whatever supplied it (recorded in the cell's ``options``).
         self.settings = self.resolve_options(options)
@@ -386,38 +386,38 @@ class Executor:
     def worker_cores(cls, workers: int) -> int:
         """The cores each of ``workers`` workers may use (what ``--threads auto`` gives it): the cores
         this process may run on, shared out."""
-        from bench.metadata import available_cores
+        from bench.host.provenance import available_cores
 
         return max(1, available_cores() // workers)
 
     # -- inner threads ------------------------------------------------------
     def worker_initializer(self, setup: Callable[[], None]) -> Callable[[], None]:
         """The initializer of this back-end's worker processes: ``setup``, then the inner threads."""
-        from bench import threads
+        from bench.host import inner_threads
 
-        return functools.partial(threads.initialize, setup, self.threads)
+        return functools.partial(inner_threads.initialize, setup, self.threads)
 
     def worker_environ(self) -> dict[str, str]:
         """Environment variables for worker processes this back-end spawns (the inner threads), set
         before their libraries load."""
-        from bench import threads
+        from bench.host import inner_threads
 
-        return threads.environ(self.threads)
+        return inner_threads.environ(self.threads)
 
     def limits(self) -> AbstractContextManager[None]:
         """The inner threads around a call of ``map`` or a stream, where the work runs in this process;
         workers in processes of their own set them once, when they start."""
-        from bench import threads
+        from bench.host import inner_threads
 
-        return threads.limited(self.threads) if self.in_process else nullcontext()
+        return inner_threads.limited(self.threads) if self.in_process else nullcontext()
 
     def thread_pools(self, timeout: float | None = READY_TIMEOUT_S) -> list[dict[str, Any]]:
         """The native thread pools of a worker, as threadpoolctl sees them there (run after the task has
         loaded its libraries)."""
-        from bench import threads
+        from bench.host import inner_threads
 
         with self.limits():
-            found: list[dict[str, Any]] = self._gather([self.submit(threads.pools)], timeout)[0]
+            found: list[dict[str, Any]] = self._gather([self.submit(inner_threads.pools)], timeout)[0]
         return found
 
     # -- life cycle -------------------------------------------------------

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from bench import slurm
 from bench.executors.base import (
     READY_TIMEOUT_S,
     TIMEOUT_ERRORS,
@@ -30,6 +29,7 @@ from bench.executors.base import (
     node_name,
     not_installed,
 )
+from bench.host import slurm
 
 # The arguments of a chunk travel inside its task, as the suite means them to (a probe measures exactly that
 # transfer): distributed's advice to scatter large arguments first is not the user's to act on here.
@@ -68,8 +68,8 @@ class _DaskBase(Executor):
         import dask
         from distributed import Client
 
-        from bench import scratch
-        from bench.threads import kept_environ
+        from bench.host import scratch
+        from bench.host.inner_threads import kept_environ
 
         # The scheduler's (and local workers') scratch space in a folder of this instance, removed
         # with it: Dask's default, <tmp>/dask-scratch-space, outlives every run.
@@ -85,12 +85,12 @@ class _DaskBase(Executor):
     ready_timeout_s: float = READY_TIMEOUT_S
 
     def wait_ready(self) -> None:
-        from bench import threads
+        from bench.host import inner_threads
 
         self.client.wait_for_workers(self.workers, timeout=self.ready_timeout_s)
         self.nodes = sorted(self.client.run(node_name).values())  # every worker answers once
         if self.threads is not None:  # for the libraries a worker loaded before the variables could reach them
-            self.client.run(threads.apply, self.threads)
+            self.client.run(inner_threads.apply, self.threads)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
         # pure=False: every call is new work, never a cached result.
@@ -382,7 +382,7 @@ class DaskSlurm(_DaskBase):
         return sorted(str(job.job_id) for job in list(workers.values()) if getattr(job, "job_id", None))
 
     def processes(self) -> list[int]:
-        from bench.cpuload import job_processes
+        from bench.host.cpuload import job_processes
 
         return job_processes(set(self.job_ids()))
 

@@ -95,17 +95,17 @@ class Joblib(Executor):
         return self.workers == 1 or self.settings["backend"] == "threading"
 
     def limits(self) -> AbstractContextManager[None]:
-        from bench import threads
+        from bench.host import inner_threads
 
         # work in this process gets the threads around each call, as serial and thread-pool do
-        return threads.limited(self.threads) if self.sequential else nullcontext()
+        return inner_threads.limited(self.threads) if self.sequential else nullcontext()
 
     def _bounded(self, timeout: float | None) -> AbstractContextManager[None]:
         """With one worker joblib runs the calls here and takes no timeout: SIGALRM bounds them, as for serial."""
         return alarm(timeout) if self.workers == 1 and timeout is not None else nullcontext()
 
     def start(self) -> None:
-        from bench import scratch
+        from bench.host import scratch
 
         #: What the latest call dispatched where joblib chose the chunk size (``chunks``, ``items``); None
         #: otherwise.

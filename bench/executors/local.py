@@ -227,7 +227,7 @@ class MultiprocessingPool(_ProcessWorkers):
     @classmethod
     def native_chunksize(cls, n_items: int | None, workers: int, method: str) -> int | None:
         if method == "map" and n_items:  # Pool.map's own rule: about four chunks per worker
-            from bench.plan import auto_chunksize
+            from bench.data.chunks import auto_chunksize
 
             return auto_chunksize(n_items, workers)
         return 1

@@ -10,10 +10,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from bench import mpi, scratch
 from bench.executors.local import NativeChunksPool
-from bench.metadata import PROJECT_ROOT
-from bench.mpi import INSTALL_HINT
+from bench.host import mpi_launch, scratch
+from bench.host.mpi_launch import INSTALL_HINT
+from bench.host.provenance import PROJECT_ROOT
 
 __all__ = ["MpiComm", "MpiPool"]
 
@@ -39,7 +39,7 @@ class _MpiBase(NativeChunksPool):
     def metadata(cls) -> dict[str, Any]:
         from mpi4py import MPI  # noqa: F401 - initialises MPI, which describe() reports on
 
-        return {**super().metadata(), **mpi.describe()}
+        return {**super().metadata(), **mpi_launch.describe()}
 
     #: How long an abort waits for running chunks to finish before it leaves them behind.
     ABORT_WAIT_S = 2.0
@@ -79,7 +79,7 @@ class MpiPool(_MpiBase):
         # The first spawn starts MPICH's process manager, whose file stays in /tmp when a Ctrl-C stops it
         # (it ignores TMPDIR): listed as this process's own, it goes with this process's folder.
         scratch.own(sorted(_process_manager_files() - self._files_before))
-        mpi.own_launch_files()  # and the segments the spawn brought
+        mpi_launch.own_launch_files()  # and the segments the spawn brought
 
     def make_pool(self) -> Any:
         from mpi4py.futures import MPIPoolExecutor
@@ -97,7 +97,7 @@ class MpiPool(_MpiBase):
             main=False,
             path=path,
             env=self.worker_environ(),
-            initializer=self.worker_initializer(mpi.serve_the_driver),
+            initializer=self.worker_initializer(mpi_launch.serve_the_driver),
         )
 
 
@@ -110,20 +110,20 @@ class MpiComm(_MpiBase):
 
     @classmethod
     def unsupported(cls, workers: int) -> str | None:
-        hint = mpi.launch_command(workers + 1)
-        if os.environ.get("SLURM_JOB_ID") and mpi.launched():  # a batch job: its tasks are the ranks
+        hint = mpi_launch.launch_command(workers + 1)
+        if os.environ.get("SLURM_JOB_ID") and mpi_launch.launched():  # a batch job: its tasks are the ranks
             hint = f"give the job {workers + 1} tasks (#SBATCH --ntasks={workers + 1})"
-        if not mpi.launched():
+        if not mpi_launch.launched():
             return f"mpi-comm needs an MPI launch; run: {hint}"
-        if not mpi.via_mpi4py_run():
+        if not mpi_launch.via_mpi4py_run():
             return f"launch through -m mpi4py, so that an error on any rank aborts them all: {hint}"
-        size = mpi.world_size()
+        size = mpi_launch.world_size()
         if workers > size - 1:
             return f"{workers} workers need {workers + 1} MPI processes, this launch has {size}: {hint}"
         return None
 
     def make_pool(self) -> Any:
-        self._context, executor, self._sub, self.rank_nodes = mpi.start_comm_executor(self.workers, self.threads)
+        self._context, executor, self._sub, self.rank_nodes = mpi_launch.start_comm_executor(self.workers, self.threads)
         return executor
 
     def placement(self) -> dict[str, Any]:

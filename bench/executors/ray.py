@@ -94,7 +94,7 @@ class Ray(Executor):
     @classmethod
     def native_chunksize(cls, n_items: int | None, workers: int, method: str) -> int | None:
         if method == "map" and n_items:  # Ray's Pool.map: multiprocessing's rule, four chunks per worker
-            from bench.plan import auto_chunksize
+            from bench.data.chunks import auto_chunksize
 
             return auto_chunksize(n_items, workers)
         return 1
@@ -103,7 +103,7 @@ class Ray(Executor):
     def _folder(self) -> str:
         """The local Ray's temporary folder, new: in the suite's, unless the paths of Ray's sockets would not
         fit there; then one in /tmp that the suite's folder lists as its own (removed with it)."""
-        from bench import scratch
+        from bench.host import scratch
 
         inside = scratch.folder() / "ray"
         if len(str(inside)) + SOCKET_SUFFIX < UNIX_SOCKET_PATH:
@@ -117,46 +117,22 @@ class Ray(Executor):
     def start(self) -> None:
         self.folder: str | None = None
         self.pool: Any = None
+        #: Whether this instance started (or joined) the Ray it stops: never another's.
+        self.owns_ray = False
+        #: The calls handed to the pool whose results may still come: each has a thread that waits for them.
+        self.calls: list[Any] = []
         address = self.settings["address"]
-        os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # no report of this run to Ray's servers
-        # no Ray of Ray's own making (in /tmp/ray) when a call comes after the instance has stopped
-        os.environ["RAY_ENABLE_AUTO_CONNECT"] = "0"
-        # Ray runs its workers at niceness 15, a hidden default that gives them less CPU than the driver and
-        # any other process: the workers of a local Ray run as every other back-end's do
-        os.environ.setdefault("RAY_worker_niceness", "0")
-        self.token = address is None and not _user_token()
-        if self.token:
-            # Ray (2.59 and later) protects a local cluster with a token, which it would save as
-            # ~/.ray/auth_token: this process's own, in its environment while the instance runs
-            os.environ["RAY_AUTH_TOKEN"] = _TOKEN
+        self._environ(local=address is None)
         import ray
         from ray.util.multiprocessing import Pool
 
-        #: Whether this instance started (or joined) the Ray it stops: never another's.
-        self.owns_ray = False
+        from bench.host import inner_threads
+
         if ray.is_initialized():
             raise RuntimeError("one Ray instance per process: another one is running in this process")
-        from ray._private import auto_init_hook
-
-        auto_init_hook.enable_auto_connect = False  # where Ray was imported before the variable was set
-        #: The calls handed to the pool whose results may still come: each has a thread that waits for them.
-        self.calls: list[Any] = []
-
-        from bench import threads
-
         # the inner threads through the variables, set before a worker loads its libraries
         runtime_env = {"env_vars": self.worker_environ()}
-        # ray.init would install a SIGTERM handler of its own (which ends the driver at once, whatever it was
-        # doing): the suite's stay, also while Ray starts; and its notes (token authentication is on) are for
-        # people who run Ray themselves
-        from ray._private import utils as ray_utils
-
-        setter = ray_utils.set_sigterm_handler
-        ray_utils.set_sigterm_handler = lambda handler: None
-        quiet = logging.getLogger("ray")
-        level = quiet.level
-        quiet.setLevel(logging.ERROR)
-        try:
+        with _ray_left_to_the_suite():
             if address is None:
                 self.folder = self._folder()
                 with _own_session():
@@ -171,18 +147,29 @@ class Ray(Executor):
             else:
                 _check_reachable(address)
                 ray.init(address=address, log_to_driver=False, configure_logging=False, runtime_env=runtime_env)
-        finally:
-            quiet.setLevel(level)
-            ray_utils.set_sigterm_handler = setter
         self.owns_ray = True
         free = float(ray.available_resources().get("CPU", 0))  # type: ignore[no-untyped-call]
         if free < self.workers:  # Ray's Pool would wait for them without end
             raise RuntimeError(f"the Ray cluster has {free:g} free CPUs, fewer than the {self.workers} workers")
         self.pool = Pool(
             self.workers,
-            initializer=functools.partial(threads.initialize, ignore_interrupts, self.threads),
+            initializer=functools.partial(inner_threads.initialize, ignore_interrupts, self.threads),
             ray_remote_args={"num_cpus": 1, "max_restarts": 0},
         )
+
+    def _environ(self, local: bool) -> None:
+        """Ray's settings, through its variables, before it is imported."""
+        os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # no report of this run to Ray's servers
+        # no Ray of Ray's own making (in /tmp/ray) when a call comes after the instance has stopped
+        os.environ["RAY_ENABLE_AUTO_CONNECT"] = "0"
+        # Ray runs its workers at niceness 15, a hidden default that gives them less CPU than the driver and
+        # any other process: the workers of a local Ray run as every other back-end's do
+        os.environ.setdefault("RAY_worker_niceness", "0")
+        self.token = local and not _user_token()
+        if self.token:
+            # Ray (2.59 and later) protects a local cluster with a token, which it would save as
+            # ~/.ray/auth_token: this process's own, in its environment while the instance runs
+            os.environ["RAY_AUTH_TOKEN"] = _TOKEN
 
     def _stop(self, pool_stop: str) -> None:
         import ray
@@ -327,3 +314,31 @@ def _user_token() -> bool:
         or os.environ.get("RAY_AUTH_TOKEN_PATH")
         or os.path.exists(os.path.expanduser("~/.ray/auth_token"))
     )
+
+
+@contextmanager
+def _ray_left_to_the_suite() -> Iterator[None]:
+    """While Ray starts, what it would take over stays the suite's; these patch Ray's internals, which have
+    no public switch for them, and are undone as the block ends:
+
+    - ``ray.init`` installs a SIGTERM handler of its own that ends the driver at once, whatever it was
+      doing: the suite's handler (which stops the sweep and keeps the journal) stays;
+    - a Ray imported before ``RAY_ENABLE_AUTO_CONNECT`` was set would start a cluster of its own on the
+      first Ray call after this instance stopped: auto-connect is off;
+    - its start-up notes (token authentication is on, and so on) are for people who run Ray themselves:
+      its logger says only errors.
+    """
+    from ray._private import auto_init_hook
+    from ray._private import utils as ray_utils
+
+    auto_init_hook.enable_auto_connect = False
+    setter = ray_utils.set_sigterm_handler
+    ray_utils.set_sigterm_handler = lambda handler: None
+    logger = logging.getLogger("ray")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        ray_utils.set_sigterm_handler = setter

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.report.analysis import Analysis, analyse
+from bench.analysis.findings import Analysis, analyse
+from bench.data.journal import Journal, JournalError, Results
 from bench.report.figures import Figure
-from bench.results import Journal, JournalError, Results
 
 __all__ = ["GENERATOR", "Report", "ReportError", "build", "check", "write"]
 

@@ -9,10 +9,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bench import stats
-from bench.records import AUTO, NATIVE
-from bench.report.analysis import CaseReport, EnvironmentReport, Point, ProbeFit, executor_rank
-from bench.stats import duration_text
+from bench.analysis.findings import CaseReport, EnvironmentReport, Point, ProbeFit, executor_rank
+from bench.data import stats
+from bench.data.format import duration_text
+from bench.data.schema import AUTO, NATIVE
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -78,6 +78,12 @@ def _figure(
             plt.close(figure)
 
 
+def _drawn(figure: MplFigure, suptitle: str, name: str, title: str, caption: str) -> Figure:
+    """The figure, titled, as the report holds it."""
+    figure.suptitle(suptitle, fontsize=10)
+    return Figure(name, title, caption, _svg(figure))
+
+
 def _svg(figure: MplFigure) -> str:
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None})
@@ -141,15 +147,14 @@ def _scaling(case: CaseReport, prefix: str) -> Figure | None:
         eff.set_ylim(bottom=0)
         speed.set_ylim(bottom=0)
         _legend(speed)
-        figure.suptitle(f"{case.label}: scaling", fontsize=10)
-        svg = _svg(figure)
-    return Figure(
-        f"{prefix}{case.slug}-scaling",
-        f"{case.label}: speedup and efficiency against workers",
-        "Each executor at its best chunk size and method for each worker count; the speedup is paired "
-        f"(serial time / parallel time, round by round); dashed: ideal scaling. {ERROR_BARS}",
-        svg,
-    )
+        return _drawn(
+            figure,
+            f"{case.label}: scaling",
+            f"{prefix}{case.slug}-scaling",
+            f"{case.label}: speedup and efficiency against workers",
+            "Each executor at its best chunk size and method for each worker count; the speedup is paired "
+            f"(serial time / parallel time, round by round); dashed: ideal scaling. {ERROR_BARS}",
+        )
 
 
 def _percent() -> Any:
@@ -172,6 +177,9 @@ def _plain_log(axis: Any) -> None:
 
 
 def _chunks(case: CaseReport, prefix: str) -> Figure | None:
+    """Speedup against chunk size, one curve per executor at the best's method, with the measured best marked.
+    (One figure drawn step by step on its axes, as matplotlib is written; split, its parts would only pass
+    the axes along.)"""
     chunked: dict[str, list[Point]] = {}
     for point in case.ranked:
         # the library's own chunking (native) is no point of the chunk-size curve: the report's text compares it
@@ -236,15 +244,14 @@ def _chunks(case: CaseReport, prefix: str) -> Figure | None:
             axes.axhline(1.0, color="grey", linewidth=0.8, linestyle=":")
             if index == 0:  # the worker counts' colours are the same in every panel
                 _legend(axes)
-        figure.suptitle(f"{case.label}: the effect of chunk size", fontsize=10)
-        svg = _svg(figure)
-    return Figure(
-        f"{prefix}{case.slug}-chunks",
-        f"{case.label}: speedup against chunk size",
-        "One panel per executor, one line per worker count; a ring marks the size that auto chose "
-        f"(ceil(items / (4 x workers))); dotted: as fast as serial. {ERROR_BARS}",
-        svg,
-    )
+        return _drawn(
+            figure,
+            f"{case.label}: the effect of chunk size",
+            f"{prefix}{case.slug}-chunks",
+            f"{case.label}: speedup against chunk size",
+            "One panel per executor, one line per worker count; a ring marks the size that auto chose "
+            f"(ceil(items / (4 x workers))); dotted: as fast as serial. {ERROR_BARS}",
+        )
 
 
 def _methods(case: CaseReport, prefix: str) -> Figure | None:
@@ -280,14 +287,13 @@ def _methods(case: CaseReport, prefix: str) -> Figure | None:
         axes.set_ylabel("speedup over serial (\u00d7)")
         axes.set_xlabel(f"executor, {most} workers, each at its best chunk size")
         _legend(axes)
-        figure.suptitle(f"{case.label}: map methods side by side", fontsize=10)
-        svg = _svg(figure)
-    return Figure(
-        f"{prefix}{case.slug}-methods",
-        f"{case.label}: map methods",
-        f"Speedup under each map method at the largest worker count. {ERROR_BARS}",
-        svg,
-    )
+        return _drawn(
+            figure,
+            f"{case.label}: map methods side by side",
+            f"{prefix}{case.slug}-methods",
+            f"{case.label}: map methods",
+            f"Speedup under each map method at the largest worker count. {ERROR_BARS}",
+        )
 
 
 #: The POP factors drawn, with their labels and line styles.
@@ -358,19 +364,18 @@ def _pop(case: CaseReport, prefix: str) -> Figure | None:
         axes_list[0].set_ylabel("efficiency")
         handles, labels = axes_list[0].get_legend_handles_labels()
         figure.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=7, frameon=False)
-        figure.suptitle(f"{case.label}: where the efficiency goes", fontsize=10)
-        svg = _svg(figure)
-    return Figure(
-        f"{prefix}{case.slug}-pop",
-        f"{case.label}: POP efficiency against workers",
-        "From each cell's traced run (one extra, untimed run), each executor at its best configuration for "
-        "each worker count: global efficiency = load balance x communication efficiency x computation "
-        "scaling. Load balance: mean over max of the workers' computing time; communication efficiency: the "
-        "busiest worker's computing time over the run's (dispatch, transfer and waiting make the rest); "
-        "computation scaling: the items' serial computing time over the workers' (below 1: the GIL, shared "
-        "cores or memory bandwidth). Lines at 80% and 60%: the POP assessments' good and fair.",
-        svg,
-    )
+        return _drawn(
+            figure,
+            f"{case.label}: where the efficiency goes",
+            f"{prefix}{case.slug}-pop",
+            f"{case.label}: POP efficiency against workers",
+            "From each cell's traced run (one extra, untimed run), each executor at its best configuration for "
+            "each worker count: global efficiency = load balance x communication efficiency x computation "
+            "scaling. Load balance: mean over max of the workers' computing time; communication efficiency: the "
+            "busiest worker's computing time over the run's (dispatch, transfer and waiting make the rest); "
+            "computation scaling: the items' serial computing time over the workers' (below 1: the GIL, shared "
+            "cores or memory bandwidth). Lines at 80% and 60%: the POP assessments' good and fair.",
+        )
 
 
 def _lane_label(lane: dict[str, Any], index: int) -> str:
@@ -448,8 +453,10 @@ def _timelines(case: CaseReport, prefix: str) -> list[Figure]:
 
 
 def _model(case: CaseReport, prefix: str) -> Figure | None:
-    """Predicted against measured, log-log, one colour per executor, with the band of +-10%."""
-    from bench.report.forecast import CLOSE
+    """Predicted against measured, log-log, one colour per executor, with the band of +-10%. (One figure
+    drawn step by step on its axes, as matplotlib is written; split, its parts would only pass the axes
+    along.)"""
+    from bench.model.forecast import CLOSE
 
     found = case.model
     if found is None or not found.checked:
@@ -503,16 +510,15 @@ def _model(case: CaseReport, prefix: str) -> Figure | None:
         axes.set_ylabel("predicted (s)")
         _legend(axes)
         error = found.median_error
-        figure.suptitle(f"{case.label}: model against measurements (median error {error:.0%})", fontsize=10)
-        svg = _svg(figure)
-    return Figure(
-        f"{prefix}{case.slug}-model",
-        f"{case.label}: the cost model's prediction against the measured median of each cell",
-        "Each parallel cell: its measured median (horizontal bars: its 95% interval) against the time the "
-        "cost model predicts for it (vertical bars: the interval the fitted parameters allow); on the dashed "
-        f"line they agree, in the grey band they are within {CLOSE:.0%}.",
-        svg,
-    )
+        return _drawn(
+            figure,
+            f"{case.label}: model against measurements (median error {error:.0%})",
+            f"{prefix}{case.slug}-model",
+            f"{case.label}: the cost model's prediction against the measured median of each cell",
+            "Each parallel cell: its measured median (horizontal bars: its 95% interval) against the time the "
+            "cost model predicts for it (vertical bars: the interval the fitted parameters allow); on the dashed "
+            f"line they agree, in the grey band they are within {CLOSE:.0%}.",
+        )
 
 
 def _finite(value: float) -> float:
@@ -521,8 +527,9 @@ def _finite(value: float) -> float:
 
 def _forecast(case: CaseReport, prefix: str) -> Figure | None:
     """Predicted speedup against workers 1 to 1024 per executor at its best predicted chunk size, the measured
-    best points over it, and the workload's ceiling."""
-    from bench.report.forecast import FORECAST_MOST
+    best points over it, and the workload's ceiling. (One figure drawn step by step on its axes, as
+    matplotlib is written; split, its parts would only pass the axes along.)"""
+    from bench.model.forecast import FORECAST_MOST
 
     found = case.model
     if found is None or not found.forecast:
@@ -545,8 +552,8 @@ def _forecast(case: CaseReport, prefix: str) -> Figure | None:
                 color=_colour(executor),
                 alpha=0.12,
             )
-        for executor, points in _best_per_workers(case).items():
-            measured = [p for p in points if p.speedup is not None]
+        for executor, best in _best_per_workers(case).items():
+            measured = [p for p in best if p.speedup is not None]
             if measured and executor in found.forecast:
                 _errorbar(
                     axes,
@@ -580,18 +587,17 @@ def _forecast(case: CaseReport, prefix: str) -> Figure | None:
         axes.set_xlabel("workers (beyond this machine's cores: a machine with a core for each)")
         axes.set_ylabel("speedup over serial (\u00d7)")
         axes.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        figure.suptitle(f"{case.label}: forecast", fontsize=10)
-        svg = _svg(figure)
-    return Figure(
-        f"{prefix}{case.slug}-forecast",
-        f"{case.label}: predicted speedup from 1 to {FORECAST_MOST} workers",
-        "Lines: the speedup the cost model predicts for each executor at its best predicted chunk size "
-        "(shaded: the interval its fitted parameters allow); up to this machine's cores on this machine, "
-        "beyond on one with a core for each worker and one for the driver, at this machine's speed per core. "
-        "Points: the measured best at each worker count, with 95% intervals. Dotted: the workload's ceiling, "
-        "its serial time over its largest item's, which no back-end passes.",
-        svg,
-    )
+        return _drawn(
+            figure,
+            f"{case.label}: forecast",
+            f"{prefix}{case.slug}-forecast",
+            f"{case.label}: predicted speedup from 1 to {FORECAST_MOST} workers",
+            "Lines: the speedup the cost model predicts for each executor at its best predicted chunk size "
+            "(shaded: the interval its fitted parameters allow); up to this machine's cores on this machine, "
+            "beyond on one with a core for each worker and one for the driver, at this machine's speed per core. "
+            "Points: the measured best at each worker count, with 95% intervals. Dotted: the workload's ceiling, "
+            "its serial time over its largest item's, which no back-end passes.",
+        )
 
 
 def case_figures(case: CaseReport, prefix: str = "") -> list[Figure]:
@@ -725,16 +731,15 @@ def _granularity(report: EnvironmentReport, prefix: str) -> Figure | None:
         axes.yaxis.set_major_formatter(_percent())
         axes.set_ylim(bottom=0)
         _legend(axes)
-        figure.suptitle("Efficiency against task duration; \u2605 METG(50%)", fontsize=10)
-        svg = _svg(figure)
-    return Figure(
-        f"{prefix}granularity",
-        "Efficiency against task duration (METG)",
-        "Spin tasks of growing duration, one per chunk; a star marks where each executor reaches 50% "
-        "efficiency for good (METG, interpolated in log duration), with its interval from the efficiencies' "
-        f"intervals; dashed: 50%. {ERROR_BARS}",
-        svg,
-    )
+        return _drawn(
+            figure,
+            "Efficiency against task duration; \u2605 METG(50%)",
+            f"{prefix}granularity",
+            "Efficiency against task duration (METG)",
+            "Spin tasks of growing duration, one per chunk; a star marks where each executor reaches 50% "
+            "efficiency for good (METG, interpolated in log duration), with its interval from the efficiencies' "
+            f"intervals; dashed: 50%. {ERROR_BARS}",
+        )
 
 
 def environment_figures(report: EnvironmentReport, prefix: str = "") -> list[Figure]:

@@ -5,23 +5,30 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from bench import stats, threads
-from bench.markdown import escape
-from bench.records import FAILED, CellRecord
-from bench.report.analysis import (
+from bench.analysis.findings import (
     ALPHA,
     Analysis,
     CaseReport,
     EnvironmentReport,
     Point,
     ProbeFit,
-    efficiency_interval,
     executor_rank,
-    speedup_interval,
 )
+from bench.data import stats
+from bench.data.format import (
+    duration_interval,
+    duration_text,
+    efficiency_interval,
+    escape,
+    fraction_interval,
+    prediction_text,
+    speedup_interval,
+    threads_column,
+)
+from bench.data.schema import FAILED, CellRecord
+from bench.host import inner_threads
+from bench.measuring.trace import GAP_LIMIT
 from bench.report.figures import Figure, case_figures, environment_figures
-from bench.stats import duration_interval, duration_text
-from bench.trace import GAP_LIMIT
 
 __all__ = ["render"]
 
@@ -29,12 +36,6 @@ __all__ = ["render"]
 def _interval(estimate: stats.Estimate | None, text: Any) -> str:
     """The estimate as ``text`` formats it (with its coverage), or nothing without one."""
     return text(estimate) if estimate is not None else ""
-
-
-def _fraction(estimate: stats.Estimate | None) -> str:
-    if estimate is None:
-        return ""
-    return f"{estimate.value:.3f} [{estimate.low:.3f}, {estimate.high:.3f}]"
 
 
 def _row(point: Point) -> dict[str, Any]:
@@ -56,11 +57,11 @@ def _row(point: Point) -> dict[str, Any]:
         "speedup": "baseline" if point.executor == "serial" else _interval(point.speedup, speedup_interval),
         "efficiency": _interval(point.efficiency, efficiency_interval),
         "self_speedup": _interval(point.self_speedup, speedup_interval),
-        "serial_fraction": _fraction(point.serial_fraction),
+        "serial_fraction": fraction_interval(point.serial_fraction),
         "suspicious": bool(point.cell and point.cell.suspicious),
         "runs": ", ".join(sorted({r.run_id for r in point.records})),
         "threads": _threads(record),
-        "pools": threads.describe(record.threadpools),
+        "pools": inner_threads.describe(record.threadpools),
         "load": _load(point.records),
         "busy": any(r.busy for r in point.records),
     }
@@ -109,7 +110,7 @@ def _pop_row(point: Point) -> dict[str, Any]:
 
 def _threads(record: CellRecord) -> str:
     """``1 (auto)``, ``2 (default)``, ``- (default)``: each worker's threads and the rule that set them."""
-    count = "-" if record.threads_per_worker is None else str(record.threads_per_worker)
+    count = threads_column(record.threads_per_worker, None)
     rule = record.threads or "not set"
     baseline = f"; baseline {record.baseline_threads}" if record.baseline_threads else ""
     return f"{count} ({rule}{baseline})"
@@ -220,7 +221,7 @@ def _environment(
         {
             "executor": executor,
             "workers": workers,
-            "value": f"{e.value:.3g} s" + (f" [{e.low:.3g}, {e.high:.3g}]" if e.n > 1 else ""),
+            "value": duration_interval(e) if e.n > 1 else duration_text(e.value),
             "n": e.n,
         }
         for executor, values in sorted(report.startup.items())
@@ -268,12 +269,12 @@ def _templates(autoescape: bool) -> Any:
 
 def _advice(record: Any) -> dict[str, Any]:
     """An ``advise`` run's race and forecast, as the report shows them."""
-    from bench.advise import config_text, prediction_text
+    from bench.model.advise import row_label
 
     best = record.recommendation
     rows = [
         {
-            "config": config_text(row),
+            "config": row_label(row),
             "measured": prediction_text(row["speedup"]),
             "model": prediction_text(row["predicted"]),
             "rounds": row["rounds"],
@@ -283,14 +284,14 @@ def _advice(record: Any) -> dict[str, Any]:
     ]
     return {
         "case": f"{record.workload}[{record.size}]",
-        "recommendation": config_text(best) if best else None,
+        "recommendation": row_label(best) if best else None,
         "threads": best.get("threads_per_worker") if best else None,
         "measured": prediction_text(best["speedup"]) if best else "",
         "predicted": prediction_text(best["predicted"]) if best else "",
         "candidates": len(record.candidates),
         "raced": sum(bool(c.get("entered")) for c in record.candidates),
-        "spent": stats.duration_text(record.spent_s or 0.0),
-        "budget": stats.duration_text(record.budget_s or 0.0),
+        "spent": duration_text(record.spent_s or 0.0),
+        "budget": duration_text(record.budget_s or 0.0),
         "rows": rows,
         "forecast": [
             f"{row['workers']} workers ({row['scale']}x the cores): {row['executor']}, chunk {row['chunksize']}: "

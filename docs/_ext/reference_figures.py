@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import bench
-from bench import stats
-from bench.report.analysis import analyse
+from bench.analysis.findings import analyse
+from bench.data import stats
+from bench.data.format import duration_interval
 
 REFERENCE = Path(__file__).resolve().parents[2] / "results" / "reference"
 #: The 2-core machine's journals: the default run under ``mpiexec -n 3``, and serial ``fibprimes`` 5000.
@@ -80,7 +81,7 @@ def _fib5000() -> dict[str, str]:
     if not cells:
         raise LookupError("no serial fibprimes[5000] cell in the 2-core reference journals")
     times = [t for cell in cells for t in cell.times_s]
-    estimate = stats.duration_interval(stats.median_ci(times))  # as the report writes a duration
+    estimate = duration_interval(stats.median_ci(times))  # as the report writes a duration
     return {
         "fib5000_journal": f"results/reference/2-core/{FIB5000.name}",
         "fib5000_serial": f"{estimate} ({len(times)} runs, {cells[0].finished[:10]})",
