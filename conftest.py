@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -79,6 +80,38 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if not item.get_closest_marker("slow") and not item.get_closest_marker("slurm"):
             item.add_marker(pytest.mark.fast)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """The test command runs the tests two at a time (pytest-xdist), but for those marked ``alone``, which
+    measure the machine itself and run afterwards by themselves. Tests that share what there is one of run
+    one after the other in one process: their group, marked as each is collected (pytest-xdist reads the
+    groups before other hooks see the whole collection)."""
+    shared = group(item)
+    if shared:
+        item.add_marker(pytest.mark.xdist_group(shared))
+
+
+#: A test of Ray: by its module, its name or its executor parameter (not "array", not "stray").
+_RAY = re.compile(r"(^|[^a-z])ray([^a-z]|$)")
+
+
+def group(item: pytest.Item) -> str | None:
+    """What a test shares that is one per machine, or dear to start twice: the local Slurm (its two nodes);
+    Ray (one local cluster at a time, whose folders the tests count); the session's calibration; and each
+    running executor of the contract tests (a module-wide instance)."""
+    fixtures = getattr(item, "fixturenames", ())
+    if item.get_closest_marker("slurm") or "slurm_nodes" in fixtures or "dask-slurm" in item.nodeid:
+        return "slurm"
+    if _RAY.search(item.nodeid):
+        return "ray"
+    if "calibrated" in fixtures:
+        return "calibration"
+    callspec = getattr(item, "callspec", None)
+    pool = callspec.params.get("pool") if callspec is not None else None
+    if isinstance(pool, tuple):
+        return "contract-{}-{}".format(*pool)
+    return None
 
 
 @pytest.fixture(scope="session")
@@ -236,22 +269,53 @@ def _leftover_files() -> set[str]:
     return {path for pattern in LEFTOVER_PATTERNS for path in glob.glob(pattern)}
 
 
-@pytest.fixture(scope="session", autouse=True)
-def no_leftover_files():
+def _in_a_worker(config: pytest.Config) -> bool:
+    """Whether this process is one of several that share the run (pytest-xdist's): the files a run leaves
+    are the machine's, so the one process that outlives the others checks them."""
+    return hasattr(config, "workerinput")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[FILES_BEFORE] = _leftover_files()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Nothing the tests' runs made is left in /tmp or /dev/shm: a run removes its own files, and what a
     deliberately aborted or killed one left is removed by the next sweep (here, one last clean-up)."""
+    if _in_a_worker(session.config):
+        return
+    left = _files_left(session.config.stash[FILES_BEFORE])
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"FAILED: files left behind by the tests: {left}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+FILES_BEFORE = pytest.StashKey[set[str]]()
+
+
+def _files_left(before: set[str]) -> list[str]:
     from bench.host import scratch
 
-    before = _leftover_files()
-    yield
     own = f"/tmp/{scratch.PREFIX}{os.getpid()}-"  # this process's folder goes when it ends
     deadline = time.monotonic() + 15  # processes of an aborted job may still be finalizing
     while True:
         scratch.remove_stale()
-        mine = Path("/proc/self/maps").read_text(encoding="utf-8")  # MPI here, if a test started it, removes them
-        left = sorted(path for path in _leftover_files() - before if not path.startswith(own) and path not in mine)
-        if not left:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"files left behind by the tests: {left}")
+        left = sorted(path for path in _leftover_files() - before if not path.startswith(own))
+        left = [path for path in left if path not in _mapped()]  # MPI in a live process removes them as it ends
+        if not left or time.monotonic() > deadline:
+            return left
         time.sleep(0.5)
+
+
+def _mapped() -> str:
+    """The memory maps of every live process (this one, and the test run's other processes, ending)."""
+    found = []
+    for maps in Path("/proc").glob("[0-9]*/maps"):
+        try:
+            found.append(maps.read_text(encoding="utf-8"))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return "".join(found)

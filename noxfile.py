@@ -176,11 +176,41 @@ def _chromium(session: nox.Session) -> None:
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
     """Run the whole test suite: real process pools, Dask clusters, mpiexec, a two-node Slurm that
-    this session starts (scripts/local-slurm.sh) and stops afterwards, and chromium for the report."""
+    this session starts (scripts/local-slurm.sh) and stops afterwards, and chromium for the report.
+
+    Two tests at a time (pytest-xdist; those that share the Slurm, Ray or a calibration one after the
+    other), then those marked ``alone``, which measure the machine, by themselves. ``-m EXPR`` narrows
+    both; other arguments go to both."""
     _environment(session)
     _chromium(session)
+    args, marks = _without_marks(session.posargs)
+    together = f"({marks}) and not alone" if marks else "not alone"
+    alone = f"({marks}) and alone" if marks else "alone"
     with _local_slurm(session):
-        session.run("pytest", *session.posargs)
+        # exit status 5: no test was selected (a -m EXPR that selects none of one part)
+        session.run("pytest", "-n", str(_test_processes()), "--dist", "loadgroup", "-m", together, *args,
+                    success_codes=[0, 5])  # fmt: skip
+        session.run("pytest", "-m", alone, *args, success_codes=[0, 5])
+
+
+def _without_marks(args: list[str]) -> tuple[list[str], str | None]:
+    """The arguments without ``-m EXPR`` (or ``-mEXPR``, ``-m=EXPR``), and EXPR."""
+    rest, marks = [], None
+    items = iter(args)
+    for arg in items:
+        if arg == "-m":
+            marks = next(items, None)
+        elif arg.startswith("-m"):
+            marks = arg[2:].lstrip("=")
+        else:
+            rest.append(arg)
+    return rest, marks
+
+
+def _test_processes() -> int:
+    """Tests run two at a time: most wait on processes they start; more would crowd two cores."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(2, cores))
 
 
 @nox.session(venv_backend="none")

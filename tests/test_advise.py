@@ -101,7 +101,9 @@ def test_advise_on_a_users_workload_from_a_file_with_real_process_pools(calibrat
     )
     assert len(record.runner_ups) == len(loaded.cells) - 1
     for row in record.runner_ups:
-        assert re.match(r"(eliminated r\d+ p=|slower r\d+ p=|not told apart r\d+|budget spent r\d+)", row["outcome"])
+        # a cell whose group the spent budget left unmeasured is skipped, and says so
+        outcomes = r"(eliminated r\d+ p=|slower r\d+ p=|not told apart r\d+|budget spent r\d+|skipped: not measured)"
+        assert re.match(outcomes, row["outcome"]), row["outcome"]
     assert [row["scale"] for row in record.forecast] == list(advise.FORECAST_SCALES)
     assert record.ceiling and record.ceiling > 1
     # the report shows the race and the forecast

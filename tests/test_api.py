@@ -162,7 +162,7 @@ def test_the_python_example_of_docs_getting_started_runs_as_written(tmp_path):
         ("process-pool", 2): {"ok"},
     }
     assert done.stdout.startswith(
-        f"results/{journal.name} [('serial x1 fibprimes[1500] order=ascending producer=generator', 'ok', ["
+        f"results/{journal.name} [('serial x1 fibprimes[1000] order=ascending producer=generator', 'ok', ["
     )
     assert (tmp_path / "speedup.png").stat().st_size > 10_000
 

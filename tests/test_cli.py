@@ -423,68 +423,6 @@ def test_a_raising_task_fails_its_cell_and_the_sweep_goes_on(tmp_path, run_bench
         assert cells[executor, "noop"].status == "ok" and len(cells[executor, "noop"].times_s) == 2
 
 
-@pytest.mark.slow
-@pytest.mark.dask
-def test_ctrl_c_during_a_dask_local_cell_exits_130_with_one_line(tmp_path):
-    """Ctrl-C at a terminal signals the whole process group: the driver and every worker."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from conftest import ROOT
-
-    args = "--executors dask-local --workloads fibprimes --workers 1,2 --size 800 --chunksizes 1 --threads auto"
-    args += " --repeats 8 --out out"
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "run.py"), *args.split()],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # a process group of its own, as a terminal's foreground job
-    )
-    try:
-        first = process.stdout.readline()  # the 1-worker group is done; the 2-worker one starts
-        assert first.startswith("ok       dask-local x1"), first
-        time.sleep(4)
-        assert process.poll() is None
-        os.killpg(process.pid, signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-    assert process.returncode == 130, stderr
-    [journal] = (tmp_path / "out").glob("*.jsonl")
-    path = f"out/{journal.name}"
-    kept = bench.load(journal).cells
-    cut = " and 1 cut short" if any(cell.interrupted for cell in kept) else ""
-    assert stderr == f"interrupted; 1 finished cell(s){cut} kept in {path}; --resume {path} goes on\n"
-    assert [cell.workers for cell in kept if not cell.interrupted] == [1]
-    deadline = time.monotonic() + 10
-    while group_members(process.pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert group_members(process.pid) == []  # nothing of the group is left
-
-
-def group_members(pgid):
-    """The live processes of a process group."""
-    import os
-
-    import psutil
-
-    found = []
-    for member in psutil.process_iter(["cmdline", "status"]):
-        try:
-            if os.getpgid(member.pid) == pgid and member.info["status"] != psutil.STATUS_ZOMBIE:
-                found.append(" ".join(member.info["cmdline"] or []))
-        except (OSError, psutil.Error):
-            pass
-    return found
-
-
 def docs_workload_example(folder):
     """The user-workload example of docs/workloads.md, written where the user would keep it."""
     from tests.docs import example
@@ -572,7 +510,8 @@ def test_a_user_workload_by_relative_path_resumes_from_another_folder(run_bench,
         cwd=elsewhere, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert done.stderr.count("\n") == 1 and "mine/squares.py changed since the run began" in done.stderr
+    said = [line for line in done.stderr.splitlines() if not line.startswith("warning: the machine was busy")]
+    assert len(said) == 1 and "mine/squares.py changed since the run began" in said[0], done.stderr
     cells = bench.load(journal).cells
     assert [(c.executor, c.ok, c.verified) for c in cells] == [("serial", True, True), ("process-pool", True, True)]
 

@@ -217,8 +217,10 @@ def test_nothing_in_common_and_bad_options_are_exit_2(tmp_path, run_bench):
 
 
 QUICK = ("--preset", "quick", "--executors", "serial,process-pool", "--workloads", "fibprimes", "--workers", "1,2")
+QUICK += ("--trace", "off")  # compare reads the timed rounds only
 
 
+@pytest.mark.alone  # it measures the machine: by itself
 @pytest.mark.slow
 def test_two_honest_quick_runs_and_a_planted_slowdown(tmp_path, run_bench):
     """The quick preset (8 rounds) twice: verdicts with p-values; honest runs pass the gate, and a cell

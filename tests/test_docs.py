@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.docs import README, ROOT, Example, examples, page_name, pages
+from tests.helpers import user_environ
 
 #: Commands that run elsewhere, each with the file that runs it and what that file must hold. A test of its
 #: own checks more than an exit status (advise's answer, a cluster's nodes), or the command is the test run
@@ -92,7 +93,7 @@ def environment() -> dict[str, str]:
     venv_bin = str(ROOT / "venv" / "bin")
     path = os.environ.get("PATH", "")
     return {
-        **os.environ,
+        **user_environ(),
         "PATH": os.pathsep.join([venv_bin, str(Path(sys.executable).parent), path]),
         "MPLBACKEND": "Agg",
         "PYTHONUNBUFFERED": "1",

@@ -152,6 +152,7 @@ class _Burner(Progress):
             self.pid, self.done = None, True
 
 
+@pytest.mark.alone  # it measures the machine: by itself
 @pytest.mark.slow
 def test_a_cpu_burner_marks_exactly_the_cells_it_overlapped(tmp_path):
     matrix = Matrix(
@@ -247,9 +248,10 @@ def test_leftovers_of_killed_runs_are_removed_and_nothing_else(tmp_path, monkeyp
 @pytest.mark.slow
 @pytest.mark.dask
 def test_kill_9_of_the_driver_leaves_scratch_that_resume_removes(tmp_path, scratch):
-    # runs of about a second: long enough to be killed in, short enough to resume
+    # runs of 0.4 s: long enough to be killed in, short enough to resume
     command = [sys.executable, str(ROOT / "bench" / "run.py"), "--executors", "dask-local", "--workloads", "spin"]
-    command += ["--size", "4", "--param", "task_us=250000", "--workers", "1", "--chunksizes", "1", "--repeats", "3"]
+    command += ["--size", "4", "--param", "task_us=100000", "--workers", "1", "--chunksizes", "1", "--repeats", "3"]
+    command += ["--trace", "off"]
     env = {**os.environ, "TMPDIR": str(scratch), "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [*command, "--out", "out"], cwd=tmp_path, env=env, start_new_session=True, stdout=subprocess.PIPE, text=True

@@ -53,8 +53,15 @@ def arguments(executor, workloads):
     )
 
 
+#: Dask retries a task whose worker died on up to three new workers (its ``allowed-failures``), each a
+#: worker restarted by its nanny: a second or more each, which the cell timeout would cut short on a busy
+#: machine. Without retries, the first death is the KilledWorker the test expects.
+DASK_AT_ONCE = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
+
+
 def sweep(run_bench, executor, workloads, scratch, timeout=180):
-    return run_bench(*arguments(executor, workloads), timeout=timeout, env={"TMPDIR": str(scratch)})
+    env = {"TMPDIR": str(scratch), **(DASK_AT_ONCE if executor.startswith("dask") else {})}
+    return run_bench(*arguments(executor, workloads), timeout=timeout, env=env)
 
 
 def mpi_sweep(tmp_path, workloads, scratch):

@@ -19,7 +19,7 @@ import bench.executors
 from bench.analysis.findings import analyse
 from bench.data.schema import METHODS
 from bench.measuring import plan
-from tests.helpers import square
+from tests.helpers import ray_folders_left, square
 
 #: The ``native`` chunk size each back-end resolves to for 1000 items on 2 workers, by method; None: the
 #: library sizes chunks as it runs. Pool.map's rule is ceil(1000 / (4 x 2)) = 125.
@@ -99,7 +99,7 @@ def test_joblib_native_records_the_batches_it_dispatched_and_the_report_compares
         executors=("joblib",),
         workers=(2,),
         workloads=("noop",),
-        sizes=(3000,),
+        sizes=(1200,),
         chunksizes=("1", "64", "native"),
         repeats=6,
     )
@@ -109,7 +109,7 @@ def test_joblib_native_records_the_batches_it_dispatched_and_the_report_compares
     native = cells["native"]
     # one entry per timed round, every item dispatched; joblib grows its batches from one item
     assert len(native.native_chunks) == len(native.times_s) == 6
-    assert all(run["items"] == 3000 and 1 <= run["chunks"] <= 3000 for run in native.native_chunks)
+    assert all(run["items"] == 1200 and 1 <= run["chunks"] <= 1200 for run in native.native_chunks)
     mean = sorted(run["items"] / run["chunks"] for run in native.native_chunks)
     assert native.chunksize == max(1, round((mean[2] + mean[3]) / 2)) and native.chunksize > 1
     assert cells["64"].native_chunks is None and cells["64"].chunksize == 64
@@ -123,8 +123,8 @@ def test_joblib_native_records_the_batches_it_dispatched_and_the_report_compares
     traces = {t.chunksize_spec: t for t in bench.load(results.path).traces if t.role == "cell"}
     assert native.pop is not None and 0 < native.pop["parallel"] <= 1
     chunks = traces["native"].chunks
-    assert sum(chunks["items"]) == 3000 and 1 < len(chunks["items"]) < 3000
-    assert len(traces["64"].chunks["items"]) == -(-3000 // 64)
+    assert sum(chunks["items"]) == 1200 and 1 < len(chunks["items"]) < 1200
+    assert len(traces["64"].chunks["items"]) == -(-1200 // 64)
     # and compare reads such journals as any other
     done = subprocess.run(
         [sys.executable, "-m", "bench", "compare", str(results.path), str(results.path)],
@@ -304,7 +304,8 @@ def test_ray_stops_quickly_after_a_timeout(method):
 def test_the_loky_workers_rays_processes_and_their_folders_end_with_the_instance():
     token = Path.home() / ".ray" / "auth_token"
     had_token = token.exists()
-    before = {*Path("/tmp").glob("bench-ray-*"), *Path("/tmp").glob("ray")}
+    before = set(Path("/tmp").glob("bench-ray-*"))
+    ray_own = Path("/tmp/ray").exists()
     for name in ("joblib", "ray"):
         needs(name)
         earlier = {child.pid for child in psutil.Process().children(recursive=True)}  # other tests' helpers
@@ -325,7 +326,7 @@ def test_the_loky_workers_rays_processes_and_their_folders_end_with_the_instance
         _, alive = psutil.wait_procs(started, timeout=20)
         assert alive == [] and not folder.exists(), name
     # nothing in Ray's own places: no token saved for the user, no /tmp/ray
-    assert {*Path("/tmp").glob("bench-ray-*"), *Path("/tmp").glob("ray")} == before
+    assert ray_folders_left(before) == [] and Path("/tmp/ray").exists() == ray_own
     assert token.exists() == had_token
 
 

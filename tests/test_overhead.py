@@ -11,6 +11,7 @@ overhead = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(overhead)
 
 
+@pytest.mark.alone  # it measures the machine: by itself
 @pytest.mark.slow
 def test_serial_harness_matches_a_bare_loop():
     # Samples of about 0.3 s, 15 pairs: the median ratio is steady on a noisy machine.

@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from tests.helpers import user_environ
+
 SAMPLE = """
 import os
 
@@ -57,6 +59,7 @@ def run_pytest(tmp_path, *args, timeout=240):
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=user_environ(),
     )
 
 

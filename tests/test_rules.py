@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,6 +137,29 @@ def test_a_cells_statistics_are_the_same_wherever_they_are_shown(tmp_path):
         assert changes[record.key].estimate_a == found.speedup  # compare --relative, on the same ratios
         checked += 1
     assert checked == 2
+
+
+GOLDEN = sorted((Path(__file__).parent / "data").glob("schema1-*.jsonl"))
+
+
+@pytest.mark.parametrize("journal", GOLDEN, ids=lambda path: path.stem)
+@pytest.mark.filterwarnings("ignore::bench.data.journal.JournalWarning")  # the torn line of the resumed one
+def test_every_consumer_agrees_on_the_golden_journals(journal):
+    """Old journals too: each consumer's statistics, keys and baselines are the data's."""
+    results = bench.load(journal)
+    frame = results.to_dataframe()
+    rows = {record.key: found for record, found, _ in summary_rows(results.cells)}
+    points = {point.record.key: point for found in analyse(results).cases for point in found.points}
+    assert len(frame) == len(results.cells) > 0
+    for index, record in enumerate(results.cells):
+        assert rows[record.key] == record.stats
+        if record.stats is not None:
+            assert frame.loc[index, "median_s"] == record.stats.time.value
+        point = points[record.key]
+        assert point.cell == pooled_stats(point.records)
+        assert point.serial_level == case_level(results.cells, record.case)
+    keys = [(record.run_id, record.key) for record in results.cells]
+    assert len(keys) == len(set(keys))  # the newest record of each cell of a run, by its completed key
 
 
 def test_a_cell_measured_in_two_runs_pools_its_pairs(tmp_path):

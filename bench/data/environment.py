@@ -29,6 +29,14 @@ def mpi_name(env: Mapping[str, Any]) -> str | None:
     return re.sub(r"\s+", " ", first.replace(" Version:", "")).strip()
 
 
+def _mpi_wheel(packages: Mapping[str, Any]) -> str | None:
+    """The MPI library a run's packages name, for a run that did not record the library itself (before
+    the suite asked it of MPI when MPI was not initialised): the mpich wheel's MPICH, as ``mpi_name``
+    would name it."""
+    version = packages.get("mpich")
+    return None if version is None else f"MPICH {version}"
+
+
 def _python(env: Mapping[str, Any]) -> str | None:
     version, implementation = env.get("python"), env.get("python_implementation")
     if version is None or implementation in (None, "CPython"):
@@ -49,7 +57,7 @@ def identity(env: Mapping[str, Any]) -> dict[str, str | None]:
         "CPU": None if env.get("cpu") is None else str(env.get("cpu")),
         "cores": None if cores is None else str(cores),
         "Python": _python(env),
-        "MPI": mpi_name(env),
+        "MPI": mpi_name(env) or _mpi_wheel(packages),
     }
     for name in TIMED_PACKAGES:
         version = packages.get(name)

@@ -192,7 +192,6 @@ class CellIdentity:
     chunksize_spec: str
     method: str
     threads: str | None
-    threads_per_worker: int | None
 
     @property
     def param_items(self) -> tuple[tuple[str, Any], ...]:
@@ -241,8 +240,9 @@ class CellIdentity:
         return "" if self.threads in ("auto", None) else f"threads={self.threads}"
 
     def threads_phrase(self) -> str:
-        """``1 thread``, ``2 threads (default)``: what each worker's native libraries had (empty where unknown)."""
-        return threads_phrase(self.threads_per_worker, self.threads)
+        """``1 thread``, ``2 threads (default)``: what each worker's native libraries had (empty where unknown:
+        a trace record does not say)."""
+        return threads_phrase(getattr(self, "threads_per_worker", None), self.threads)
 
     def config(self, short: bool = False) -> str:
         """``process-pool x2, chunk 16, imap, 1 thread``: who computes the cell, and how (``short``: the

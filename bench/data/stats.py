@@ -133,11 +133,28 @@ class Estimate:
         return Estimate(self.value * factor, self.low * factor, self.high * factor, self.confidence, self.n)
 
 
-def _coverage(n: int, ks: np.ndarray) -> np.ndarray:
-    """Confidence that ``[x_(k), x_(n-k+1)]`` (1-based) contains the true median, for each k."""
-    from scipy.stats import binom  # imported when needed: it costs every MPI rank a second of CPU
+#: Sample counts up to which the binomial tail of :func:`_coverage` is summed exactly, in integers.
+EXACT_TAIL_MOST = 2000
 
-    return np.asarray(np.maximum(1.0 - 2.0 * binom.cdf(ks - 1, n, 0.5), 0.0), dtype=float)
+
+def _coverage(n: int, ks: np.ndarray) -> np.ndarray:
+    """Confidence that ``[x_(k), x_(n-k+1)]`` (1-based) contains the true median, for each k:
+    ``1 - 2 P(Binomial(n, 1/2) <= k - 1)``.
+
+    Up to :data:`EXACT_TAIL_MOST` samples the tail is a sum of binomial coefficients, exact, in
+    integers; importing ``scipy.stats`` for it would cost every command that prints a median, and every
+    MPI rank, about a second. Beyond, scipy's ``binom.cdf``.
+    """
+    if n > EXACT_TAIL_MOST:
+        from scipy.stats import binom
+
+        return np.asarray(np.maximum(1.0 - 2.0 * binom.cdf(ks - 1, n, 0.5), 0.0), dtype=float)
+    tails, total = [], 0
+    for i in range(int(ks.max(initial=0))):
+        total += math.comb(n, i)
+        tails.append(total)
+    whole = 2**n
+    return np.array([max(1.0 - 2.0 * (tails[k - 1] / whole), 0.0) for k in ks], dtype=float)
 
 
 def min_samples(level: float = LEVEL) -> int:

@@ -110,7 +110,8 @@ class Ray(Executor):
             shutil.rmtree(inside, ignore_errors=True)  # one Ray per process: what an earlier one left
             inside.mkdir()
             return str(inside)
-        outside = Path(tempfile.mkdtemp(prefix="bench-ray-", dir="/tmp"))
+        # named after this process, as the suite's own folders are: what a killed run left is known for
+        outside = Path(tempfile.mkdtemp(prefix=f"bench-ray-{os.getpid()}-", dir="/tmp"))
         scratch.own([outside])
         return str(outside)
 

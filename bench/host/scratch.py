@@ -7,7 +7,7 @@ made for this process elsewhere and does not remove when it is stopped
 abruptly: the topology file of MPICH's process manager
 (``hydra_hwloc_xmlfile_*`` in /tmp, which ignores ``TMPDIR``), and its
 shared-memory segments (``/dev/shm/mpich_shm_*``), and a local Ray's folder where the
-suite's is too deep for Ray's sockets (``/tmp/bench-ray-*``). The folder goes when the
+suite's is too deep for Ray's sockets (``/tmp/bench-ray-<pid>-*``). The folder goes when the
 process ends (with the process manager's files: MPICH removes its segments
 itself when it finalizes). A process that was killed (``kill -9``, the
 out-of-memory killer, an aborted MPI launch) cannot remove it: the next
@@ -30,7 +30,7 @@ __all__ = ["PREFIX", "folder", "in_folder", "make", "own", "remove_stale"]
 
 PREFIX = "bench-"
 #: Files outside the folder that a process may list as its own: only those are ever removed with it.
-OWNABLE = re.compile(r"hydra_hwloc_xmlfile_\w+|mpich_shm_\w+|bench-ray-\w+")
+OWNABLE = re.compile(r"hydra_hwloc_xmlfile_\w+|mpich_shm_\w+|bench-ray-\d+-\w+")
 #: Those that a process that ends normally leaves to their owner, which removes them when it finalizes.
 LEFT_TO_MPI = re.compile(r"mpich_shm_\w+")
 OWNED = "owned"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import getpass
+import os
 import shutil
 import subprocess
 import time
@@ -50,6 +51,9 @@ def command(*args: str, timeout: float = COMMAND_TIMEOUT_S, input_text: str | No
 
 def unreachable() -> str | None:
     """None when a Slurm controller answers here, else why not and what to run."""
+    conf = os.environ.get("SLURM_CONF")
+    if conf and not os.path.isfile(conf):  # sinfo would retry for a minute before it said so
+        return f"no Slurm reachable (SLURM_CONF names no file: {conf}); {START_HINT}"
     try:
         command("sinfo", "-h", "-o", "%P", timeout=15)
     except SlurmError as exc:
