@@ -43,6 +43,16 @@ def gone(job_ids):
     return True
 
 
+def jobs_seen(job_ids, out):
+    """What Slurm says of ``job_ids`` and the last lines of their output in ``out``, for a failure."""
+    said = [slurm.command("squeue", "--noheader", "--format=%i %T %R %N", "--jobs=" + ",".join(job_ids))]
+    said += [slurm.command("sinfo", "--noheader", "--Node", "--format=%N %T %E")]
+    for log in sorted(out.glob("*")) if out.is_dir() else []:
+        if log.is_file() and not log.name.endswith(".jsonl"):
+            said.append(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:]))
+    return "\n" + "\n".join(said)
+
+
 # -- the dask-slurm executor ----------------------------------------------------
 
 
@@ -238,9 +248,12 @@ def test_submit_waits_and_each_node_count_writes_a_journal_with_mpi_comm_across_
     ]
     command += ["--repeats=2", "--chunksizes=16", "--quiet"]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr + done.stdout
     lines = done.stdout.splitlines()
     submitted = [line.split()[2].rstrip(":") for line in lines if line.startswith("submitted job")]
+    if done.returncode != 0:
+        seen = jobs_seen(submitted, out)  # before they are cancelled: what each was doing
+        subprocess.run(["scancel", *submitted], capture_output=True, timeout=30)
+        pytest.fail(done.stderr + done.stdout + seen)
     journals = [Path(line) for line in lines if line.endswith(".jsonl")]
     assert len(submitted) == 2 and len(journals) == 2 and all(path.parent == out for path in journals)
     runs = {bench.load(path).runs[0].env["slurm_job_id"]: bench.load(path) for path in journals}
