@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import nox
+from nox.command import CommandFailed
 
 nox.options.sessions = ["lint", "typecheck", "docs", "tests"]
 
@@ -188,9 +189,17 @@ def tests(session: nox.Session) -> None:
     alone = f"({marks}) and alone" if marks else "alone"
     with _local_slurm(session):
         # exit status 5: no test was selected (a -m EXPR that selects none of one part)
-        session.run("pytest", "-n", str(_test_processes()), "--dist", "loadgroup", "-m", together, *args,
-                    success_codes=[0, 5])  # fmt: skip
-        session.run("pytest", "-m", alone, *args, success_codes=[0, 5])
+        failed = []
+        for part, command in (
+            ("the tests run two at a time", ["-n", str(_test_processes()), "--dist", "loadgroup", "-m", together]),
+            ("the tests run alone", ["-m", alone]),
+        ):
+            try:  # the second part runs even when the first failed: one CI run shows every failure
+                session.run("pytest", *command, *args, success_codes=[0, 5])
+            except CommandFailed:
+                failed.append(part)
+        if failed:
+            session.error(f"{' and '.join(failed)} failed (above)")
 
 
 def _without_marks(args: list[str]) -> tuple[list[str], str | None]:
