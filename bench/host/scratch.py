@@ -8,8 +8,8 @@ abruptly: the topology file of MPICH's process manager
 (``hydra_hwloc_xmlfile_*`` in /tmp, which ignores ``TMPDIR``), and its
 shared-memory segments (``/dev/shm/mpich_shm_*``), and a local Ray's folder where the
 suite's is too deep for Ray's sockets (``/tmp/bench-ray-<pid>-*``). The folder goes when the
-process ends (with the process manager's files: MPICH removes its segments
-itself when it finalizes). A process that was killed (``kill -9``, the
+process ends, after MPI has finalized (with the process manager's files:
+MPICH removes its segments itself when it finalizes). A process that was killed (``kill -9``, the
 out-of-memory killer, an aborted MPI launch) cannot remove it: the next
 sweep or resume removes every such folder whose process is gone, with the
 files it lists, and nothing else.
@@ -96,7 +96,17 @@ def _mpi_aborts() -> bool:
 def _at_exit(path: Path) -> None:
     if _mpi_aborts():  # what the abort leaves (MPI's segments) goes with the folder, at the next sweep
         return
+    _finalize_mpi()
     _remove(path)
+
+
+def _finalize_mpi() -> None:
+    """End MPI here, before the folder goes (mpi4py would, after this): MPI removes its segments as it
+    finalizes, so they stay listed until it has; a process killed meanwhile (its launch torn down as it
+    ends) leaves them to the next sweep."""
+    lib = sys.modules.get("mpi4py.MPI")
+    if lib is not None and lib.Is_initialized() and not lib.Is_finalized():
+        lib.Finalize()
 
 
 def _remove(path: Path, stale: bool = False) -> None:
