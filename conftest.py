@@ -283,7 +283,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Nothing the tests' runs made is left in /tmp or /dev/shm: a run removes its own files, and what a
     deliberately aborted or killed one left is removed by the next sweep (here, one last clean-up)."""
-    if _in_a_worker(session.config):
+    if _in_a_worker(session.config) or session.config.option.collectonly:
         return
     left = _files_left(session.config.stash[FILES_BEFORE])
     if left:

@@ -160,6 +160,7 @@ def test_every_example_of_the_page_runs(page, tmp_path, current_venv):
 
 def test_every_command_run_elsewhere_is_run_there():
     """What the pages leave to other tests, those tests (or the test command) do."""
+    checked = 0
     for page in pages():
         for found in examples(page):
             where = elsewhere(found)
@@ -168,6 +169,8 @@ def test_every_command_run_elsewhere_is_run_there():
             text = (ROOT / where[0]).read_text()
             missing = [piece for piece in where[1] if piece not in text]
             assert not missing, f"{found}: {where[0]} does not hold {missing}"
+            checked += 1
+    assert checked
 
 
 def test_the_pages_have_examples_of_every_kind_and_sweeps_are_planned():
@@ -217,6 +220,9 @@ def test_the_readme_quotes_the_reference_figures_as_the_site_computes_them():
 
 def test_every_substitution_a_page_uses_is_computed():
     figures = reference_figures()
+    quoted = 0
     for page in sorted((ROOT / "docs").glob("*.md")):
         for name in re.findall(r"\{\{ *(\w+) *\}\}", page.read_text()):
             assert name in figures, f"{page.name} quotes {{{{ {name} }}}}, which docs/_ext/reference_figures.py lacks"
+            quoted += 1
+    assert quoted

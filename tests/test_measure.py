@@ -164,6 +164,7 @@ def test_each_round_times_every_case_baseline_beside_its_cells_alternating_direc
     forwards = [("serial", 10), ("pool", 1, 10), ("pool", 5, 10), ("serial", 20), ("pool", 5, 20)]
     assert runs == warmup + forwards + forwards[::-1]
     assert script.log[-1] == ("shutdown",) and script.starts == 1
+    assert len(results) == 3
     for result in results:
         n = result.cell.size
         assert result.status == "ok" and result.verified and result.answer == n * (n - 1) // 2
@@ -326,6 +327,7 @@ def test_the_memory_run_comes_after_the_rounds_untimed_and_records_the_driver_pe
     runs = [entry for entry in script.log if entry[0] != "shutdown"]
     # warm-ups (4), two rounds (2 baselines + 2 cells each), then one memory run per cell
     assert runs[-2:] == [("pool", 1, 10), ("pool", 5, 20)] and len(runs) == 4 + 4 + 4 + 2
+    assert len(results) == 2
     for result in results:
         assert len(result.times_s) == 2 and result.driver_peak_bytes is not None
         assert result.driver_peak_bytes >= 0

@@ -233,6 +233,7 @@ def test_calibrate_writes_a_calibration_record_that_the_checks_find(calibrated, 
     (record,) = results.calibrations
     assert set(record.executors) == {"thread-pool", "process-pool"} and record.cores >= 1
     models = calibrate.models_of(record)
+    assert len(models) == 2
     for fitted in models.values():
         for name in PARAMS:
             value, low, high = fitted.param(name)

@@ -177,7 +177,8 @@ def test_journals_of_one_environment_pool_and_of_two_stay_apart(tmp_path):
     apart = analysis.analyse(bench.load(a, c))
     assert [e.env.name for e in apart.environments] == ["A", "B"]
     assert [e.env.host for e in apart.environments] == ["node1", "laptop"]
-    assert all(len(p.records) == 1 for e in apart.environments for case in e.cases for p in case.points)
+    points = [p for e in apart.environments for case in e.cases for p in case.points]
+    assert len(points) == 4 and all(len(p.records) == 1 for p in points)  # serial and process-pool in each
     report = bench.report.build(bench.load(a, c))
     assert "Environment A: node1, Test CPU, 16 cores" in report.html and "laptop, Other CPU, 4 cores" in report.html
     assert {f.name.split("-")[0] for f in report.figures} == {"a", "b"}  # figures named per environment

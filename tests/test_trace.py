@@ -172,6 +172,7 @@ def test_global_efficiency_is_the_serial_time_over_workers_times_the_rounds_medi
         sizes=(1200,),
         repeats=5,
     )
+    assert len(results.cells) == 2
     for cell in results.cells:
         trace = results.trace_of(cell)
         # One traced run sits up to 20-30% off the rounds' median here at times (run-to-run noise, which the
