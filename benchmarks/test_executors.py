@@ -22,7 +22,7 @@ def test_fibprimes(executor_benchmark):
     assert FIBPRIMES.verify(FIBPRIMES.reduce(results), 1000)
 
 
-def test_500_noop_tasks(executor_benchmark):
+def test_noop_500(executor_benchmark):
     """500 tasks that do nothing, one per chunk: the time of the whole run (divide by 500 for what each
     task costs the executor; the report's per-task cost is fitted from several task counts)."""
     executor_benchmark(NOOP.task, list(NOOP.items(500)), chunksize=1)
