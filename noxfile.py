@@ -79,8 +79,8 @@ def bench(session: nox.Session) -> None:
     out = Path(_option(session.posargs, "--out") or "results")
     before = set(out.glob("*.jsonl"))
     mpiexec = _mpiexec()
-    # the cost model's parameters of this environment, once (2 to 3 minutes on 2 cores): the report's model and forecast;
-    # not for a dry run, which only lists the sweep's cells
+    # the cost model's parameters of this environment, once (2 to 3 minutes on 2 cores): the report's model
+    # and forecast; not for a dry run, which only lists the sweep's cells
     calibrate = ["-m", "bench", "calibrate", "--if-missing", "--out", str(out)]
     planning = "--dry-run" in session.posargs
     if mpiexec is None:
