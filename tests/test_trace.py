@@ -146,19 +146,28 @@ def test_noop_at_chunk_1_is_mostly_communication(executor):
 @pytest.mark.alone  # it measures the machine: by itself
 @pytest.mark.slow
 def test_threads_share_the_gil_and_processes_do_not(fib_oracle):
-    results = sweep(
-        executors=("thread-pool", "process-pool"),
-        workloads=("fibprimes",),
-        workers=(2,),
-        chunksizes=(16,),
-        sizes=(1200,),
-    )
-    threads, processes = only(results, executor="thread-pool"), only(results, executor="process-pool")
-    assert threads.pop["computation"] == pytest.approx(0.5, abs=0.12)
-    # measured in the same sweep, pairwise: processes compute clearly faster per worker than threads do
-    # (an absolute bound on the processes' CompS fails whenever the shared machine is busy for a moment)
-    assert processes.pop["computation"] >= threads.pop["computation"] + 0.2
-    assert threads.answer == processes.answer == fib_oracle(1200)
+    # A cell has one traced run, and a core here may run 1.7x slower in it than in the serial run its
+    # computation scaling is measured against: three sweeps, and each executor's median over them.
+    runs = [
+        sweep(
+            executors=("thread-pool", "process-pool"),
+            workloads=("fibprimes",),
+            workers=(2,),
+            chunksizes=(16,),
+            sizes=(1200,),
+        )
+        for _ in range(3)
+    ]
+    cells = {name: [only(results, executor=name) for results in runs] for name in ("thread-pool", "process-pool")}
+    scaling = {name: statistics.median(cell.pop["computation"] for cell in found) for name, found in cells.items()}
+    speedup = {name: statistics.median(cell.stats.speedup.value for cell in found) for name, found in cells.items()}
+    said = f"computation scaling {scaling}, paired speedup {speedup}"
+    # the GIL: two threads compute about as one, and each is busy twice as long as its computing needs
+    assert scaling["thread-pool"] == pytest.approx(0.5, abs=0.15), said
+    assert scaling["process-pool"] > scaling["thread-pool"], said
+    # paired with the serial baseline round by round (robust to the cores' speeds): processes compute in parallel
+    assert speedup["process-pool"] >= speedup["thread-pool"] + 0.3, said
+    assert all(cell.answer == fib_oracle(1200) for found in cells.values() for cell in found)
 
 
 @pytest.mark.alone  # it measures the machine: by itself
