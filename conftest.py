@@ -304,7 +304,9 @@ def _files_left(before: set[str]) -> list[str]:
     while True:
         scratch.remove_stale()
         left = sorted(path for path in _leftover_files() - before if not path.startswith(own))
-        left = [path for path in left if path not in _mapped()]  # MPI in a live process removes them as it ends
+        if left:  # MPI in a live process removes them as it ends
+            mapped = _mapped()
+            left = [path for path in left if path not in mapped]
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.5)

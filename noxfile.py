@@ -88,7 +88,7 @@ def bench(session: nox.Session) -> None:
             session.run("python", *calibrate, success_codes=[0, 1])
         session.run("python", "bench/run.py", *session.posargs, success_codes=[0, 1])
     else:
-        processes = len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) + 1
+        processes = _cores() + 1
         launch = [mpiexec, "-n", str(processes), _python(), "-m", "mpi4py"]
         if not planning:
             session.run(*launch, *calibrate, env=_terminal_env(), external=True, success_codes=[0, 1])
@@ -221,10 +221,14 @@ def _without_marks(args: list[str]) -> tuple[list[str], str | None]:
     return rest, marks
 
 
+def _cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def _test_processes() -> int:
     """Tests run two at a time: most wait on processes they start; more would crowd two cores."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(2, cores))
+    return max(1, min(2, _cores()))
 
 
 @nox.session(venv_backend="none")
