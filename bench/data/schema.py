@@ -78,6 +78,7 @@ __all__ = [
     "STATUSES",
     "STOPPED",
     "TRACE_COLUMNS",
+    "TRACE_EXTRA_COLUMNS",
     "TRACE_ROLES",
     "UNSET_THREADS",
     "AdviceRecord",
@@ -112,6 +113,8 @@ POP_KEYS = ("global", "parallel", "load_balance", "communication", "computation"
 TRACE_ROLES = ("cell", "profile")
 #: The columns of a trace record's ``chunks``, one value per chunk.
 TRACE_COLUMNS = ("worker", "first", "items", "submit", "start", "end", "done", "bytes_in", "bytes_out")
+#: The columns a trace record's ``chunks`` may hold besides (absent from journals older than they are).
+TRACE_EXTRA_COLUMNS = ("cpu",)
 #: Every status a cell can have; ``error`` says why for all but ``ok``.
 STATUSES = ("ok", "error", "timeout", "skipped")
 #: The statuses of a cell that failed (the run then exits 1).
@@ -286,7 +289,7 @@ def _threads_spec(value: Any) -> bool:
 
 
 def _columns(value: Any) -> bool:
-    if not isinstance(value, dict) or set(value) != set(TRACE_COLUMNS):
+    if not isinstance(value, dict) or not set(TRACE_COLUMNS) <= set(value) <= {*TRACE_COLUMNS, *TRACE_EXTRA_COLUMNS}:
         return False
     lengths = {len(column) if isinstance(column, list) else -1 for column in value.values()}
     return len(lengths) == 1 and -1 not in lengths
@@ -337,7 +340,10 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: v is None or (isinstance(v, dict) and all(x is None or _is_number(x) for x in v.values())),
         "an object of numbers or nulls, or null",
     ),
-    "columns": (_columns, f"an object of equally long lists ({', '.join(TRACE_COLUMNS)})"),
+    "columns": (
+        _columns,
+        f"an object of equally long lists ({', '.join(TRACE_COLUMNS)}; {', '.join(TRACE_EXTRA_COLUMNS)} optional)",
+    ),
     "any": (lambda v: True, ""),
 }
 
@@ -609,6 +615,17 @@ class TraceRecord(_KeyedRecord):
     def overhead(self) -> float | None:
         """What tracing cost: the traced run's time over the cell's median, less one."""
         return self.wall_s / self.median_s - 1 if self.median_s else None
+
+    @property
+    def cpu_share(self) -> float | None:
+        """The CPU time of the chunks (their workers' threads) over their compute time: about 1 where each
+        worker had a core to itself, lower where it waited for the GIL or for a core; None without CPU
+        times (a journal older than them)."""
+        cpu = self.chunks.get("cpu")
+        useful: float = sum(max(end - start, 0.0) for start, end in zip(self.chunks["start"], self.chunks["end"], strict=True))
+        if cpu is None or None in cpu or useful <= 0:
+            return None
+        return float(sum(cpu)) / useful
 
 
 @dataclass(frozen=True)

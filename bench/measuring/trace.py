@@ -7,7 +7,13 @@ its start and end; the driver notes when the library took each item from the
 input (a chunk is submitted once its last item is taken) and when each result
 reached it. Consecutive items of one chunk ran together on one worker, so the
 items fold into chunks: worker, items, submit, start, end, done, bytes in and
-out (the items' and results' pickled sizes, measured after the run).
+out (the items' and results' pickled sizes, measured after the run), and the
+CPU time the worker's thread spent on them (``time.thread_time``; a task's own
+inner threads are not counted). A chunk's CPU time over its compute time is
+its CPU share (``TraceRecord.cpu_share``): about 1 where the worker had a core
+to itself, lower where it waited, for the GIL (threads of one process) or for
+a core (oversubscribed). Unlike a ratio of two runs, it is measured in one
+moment, so a core's speed does not move it.
 
 One clock: ``time.perf_counter``, which on one host is a monotonic clock that
 every process shares (Linux's CLOCK_MONOTONIC). Workers on other nodes have
@@ -38,7 +44,7 @@ from dataclasses import dataclass, field
 from pickle import HIGHEST_PROTOCOL, dumps
 from typing import Any
 
-from bench.data.schema import POP_KEYS, TRACE_COLUMNS
+from bench.data.schema import POP_KEYS, TRACE_COLUMNS, TRACE_EXTRA_COLUMNS
 from bench.host.mpi_launch import node_name
 
 __all__ = [
@@ -89,13 +95,17 @@ def _process_identity() -> tuple[str, int, int | None]:
     return _process
 
 
-def traced_call(task: Callable[[Any], Any], pair: tuple[int, Any]) -> tuple[Any, int, float, float, tuple[Any, ...]]:
-    """On a worker: ``task(item)`` for ``pair = (index, item)``, with (result, index, start, end, who)."""
+def traced_call(
+    task: Callable[[Any], Any], pair: tuple[int, Any]
+) -> tuple[Any, int, float, float, tuple[Any, ...], float]:
+    """On a worker: ``task(item)`` for ``pair = (index, item)``, with (result, index, start, end, who, cpu)."""
     index, item = pair
+    cpu = time.thread_time()
     start = time.perf_counter()
     result = task(item)
     end = time.perf_counter()
-    return result, index, start, end, (*_process_identity(), threading.get_ident())
+    cpu = time.thread_time() - cpu
+    return result, index, start, end, (*_process_identity(), threading.get_ident()), cpu
 
 
 def clock_probe(delay_s: float) -> tuple[str, float, float]:
@@ -188,7 +198,7 @@ class Tracer:
         self.began = self.ended = 0.0
         self._taken: list[float] = []
         self._inputs: list[Any] = []
-        self._received: dict[int, tuple[float, float, tuple[Any, ...], float, Any]] = {}
+        self._received: dict[int, tuple[float, float, tuple[Any, ...], float, Any, float]] = {}
 
     def begin(self) -> None:
         self.began = time.perf_counter()
@@ -208,8 +218,8 @@ class Tracer:
 
     def collect(self, results: Iterable[Any]) -> Generator[Any, None, None]:
         """The plain results, in the order they come, their arrival noted."""
-        for result, index, start, end, who in results:
-            self._received[index] = (start, end, who, time.perf_counter(), result)
+        for result, index, start, end, who, cpu in results:
+            self._received[index] = (start, end, who, time.perf_counter(), result, cpu)
             yield result
 
     def trace(self) -> Trace:
@@ -227,7 +237,7 @@ class Tracer:
             previous = (who, index, end)
             by_chunk.setdefault(chunk, []).append(index)
         whos: list[tuple[Any, ...]] = []
-        chunks: dict[str, list[Any]] = {name: [] for name in TRACE_COLUMNS}
+        chunks: dict[str, list[Any]] = {name: [] for name in (*TRACE_COLUMNS, *TRACE_EXTRA_COLUMNS)}
         for indices in by_chunk.values():
             who = self._received[indices[0]][2]
             shift = float(self.offsets.get(str(who[0]), {}).get("offset_s", 0.0))
@@ -241,6 +251,7 @@ class Tracer:
                 "done": min(self._received[i][3] for i in indices) - began,
                 "bytes_in": sum(_pickled(self._inputs[i]) for i in indices if i < len(self._inputs)),
                 "bytes_out": sum(_pickled(self._received[i][4]) for i in indices),
+                "cpu": sum(self._received[i][5] for i in indices),
             }
             whos.append(who)
             for name, value in row.items():
