@@ -15,11 +15,13 @@ import time
 from pathlib import Path
 
 import dask.config
+import psutil
 import pytest
 
 import bench
 import bench.executors
 import workloads
+from bench.executors import dask as dask_executors
 from bench.host import slurm
 from bench.measuring import batch
 from bench.measuring.plan import Matrix, build
@@ -168,6 +170,60 @@ def test_an_interrupt_or_sigterm_cancels_the_jobs(tmp_path, scratch, slurm_nodes
     assert gone(ids), squeue()
     # no scratch space left: the driver's scheduler's, nor each worker job's (removed as the job ends)
     assert left_in(scratch, wait_s=30) == []
+
+
+#: A worker that does not stop at scancel's SIGTERM, as a Dask nanny caught restarting its worker may not:
+#: it ignores the signal, holds a named semaphore (multiprocessing's resource tracker knows it) and
+#: has a child process.
+STUCK_WORKER = """
+import multiprocessing, signal, time
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    context = multiprocessing.get_context("spawn")
+    lock = context.Lock()
+    child = context.Process(target=time.sleep, args=(600,))
+    child.start()
+    print(lock._semlock.name, child.pid, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_worker_job_that_ignores_scancel_is_stopped_and_leaves_nothing(tmp_path, scratch, slurm_nodes):
+    script = tmp_path / "stuck.py"
+    script.write_text(STUCK_WORKER)
+    job = tmp_path / "job.sh"
+    job.write_text(
+        "\n".join(["#!/usr/bin/env bash", *dask_executors.SCRATCH_PROLOGUE, ""])
+        + f"{dask_executors.WORKER_WRAPPER} {shlex.quote(sys.executable)} {shlex.quote(str(script))}\n"
+    )
+    out = tmp_path / "job.out"
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    submitted = subprocess.run(
+        ["sbatch", "--parsable", "--job-name=bench-stuck", f"--output={out}", f"--error={out}.err", str(job)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+        check=True,
+    )
+    job_id = submitted.stdout.strip().split(";")[0]
+    try:
+        deadline = time.monotonic() + 60
+        while not (out.exists() and out.read_text().strip()):
+            assert time.monotonic() < deadline, jobs_seen([job_id], tmp_path)
+            time.sleep(0.2)
+        semaphore, child = out.read_text().split()
+        shared = Path("/dev/shm") / ("sem." + semaphore.lstrip("/"))
+        assert shared.exists() and left_in(scratch) != []  # what the job must remove
+    finally:
+        slurm.command("scancel", job_id)
+    states = slurm.wait([job_id], timeout=30, poll_s=0.2)
+    # stopped by the job's shell within Slurm's KillWait (5 s here), not killed by Slurm after it
+    assert states[job_id] in ("CANCELLED", None), (states, jobs_seen([job_id], tmp_path))
+    assert left_in(scratch, wait_s=5) == [], jobs_seen([job_id], tmp_path)
+    assert not shared.exists(), "the semaphore was left in /dev/shm"
+    assert not psutil.pid_exists(int(child)) or psutil.Process(int(child)).status() == psutil.STATUS_ZOMBIE
+    assert [p.pid for p in psutil.process_iter(["cmdline"]) if str(script) in (p.info["cmdline"] or [])] == []
 
 
 @pytest.mark.slow
@@ -401,7 +457,6 @@ def test_journal_lines_written_by_a_job_stay_loadable(tmp_path):
 
 
 def test_worker_job_logs_are_bounded_and_those_of_failed_jobs_kept_a_while(tmp_path):
-    from bench.executors import dask as dask_executors
 
     now = time.time()
     names = [f"bench-dask-100-{index:08x}-{index}" for index in range(30)]

@@ -622,7 +622,8 @@ class TraceRecord(_KeyedRecord):
         worker had a core to itself, lower where it waited for the GIL or for a core; None without CPU
         times (a journal older than them)."""
         cpu = self.chunks.get("cpu")
-        useful: float = sum(max(end - start, 0.0) for start, end in zip(self.chunks["start"], self.chunks["end"], strict=True))
+        spans = zip(self.chunks["start"], self.chunks["end"], strict=True)
+        useful: float = sum(max(end - start, 0.0) for start, end in spans)
         if cpu is None or None in cpu or useful <= 0:
             return None
         return float(sum(cpu)) / useful

@@ -194,14 +194,39 @@ def _lines(text: str) -> list[str]:
 
 
 #: Each worker job keeps its scratch space in a folder of its own on its node, removed when the job
-#: ends: when the worker exits, and after scancel's SIGTERM once the worker has stopped (Dask's
-#: default, <tmp>/dask-scratch-space, outlives every job).
-SCRATCH_PROLOGUE = [
-    'BENCH_SCRATCH="$(mktemp -d "${TMPDIR:-/tmp}/bench-dask-XXXXXX")" || exit 1',
-    "trap 'rm -rf \"$BENCH_SCRATCH\"' EXIT",
-    "trap 'exit 143' TERM",
-    "trap 'exit 130' INT",
-]
+#: ends (Dask's default, <tmp>/dask-scratch-space, outlives every job). The worker runs in the
+#: background of the job's shell (``bench_worker``), so that the shell's traps run at once when scancel
+#: sends SIGTERM: the worker had it too and normally closes within a second; one that does not (a
+#: nanny caught restarting a worker that died the moment before) is killed after ``STOP_GRACE_S``, all
+#: but multiprocessing's resource tracker, which then removes the semaphores they left in /dev/shm.
+#: Then the scratch folder goes, all within Slurm's KillWait (30 s by default, 5 s on the local Slurm).
+STOP_GRACE_S = 2
+SCRATCH_PROLOGUE = rf"""
+BENCH_SCRATCH="$(mktemp -d "${{TMPDIR:-/tmp}}/bench-dask-XXXXXX")" || exit 1
+bench_alive() {{ [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status"; }}
+bench_wait() {{ local i; for i in $(seq $(($2 * 10))); do bench_alive "$1" || return 0; sleep 0.1; done; return 1; }}
+bench_tree() {{ local child; echo "$1"; for child in $(pgrep -P "$1"); do bench_tree "$child"; done; }}
+bench_stop() {{
+  local pid trackers=
+  if ! bench_wait "$BENCH_WORKER" {STOP_GRACE_S}; then
+    kill -STOP "$BENCH_WORKER" 2>/dev/null  # it starts no new process while its own are listed
+    for pid in $(bench_tree "$BENCH_WORKER"); do
+      case "$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null)" in
+        *multiprocessing.resource_tracker*) trackers="$trackers $pid" ;;
+        *) kill -KILL "$pid" 2>/dev/null ;;
+      esac
+    done
+    for pid in $trackers; do bench_wait "$pid" 1; done
+  fi
+  exit "$1"
+}}
+bench_worker() {{ "$@" & BENCH_WORKER=$!; wait "$BENCH_WORKER"; }}
+trap 'rm -rf "$BENCH_SCRATCH"' EXIT
+trap 'bench_stop 143' TERM
+trap 'bench_stop 130' INT
+""".strip().splitlines()
+#: The job script's command that runs the worker (``python -m distributed.cli.dask_worker ...``).
+WORKER_WRAPPER = "bench_worker"
 
 
 #: Cores each worker job asks for: one single-threaded worker process.
@@ -366,7 +391,8 @@ class DaskSlurm(_DaskBase):
             job_extra_directives=list(settings["job_directives"]),
             job_script_prologue=prologue,
             local_directory='"$BENCH_SCRATCH"',
-            python=shlex.quote(settings["python"] or sys.executable),  # dask_jobqueue does not quote it
+            # dask_jobqueue does not quote it
+            python=f"{WORKER_WRAPPER} {shlex.quote(settings['python'] or sys.executable)}",
             log_directory=log_directory,
             job_name=self.job_name,
             **network,
