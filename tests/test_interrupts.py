@@ -118,6 +118,8 @@ def needs(executor):
         (RUN, "process-pool", "early", signal.SIGTERM),
         (RUN, "multiprocessing", "start-up", signal.SIGTERM),
         (RUN, "multiprocessing", "rounds", signal.SIGINT),
+        # a batch system's SIGTERM to every process of the job: the Pool's workers die holding its locks
+        (RUN, "multiprocessing", "rounds", signal.SIGTERM),
         (RUN, "process-pool", "rounds", signal.SIGHUP),  # the terminal was closed
         (RUN, "process-pool", "start-up", signal.SIGINT),
         (RUN, "process-pool", "rounds", signal.SIGTERM),

@@ -309,5 +309,34 @@ class MultiprocessingPool(_ProcessWorkers):
 
     def abort(self) -> None:
         self._stop_streams()
+        _kill_workers_and_free_their_locks(self.pool)
         self.pool.terminate()
         self.pool.join()
+
+
+#: How long a killed worker process may take to be reaped.
+REAP_TIMEOUT_S = 5.0
+
+
+def _kill_workers_and_free_their_locks(pool: multiprocessing.pool.Pool) -> None:
+    """Make ``pool.terminate()`` end even where a worker died (a batch system's SIGTERM to every process of
+    the job, the out-of-memory killer): a worker waits for its next task holding the task queue's read
+    lock, and sends a result holding the result queue's write lock; ``terminate`` takes both, so a worker
+    that died holding either would make it wait for ever. The workers, which may be dying at this moment,
+    are all killed, once none is replaced; then no live process holds the locks, and they are released.
+
+    This reaches into ``multiprocessing.pool.Pool``'s attributes (``_pool``, ``_worker_handler``,
+    ``_change_notifier``, ``_inqueue``, ``_outqueue``), the same from Python 3.8 to 3.13.
+    """
+    handler = pool._worker_handler  # type: ignore[attr-defined]
+    handler._state = multiprocessing.pool.TERMINATE  # no replacement starts
+    pool._change_notifier.put(None)  # type: ignore[attr-defined]
+    handler.join(REAP_TIMEOUT_S)
+    workers = list(pool._pool)  # type: ignore[attr-defined]
+    for worker in workers:
+        worker.kill()
+    for worker in workers:
+        worker.join(REAP_TIMEOUT_S)
+    for lock in (pool._inqueue._rlock, pool._outqueue._wlock):  # type: ignore[attr-defined]
+        lock.acquire(False)  # held by a dead worker, or now by this process
+        lock.release()
