@@ -23,10 +23,11 @@ from bench.measuring.runner import Interrupted, Progress, _Interrupts
 from conftest import ROOT, left_in, unavailable
 from tests.helpers import command_line, ray_folders_left, still_running
 
-#: Two groups (x1, then x2) of eight paired rounds: long enough to be stopped in either. Tasks that sleep
-#: (20 ms each, 0.2 s a serial run): the signals are the test, and the tests beside it keep the CPU.
+#: Two groups (x1, then x2) of eight paired rounds: long enough to be stopped in either (a second into the
+#: x2 group, two or three of its rounds are done). Tasks that sleep (20 ms each, 0.12 s a serial run): the
+#: signals are the test, and the tests beside it keep the CPU.
 SWEEP = (
-    "--workloads sleep --size 10 --param task_us=20000 --workers 1,2 --chunksizes 2 --threads auto --repeats 8 "
+    "--workloads sleep --size 6 --param task_us=20000 --workers 1,2 --chunksizes 2 --threads auto --repeats 8 "
     "--trace off --out out"
 )
 RUN = [sys.executable, str(ROOT / "bench" / "run.py")]
