@@ -196,6 +196,10 @@ def test_a_signal_keeps_the_finished_cells_leaves_nothing_behind_and_resume_comp
     assert driver.left_running() == []
     assert left_in(scratch, wait_s=10) == []  # no pymp-*, no Dask scratch space
     assert ray_folders_left(rays) == []
+    if launch is RUN and executor != "process-pool":
+        # What --resume meets is the journal, whose shape after a signal depends on the moment and the
+        # launch, not on the executor: process-pool resumes for every plain run, and each MPI launch
+        return
 
     done = driver.resume(path)
     assert done.returncode == 0, done.stderr
