@@ -18,6 +18,7 @@ import pytest
 
 import bench
 import bench.executors
+from bench.data.journal import Journal
 from bench.measuring.plan import Matrix
 from bench.measuring.runner import Interrupted, Progress, _Interrupts
 from conftest import ROOT, left_in, unavailable
@@ -251,3 +252,30 @@ def test_a_signal_while_a_journal_line_is_written_waits_for_the_line():
         written.append("the whole line")
     assert written == ["the whole line"] and raised.value.signum == signal.SIGTERM
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_the_run_record_is_written_leaves_a_journal_that_resume_completes(tmp_path, monkeypatch, signum):
+    """The moment between the journal's creation and the first run: a journal there holds its run
+    record, the interrupt says where it is, and --resume measures every cell."""
+    write = Journal.write
+
+    def signalled(journal, record):
+        if record.kind == "run":
+            signal.raise_signal(signum)  # delivered here, as the line is written
+        write(journal, record)
+
+    monkeypatch.setattr(Journal, "write", signalled)
+    matrix = Matrix(
+        executors=("thread-pool",), workers=(1,), workloads=("noop",), sizes=(16,), chunksizes=(4,), repeats=2
+    )
+    with pytest.raises(Interrupted) as stopped:
+        bench.sweep(matrix, tmp_path)
+    monkeypatch.undo()
+    [journal] = tmp_path.glob("*.jsonl")
+    assert stopped.value.signum == signum and stopped.value.results.path == journal
+    loaded = bench.load(journal)
+    assert len(loaded.runs) == 1 and loaded.cells == []
+    resumed = bench.resume(journal)
+    assert [cell.executor for cell in resumed.cells] == ["thread-pool"] and all(c.ok for c in resumed.cells)
+    assert signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler)

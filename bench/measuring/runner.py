@@ -16,7 +16,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -472,36 +472,36 @@ def _measure(
     journal: Journal | None,
     run_id: str,
     matrix: Matrix,
-    progress: Progress,
+    reporter: _Interrupts,
     first_instance: int,
     kept: list[CellRecord | TraceRecord],
     race: Race | None = None,
 ) -> list[CellRecord | TraceRecord]:
     """Measure the groups; ``kept`` holds every finished cell (and its traces), also when an interrupt ends
-    it early. ``race``: the race they run (default: the matrix's, where it asks for one)."""
+    it early. ``race``: the race they run (default: the matrix's, where it asks for one). ``reporter``
+    is installed (``_Interrupts.installed``)."""
     rounds = rounds_of(matrix)
     if race is None and rounds.racing:
         groups = racing_order(groups)
-    with _Interrupts(progress).installed() as reporter:
-        reporter.sweep_started([cell for group in groups for cell in group.cells], total_runs(groups, rounds))
+    reporter.sweep_started([cell for group in groups for cell in group.cells], total_runs(groups, rounds))
 
-        def finished(record: CellRecord | TraceRecord) -> None:
-            with reporter.held():
-                if journal is not None:
-                    journal.write(record)
-                kept.append(record)
-                if isinstance(record, CellRecord):
-                    reporter.cell_finished(record)
+    def finished(record: CellRecord | TraceRecord) -> None:
+        with reporter.held():
+            if journal is not None:
+                journal.write(record)
+            kept.append(record)
+            if isinstance(record, CellRecord):
+                reporter.cell_finished(record)
 
-        return run_groups(
-            groups,
-            run_id,
-            rounds,
-            reporter=reporter,
-            first_instance=first_instance,
-            on_record=finished,
-            race=race if race is not None else race_of(groups, rounds),
-        )
+    return run_groups(
+        groups,
+        run_id,
+        rounds,
+        reporter=reporter,
+        first_instance=first_instance,
+        on_record=finished,
+        race=race if race is not None else race_of(groups, rounds),
+    )
 
 
 def racing_order(groups: list[Group]) -> list[Group]:
@@ -637,17 +637,24 @@ def _sweep(
         run_env(groups),
         workload_files=_workload_files(matrix),
     )
-    journal = Journal.create(out, run_id) if out is not None else None
-    paths = (journal.path,) if journal else ()
     kept: list[CellRecord | TraceRecord] = []
-    with journal or nullcontext():
-        if journal is not None:
-            journal.write(run)
+    journal: Journal | None = None
+    # From before the journal exists: a signal while it is created and its run record written waits for
+    # the record, so that a journal, once there, is one that --resume takes, and the line says so.
+    with _Interrupts(progress).installed() as reporter:
         try:
-            _measure(groups, journal, run_id, matrix, progress, 1, kept, race)
+            with reporter.held():
+                journal = Journal.create(out, run_id) if out is not None else None
+                if journal is not None:
+                    journal.write(run)
+            _measure(groups, journal, run_id, matrix, reporter, 1, kept, race)
         except KeyboardInterrupt as exc:
+            paths = (journal.path,) if journal else ()
             raise Interrupted(Results.of([run], kept, [], paths), signum_of(exc)) from None
-    return Results.of([run], kept, [], paths)
+        finally:
+            if journal is not None:
+                journal.close()
+    return Results.of([run], kept, [], (journal.path,) if journal else ())
 
 
 def resume(
@@ -708,10 +715,11 @@ def _resume(path: Path, old: Results, matrix: Matrix, progress: Progress, argv: 
     # Instance numbers stay unique across resumed runs.
     first_instance = 1 + max((cell.instance or 0 for cell in old.cells), default=0)
     kept: list[CellRecord | TraceRecord] = [*old.cells, *old.traces]
-    with Journal.reopen(path) as journal:
-        journal.write(marker)
+    with _Interrupts(progress).installed() as reporter, Journal.reopen(path) as journal:
         try:
-            _measure(groups, journal, run.run_id, matrix, progress, first_instance, kept)
+            with reporter.held():
+                journal.write(marker)
+            _measure(groups, journal, run.run_id, matrix, reporter, first_instance, kept)
         except KeyboardInterrupt as exc:
             raise Interrupted(Results.of(old.runs, kept, [*old.resumes, marker], (path,)), signum_of(exc)) from None
     return Results.of(old.runs, kept, [*old.resumes, marker], (path,))
