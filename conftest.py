@@ -90,6 +90,8 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     shared = group(item)
     if shared:
         item.add_marker(pytest.mark.xdist_group(shared))
+    if shared == "slurm" and not item.get_closest_marker("slurm"):  # dask-slurm's contract tests: Slurm's too
+        item.add_marker(pytest.mark.slurm)
 
 
 #: A test of Ray: by its module, its name or its executor parameter (not "array", not "stray").

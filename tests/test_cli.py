@@ -10,6 +10,7 @@ import pytest
 
 import bench
 from bench.data.journal import JournalWarning
+from bench.host import slurm
 from conftest import ROOT
 
 RUN = {"schema": 1, "kind": "run", "run_id": "x", "started": "2026-01-01T00:00:00+00:00"}
@@ -384,8 +385,12 @@ def test_module_entry_point_lists_everything(run_bench):
         assert name in done.stdout
     mpi_comm = next(line for line in done.stdout.splitlines() if "mpi-comm" in line)
     assert " no " in mpi_comm and "mpiexec" in mpi_comm  # needs an mpiexec launch
+    # dask-slurm needs a running Slurm: the test command starts one, the fast subset does not
+    slurm_down = slurm.unreachable() is not None
+    dask_slurm = next(line for line in done.stdout.splitlines() if "dask-slurm" in line)
+    assert (" no " in dask_slurm and "no Slurm reachable" in dask_slurm) == slurm_down, dask_slurm
     others = [line for line in done.stdout.splitlines() if " no " in line and "mpi-comm" not in line]
-    assert others == []  # everything else is available in the test environment
+    assert others == ([dask_slurm] if slurm_down else [])  # everything else is available in the test environment
 
 
 def test_python_dash_m_bench_run_is_the_same_command(run_bench, tmp_path):
