@@ -92,6 +92,8 @@ def pytest_itemcollected(item: pytest.Item) -> None:
         item.add_marker(pytest.mark.xdist_group(shared))
     if shared == "slurm" and not item.get_closest_marker("slurm"):  # dask-slurm's contract tests: Slurm's too
         item.add_marker(pytest.mark.slurm)
+    if shared == "calibration" and not item.get_closest_marker("slow"):  # a real calibration first: 20 s or more
+        item.add_marker(pytest.mark.slow)
 
 
 #: A test of Ray: by its module, its name or its executor parameter (not "array", not "stray").
