@@ -197,16 +197,11 @@ def test_a_worker_job_that_ignores_scancel_is_stopped_and_leaves_nothing(tmp_pat
         + f"{dask_executors.WORKER_WRAPPER} {shlex.quote(sys.executable)} {shlex.quote(str(script))}\n"
     )
     out = tmp_path / "job.out"
-    env = {**os.environ, "TMPDIR": str(scratch)}
-    submitted = subprocess.run(
-        ["sbatch", "--parsable", "--job-name=bench-stuck", f"--output={out}", f"--error={out}.err", str(job)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=env,
-        check=True,
+    submitted = slurm.command(
+        *("sbatch", "--parsable", "--job-name=bench-stuck", f"--output={out}", f"--error={out}.err"),
+        *(f"--export=ALL,TMPDIR={scratch}", str(job)),
     )
-    job_id = submitted.stdout.strip().split(";")[0]
+    job_id = submitted.strip().split(";")[0]
     try:
         deadline = time.monotonic() + 60
         while not (out.exists() and out.read_text().strip()):
