@@ -208,6 +208,52 @@ def test_the_default_worker_counts_include_the_ranks_of_the_launch_and_idle_rank
 
 
 @pytest.mark.slow
+def _importing_numpy(process):
+    try:
+        return any("numpy" in m.path for m in process.memory_maps(grouped=True))
+    except psutil.Error:
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_an_mpi_pool_worker_that_still_imports_is_left_to_the_driver(tmp_path, signum):
+    """A launcher forwards Ctrl-C to every process of the job: a spawned worker that took it while it
+    imported the modules of its tasks would end with a traceback and make MPI abort the launch."""
+    code = (
+        "import bench.executors\n"
+        "from tests.helpers import square\n"
+        "with bench.executors.get('mpi-pool')(1) as pool:\n"
+        "    print(pool.map(square, range(4), chunksize=2))\n"
+    )
+    driver = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        worker = None
+        while worker is None and time.monotonic() < deadline and driver.poll() is None:
+            try:  # the driver's own, spawned through the mpiexec its MPI started
+                spawned = psutil.Process(driver.pid).children(recursive=True)
+            except psutil.Error:
+                break
+            worker = next(
+                (p for p in spawned if "mpi4py.futures.server" in command_line(p) and _importing_numpy(p)), None
+            )
+            time.sleep(0.005)
+        assert worker is not None, "no spawned worker was seen importing"
+        worker.send_signal(signum)  # it imports numpy: Python is up, the tasks' modules are not
+        out, err = driver.communicate(timeout=60)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+    assert (driver.returncode, out) == (0, "[0, 1, 4, 9]\n"), err
+
+
 def test_mpi_pool_runs_as_a_singleton_and_mpi_comm_says_how_to_launch(run_bench, tmp_path, fib_oracle):
     done = run_bench(
         "--executors",

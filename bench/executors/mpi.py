@@ -64,6 +64,17 @@ def _process_manager_files() -> set[Path]:
     return {path for folder in folders for path in folder.glob("hydra_hwloc_xmlfile_*")}
 
 
+#: What a spawned worker runs: mpi4py's server, once the signals for the driver are ignored
+#: (``mpi_launch.leave_signals_to_the_driver``). A launcher forwards Ctrl-C to every process of the job:
+#: a worker that took it while still importing the modules of the tasks and of the initializer would end
+#: with a traceback and make MPI abort the whole launch. (Left: the milliseconds in which Python starts.)
+SERVER = (
+    "import runpy, signal; "
+    f"[signal.signal(s, signal.SIG_IGN) for s in {tuple(int(s) for s in mpi_launch.DRIVER_SIGNALS)}]; "
+    "runpy.run_module('mpi4py.futures.server', run_name='__main__')"
+)
+
+
 class MpiPool(_MpiBase):
     """MPIPoolExecutor with ``max_workers`` = workers, spawned by MPI_Comm_spawn."""
 
@@ -95,6 +106,7 @@ class MpiPool(_MpiBase):
         return MPIPoolExecutor(
             max_workers=self.workers,
             main=False,
+            python_args=["-c", SERVER],  # mpi4py adds "-m mpi4py.futures.server", which becomes sys.argv
             path=path,
             env=self.worker_environ(),
             initializer=self.worker_initializer(mpi_launch.serve_the_driver),

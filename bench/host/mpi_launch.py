@@ -53,6 +53,10 @@ def node_name() -> str:
     return os.environ.get("SLURMD_NODENAME") or socket.gethostname()
 
 
+#: The signals that MPI ranks serving rank 0, and MPI workers, leave to the driver.
+DRIVER_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 def leave_signals_to_the_driver() -> None:
     """MPI ranks that serve rank 0, and MPI workers: SIGINT and SIGTERM are for the driver.
 
@@ -62,7 +66,7 @@ def leave_signals_to_the_driver() -> None:
     end the whole MPI job first). They are not ``multiprocessing`` workers,
     which their pool stops with SIGTERM.
     """
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in DRIVER_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
 
 
