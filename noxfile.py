@@ -45,6 +45,16 @@ def _environment(session: nox.Session) -> None:
     session.run("bash", str(ROOT / "bootstrap"), "true", external=True, log=False)
     os.environ["VIRTUAL_ENV"] = str(VENV)
     os.environ["PATH"] = os.pathsep.join([str(VENV / "bin"), os.environ.get("PATH", "")])
+    # Where PYTHONDONTWRITEBYTECODE is set (as on many CI machines) Python writes no bytecode: compiled
+    # here (again only where a source changed), the project's modules are not compiled anew by each of
+    # the hundreds of processes that a sweep's workers or the tests start.
+    session.run(
+        _python(), "-m", "compileall", "-q", *(str(ROOT / path) for path in PROJECT_CODE), external=True, log=False
+    )
+
+
+#: The project's own Python code, relative to ROOT.
+PROJECT_CODE = ("bench", "workloads", "examples", "benchmarks", "tests", "conftest.py", "noxfile.py")
 
 
 def _python() -> str:
