@@ -14,6 +14,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent
 
+# The tests' sweeps (hundreds) probe no noise unless one asks (--noise, Matrix(noise=...)): each probe
+# takes two seconds of both cores. tests/test_noise.py asks.
+os.environ["BENCH_NOISE_S"] = "0"
+
 #: The executor registry names of the contract (../shared/DESIGN.md), in their documented order.
 EXECUTOR_CONTRACT = (
     "serial",
@@ -217,7 +221,7 @@ def run_bench(tmp_path):
 def calibrated(tmp_path_factory):
     """A real calibration of two back-ends on this machine (about 20 s): (its results folder, its path)."""
     out = tmp_path_factory.mktemp("calibrated")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_NOISE_S": "1"}  # and the machine's noise, as calibrate does
     command = [sys.executable, "-m", "bench", "calibrate", "--executors", "thread-pool,process-pool", "--quiet"]
     result = subprocess.run(
         command + ["--out", str(out)], capture_output=True, text=True, timeout=240, cwd=out, env=env

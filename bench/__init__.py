@@ -8,6 +8,7 @@
     results = bench.load("results/a.jsonl", "results/b.jsonl")
     comparison = bench.compare(bench.load("a.jsonl"), bench.load("b.jsonl"))   # asv's rule, cell by cell
     advice = bench.advise("mymodule:MyWorkload", max_workers=8, budget=60)   # model, then race
+    noise = bench.doctor()                      # the machine's noise, as the doctor command
 
 Under ``mpiexec -n N python -m mpi4py script.py`` call ``bench.sweep`` on every
 rank: rank 0 measures (``mpi-comm`` included) while the others serve it.
@@ -16,6 +17,7 @@ rank: rank 0 measures (``mpi-comm`` included) while the others serve it.
 from bench.analysis.compare import Comparison, compare
 from bench.data.journal import JournalError, Results, load
 from bench.data.schema import CellRecord, ResumeRecord, RunRecord
+from bench.host.noise import Noise, doctor
 from bench.measuring.plan import Matrix, PlanError
 from bench.measuring.runner import Interrupted, Progress, resume, sweep
 from bench.model.advise import Advice, advise
@@ -29,6 +31,7 @@ __all__ = [
     "Interrupted",
     "JournalError",
     "Matrix",
+    "Noise",
     "PlanError",
     "Progress",
     "Results",
@@ -37,6 +40,7 @@ __all__ = [
     "__version__",
     "advise",
     "compare",
+    "doctor",
     "load",
     "resume",
     "sweep",

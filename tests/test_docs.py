@@ -31,6 +31,8 @@ ELSEWHERE: list[tuple[str, str, tuple[str, ...]]] = [
     (r"--executor-option address=", "tests/test_joblib_ray.py", ("address=",)),
     (r"^python -m bench slurm submit ", "tests/test_slurm.py", ('"submit"', '"--wait"')),
     (r"^python -m bench advise examples/uneven\.py:Uneven$", "tests/test_advise.py", ("docs/advise.md",)),
+    # a probe of 20 s: 2 s there
+    (r"^python -m bench doctor$", "tests/test_noise.py", ('"doctor"', "docs/measuring.md")),
 ]
 
 #: Python examples that a test of their own runs and checks further.

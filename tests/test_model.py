@@ -242,6 +242,10 @@ def test_calibrate_writes_a_calibration_record_that_the_checks_find(calibrated, 
     # its probe cells are real cells: report, compare and export read the journal as any other
     assert {c.workload for c in results.cells} == set(calibrate.PROBES)
     assert all(c.ok and c.verified for c in results.cells)
+    # the machine's noise while the probes ran: the journal's noise record, and in the calibration without spins
+    [probe] = results.noise
+    assert record.noise is not None and record.noise["seconds"] == probe.seconds == 1
+    assert "samples" not in record.noise and record.noise["rounds_5pct"] == probe.rounds_5pct
     # a journal of this environment without probes finds the calibration beside it and uses it alone
     journal = tmp_path / "results" / "work.jsonl"
     journal.parent.mkdir()

@@ -150,7 +150,10 @@ def test_a_file_that_is_not_a_journal_is_an_error_without_warnings(tmp_path, rec
         ({**CELL, "schema": 7}, "j.jsonl:2: schema 7 is not supported (this version reads schema 1)"),
         ({"hello": "world"}, "j.jsonl:2: not a journal record (schema None)"),
         ([1, 2], "j.jsonl:2: not a journal record (not a JSON object)"),
-        ({**CELL, "kind": "cake"}, "unknown record kind 'cake' (known: run, cell, resume, trace, calibration, advice)"),
+        (
+            {**CELL, "kind": "cake"},
+            "unknown record kind 'cake' (known: run, cell, resume, trace, calibration, advice, noise)",
+        ),
         ({k: v for k, v in CELL.items() if k != "executor"}, "cell record lacks 'executor'"),
         ({**CELL, "workers": "two"}, "cell record: 'workers' must be a positive integer, not 'two'"),
         ({**CELL, "times_s": [0.1, "slow"]}, "'times_s' must be a list of durations from 1e-09 to 1e+09 s"),

@@ -28,7 +28,8 @@ from bench.data.format import (
     speedup_interval,
 )
 from bench.data.journal import Results
-from bench.data.schema import NATIVE, NO_CHUNKS, AdviceRecord, Case, CellRecord, RunRecord, TraceRecord
+from bench.data.schema import NATIVE, NO_CHUNKS, AdviceRecord, Case, CellRecord, NoiseRecord, RunRecord, TraceRecord
+from bench.host.noise import Noise
 from bench.measuring.trace import GAP_LIMIT
 from bench.model.forecast import CaseInput, CaseModel, EnvModel, model_view
 
@@ -1056,6 +1057,15 @@ def _environment_report(env: Environment, points: list[Point], varied: dict[str,
     return report
 
 
+def _noise_lines(probes: Sequence[NoiseRecord]) -> list[str]:
+    """What the noise probes of an environment's runs found (the newest first): one line each."""
+    lines = []
+    for probe in sorted(probes, key=lambda record: record.created, reverse=True):
+        found = Noise.from_json(probe.to_json()).summary()
+        lines.append(found[0].upper() + found[1:].replace(" before the sweep", f" before the run of {probe.created}"))
+    return lines
+
+
 def _model_notes(case: CaseReport, env_model: Any) -> None:
     """What the cost model says of a case: how well it predicts the cells, and where it disagrees."""
     found = case.model
@@ -1112,6 +1122,7 @@ def analyse(results: Results, search: Sequence[str | os.PathLike[str]] = ()) -> 
         for point in points:
             point.trace = results.trace_of(point.record)
         report = _environment_report(env, points, varied)
+        report.recommendations += _noise_lines([p for p in results.noise if env_of_run.get(p.run_id) is env])
         report.model = model_view(results, [_case_input(case) for case in report.cases if not case.probe], search)
         for case in report.cases:
             case.model = report.model.cases.get(case.key) if report.model is not None else None

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from bench.cli.advise import add_advise_parser
 from bench.cli.common import USAGE_ERROR, UsageError, _Command, _how_stopped, _Parser, _report_warning, _speaks
 from bench.cli.compare import add_compare_parser
+from bench.cli.doctor import add_doctor_parser
 from bench.cli.export import add_export_parser
 from bench.cli.listing import add_list_parser
 from bench.cli.model import add_calibrate_parser, add_model_parser
@@ -34,6 +35,7 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
     add_calibrate_parser(commands)
     add_model_parser(commands)
     add_advise_parser(commands)
+    add_doctor_parser(commands)
     return parser
 
 

@@ -227,6 +227,10 @@ def print_calibration(console: Console, record: Any) -> None:
         "workers get); a worker's cost per chunk is paid in parallel; contention: how much slower computation "
         "runs per other busy worker (1: the GIL).",
     )
+    if record.noise:
+        from bench.host.noise import Noise
+
+        print_note(console, Noise.from_json(record.noise).summary())
 
 
 def print_model_check(

@@ -26,6 +26,7 @@ from bench.cli.common import (
     worker_list,
 )
 from bench.data.journal import JournalError, Results
+from bench.data.matrix import NOISE_S, NOISE_VARIABLE
 from bench.host import inner_threads
 from bench.measuring.plan import AUTO_MIN_ROUNDS, MAX_WORKERS_PER_CORE, PRESETS, WARMUPS, Matrix, PlanError
 from bench.measuring.preflight import MEMORY_SHARE
@@ -188,6 +189,13 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
         f"traced serial run per case, for the POP efficiency metrics and the timelines of the report; "
         f"off{'' if _default('trace') else ' (default)'}: none",
     )
+    parser.add_argument(
+        "--noise",
+        type=seconds,
+        metavar="S",
+        help=f"seconds of the machine's noise probe before the sweep (bench doctor's, short; default: "
+        f"{NOISE_VARIABLE} where set, else {NOISE_S:g}); 0: none",
+    )
     parser.add_argument("--resume", metavar="FILE", help="continue the run of this journal, appending to it")
     parser.add_argument("--quiet", action="store_true", help="print only the journal path and errors")
     parser.add_argument(
@@ -257,6 +265,7 @@ RESUME_CONFLICTS = {
     "cell_timeout": "--cell-timeout",
     "max_case_time": "--max-case-time",
     "trace": "--trace",
+    "noise": "--noise",
     "out": "--out",
 }
 
@@ -288,6 +297,8 @@ def matrix_from_args(args: argparse.Namespace) -> Matrix:
         matrix = replace(matrix, max_case_time=None if args.max_case_time == "off" else args.max_case_time)
     if args.trace is not None:
         matrix = replace(matrix, trace=args.trace == "on")
+    if args.noise is not None:
+        matrix = replace(matrix, noise=args.noise)
     if matrix.repeats not in ("auto", "race"):
         ignored = [
             flag for flag, value in (("--precision", args.precision), ("--max-repeats", args.max_repeats)) if value
@@ -342,13 +353,14 @@ def _dry_run(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.cli.common import make_console
+    from bench.cli.common import make_console, print_note
     from bench.cli.progress import ConsoleProgress
     from bench.cli.summary import print_summary
 
     if args.dry_run:
         return _dry_run(args)
     from bench.host.cpuload import busy_line, steal_line
+    from bench.host.noise import Noise
 
     quiet = args.quiet or not _speaks()  # under MPI, only rank 0 shows progress
     console = make_console(quiet=quiet)
@@ -371,6 +383,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not results.runs:  # a rank that served rank 0's sweep
         return 0
     print_summary(console, results.cells)
+    for probe in results.noise:
+        print_note(console, Noise.from_json(probe.to_json()).summary())
     for line in (busy_line(results.cells), steal_line(results.cells)):
         if line:
             print(f"warning: {line}", file=sys.stderr, flush=True)

@@ -26,6 +26,7 @@ from bench.data.schema import (
     AdviceRecord,
     CalibrationRecord,
     CellRecord,
+    NoiseRecord,
     Record,
     RecordError,
     ResumeRecord,
@@ -182,7 +183,7 @@ def newest(records: Iterable[R]) -> list[R]:
 
 
 #: What a journal holds besides its run and resume records.
-Measured = CellRecord | TraceRecord | CalibrationRecord | AdviceRecord
+Measured = CellRecord | TraceRecord | CalibrationRecord | AdviceRecord | NoiseRecord
 
 
 @dataclass
@@ -205,6 +206,8 @@ class Results:
     calibrations: list[CalibrationRecord] = field(default_factory=list)
     #: The advice records of ``advise`` runs (``bench.model.advise``), in journal order.
     advice: list[AdviceRecord] = field(default_factory=list)
+    #: The noise probes (``bench.host.noise``), in journal order.
+    noise: list[NoiseRecord] = field(default_factory=list)
 
     @classmethod
     def of(
@@ -214,14 +217,15 @@ class Results:
         resumes: list[ResumeRecord],
         paths: tuple[Path, ...],
     ) -> Results:
-        """The results of ``records`` (cells, traces, calibrations and advice, in journal order; the newest
+        """The results of ``records`` (cells, traces, calibrations, advice and noise, in journal order; the newest
         of each cell and trace counts)."""
         records = list(records)
         cells = [record for record in records if isinstance(record, CellRecord)]
         traces = [record for record in records if isinstance(record, TraceRecord)]
         calibrations = [record for record in records if isinstance(record, CalibrationRecord)]
         advice = [record for record in records if isinstance(record, AdviceRecord)]
-        return cls(runs, newest(cells), resumes, paths, newest(traces), calibrations, advice)
+        noise = [record for record in records if isinstance(record, NoiseRecord)]
+        return cls(runs, newest(cells), resumes, paths, newest(traces), calibrations, advice, noise)
 
     def trace_of(self, cell: CellRecord) -> TraceRecord | None:
         """The trace of ``cell``'s traced run, if it has one."""

@@ -28,6 +28,10 @@ UNSET_THREADS = "default"
 #: How long the serial run of a case may be estimated to take before a matrix with it is refused
 #: (``max_case_time``; None: no bound).
 MAX_CASE_TIME_S = 300.0
+#: Seconds of the noise probe at the start of a sweep, unless the matrix or ``BENCH_NOISE_S`` says otherwise.
+NOISE_S = 2.0
+#: The environment variable that sets the probe's seconds where the matrix leaves it (None).
+NOISE_VARIABLE = "BENCH_NOISE_S"
 
 
 def is_int(value: Any) -> bool:
@@ -117,6 +121,9 @@ class Matrix:
     #: One extra, untimed traced run per ok cell (and a traced serial run per case), for the POP metrics
     #: and the timelines (``bench.measuring.trace``).
     trace: bool = True
+    #: Seconds of the machine's noise probe at the start of the sweep (``bench.host.noise``): its record
+    #: goes into the journal after the run's; 0: no probe; None: ``BENCH_NOISE_S`` where it is set, else NOISE_S.
+    noise: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("executors", "workloads", "workers", "chunksizes", "sizes", "methods", "threads"):
@@ -188,6 +195,7 @@ class Matrix:
         fields.setdefault("threads", (UNSET_THREADS,))  # journals from before inner threads were set
         fields.setdefault("max_case_time", None)  # nor were cases estimated
         fields.setdefault("trace", False)  # nor were cells traced
+        fields.setdefault("noise", 0)  # nor was the machine's noise probed
         return cls(**fields)
 
 
@@ -236,4 +244,5 @@ _JSON_TYPES: dict[str, tuple[Any, str]] = {
     "threads_workers": (_object_of_lists(int), "an object of lists of integers"),
     "max_case_time": (lambda v: v is None or _number(v), "a number or null"),
     "trace": (lambda v: isinstance(v, bool), "true or false"),
+    "noise": (lambda v: v is None or _number(v), "a number or null"),
 }

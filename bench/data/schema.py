@@ -45,6 +45,9 @@ Schema history (the ``schema`` field of every record):
    each timed run).
    Then the cell's ``memory_error``, ``trace_error`` and ``profile_error``: why an extra run (the memory
    run, the traced run, the traced serial run of its case) gave nothing.
+   Then, for the machine's noise: the ``noise`` record kind (a probe of each core's speed over time,
+   ``bench.host.noise``: after the run record of a sweep, and in ``calibrate``'s journal), the matrix's
+   ``noise`` (the probe's seconds; journals without it were not probed).
 
 Golden journals of every schema live in ``tests/data/`` and must keep loading.
 A new schema adds an entry to :data:`MIGRATIONS` that turns a record of the
@@ -82,6 +85,7 @@ __all__ = [
     "TRACE_ROLES",
     "UNSET_THREADS",
     "AdviceRecord",
+    "NoiseRecord",
     "CellIdentity",
     "Case",
     "CellKey",
@@ -106,7 +110,7 @@ __all__ = [
 SCHEMA = 1
 #: schema N -> a function turning a record of schema N into one of schema N + 1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
-KINDS = ("run", "cell", "resume", "trace", "calibration", "advice")
+KINDS = ("run", "cell", "resume", "trace", "calibration", "advice", "noise")
 #: The POP metrics a cell's ``pop`` holds (``bench.measuring.trace``).
 POP_KEYS = ("global", "parallel", "load_balance", "communication", "computation")
 #: What a trace record traces: a cell's extra run, or the serial run of its case (the cost profile).
@@ -305,6 +309,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "pos": (lambda v: is_int(v) and v >= 1, "a positive integer"),
     "int?": (lambda v: v is None or (is_int(v) and v >= 0), "a non-negative integer or null"),
     "num?": (lambda v: v is None or (_is_number(v) and v >= 0), "a non-negative number or null"),
+    "real?": (lambda v: v is None or _is_number(v), "a number or null"),
     "bool": (lambda v: isinstance(v, bool), "true or false"),
     "bool?": (lambda v: v is None or isinstance(v, bool), "true, false or null"),
     "dict": (lambda v: isinstance(v, dict), "an object"),
@@ -634,7 +639,8 @@ class CalibrationRecord(_Record):
     """An environment's fitted back-end parameters (``bench.model.cost``), last in the journal of the probe
     cells they were fitted on: per executor, ``params`` (each of ``params``'s names: ``value``, ``low``,
     ``high``, a 95% interval), ``draws`` (parameter sets drawn from the fit, for predictions' intervals),
-    ``cores``, ``cells``, ``rms`` (the fit's relative residual), ``gil`` and ``startup``."""
+    ``cores``, ``cells``, ``rms`` (the fit's relative residual), ``gil`` and ``startup``; ``noise``: the
+    machine's noise while the probes ran (``bench.host.noise``, without the spins)."""
 
     kind: ClassVar[str] = "calibration"
     run_id: str = field(metadata=_meta("str"))
@@ -645,6 +651,8 @@ class CalibrationRecord(_Record):
     params: list[str] = field(default_factory=list, metadata=_meta("argv"))
     executors: dict[str, Any] = field(default_factory=dict, metadata=_meta("dict"))
     env: dict[str, Any] = field(default_factory=dict, metadata=_meta("dict"))
+    #: The machine's noise while the probes ran: the journal's ``noise`` record without its spins.
+    noise: dict[str, Any] | None = field(default=None, metadata=_meta("dict?"))
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -675,7 +683,36 @@ class AdviceRecord(_Record):
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
-Record = RunRecord | CellRecord | ResumeRecord | TraceRecord | CalibrationRecord | AdviceRecord
+@dataclass(frozen=True)
+class NoiseRecord(_Record):
+    """A probe of the machine's noise (``bench.host.noise``): each core's ``modes`` (speeds and the share of
+    time at each), ``run_spread`` (how much a 1 s run varied), ``spell_s`` (how long a core stayed at one
+    speed); ``together`` (how much the cores moved together), ``other_cores`` and ``steal`` meanwhile, and
+    every spin (``samples``: per core, [start s, duration s]). When it ran (``created``) and for how long
+    (``seconds``); ``rounds_5pct`` and ``minutes_5pct``: the paired rounds, and the minutes to spread them
+    over, that telling configurations 5% apart takes here."""
+
+    kind: ClassVar[str] = "noise"
+    run_id: str = field(metadata=_meta("str"))
+    created: str = field(metadata=_meta("str"))
+    seconds: float = field(metadata=_meta("num?"))
+    spin_s: float = field(metadata=_meta("num?"))
+    cores: list[dict[str, Any]] = field(default_factory=list, metadata=_meta("dicts?"))
+    together: float | None = field(default=None, metadata=_meta("real?"))
+    other_cores: float | None = field(default=None, metadata=_meta("num?"))
+    steal: float | None = field(default=None, metadata=_meta("num?"))
+    run_spread: float | None = field(default=None, metadata=_meta("num?"))
+    #: The standard deviation of the log of a paired ratio of two 1 s runs back to back.
+    paired: float | None = field(default=None, metadata=_meta("num?"))
+    rounds_5pct: int | None = field(default=None, metadata=_meta("int?"))
+    minutes_5pct: float | None = field(default=None, metadata=_meta("num?"))
+    samples: dict[str, Any] = field(default_factory=dict, repr=False, metadata=_meta("dict"))
+    host: str | None = field(default=None, metadata=_meta("str?"))
+    cpu: str | None = field(default=None, metadata=_meta("str?"))
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+Record = RunRecord | CellRecord | ResumeRecord | TraceRecord | CalibrationRecord | AdviceRecord | NoiseRecord
 _CLASSES: dict[str, type[Any]] = {
     "run": RunRecord,
     "cell": CellRecord,
@@ -683,6 +720,7 @@ _CLASSES: dict[str, type[Any]] = {
     "trace": TraceRecord,
     "calibration": CalibrationRecord,
     "advice": AdviceRecord,
+    "noise": NoiseRecord,
 }
 CELL_FIELDS = tuple(spec.name for spec in fields(CellRecord) if spec.name not in ("run_id", "extra"))
 

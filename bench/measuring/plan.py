@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -11,7 +12,7 @@ import bench.executors
 import workloads
 from bench.data import stats
 from bench.data.chunks import auto_chunksize
-from bench.data.matrix import NATIVE, RACE, Matrix, PlanError, is_int
+from bench.data.matrix import NATIVE, NOISE_S, NOISE_VARIABLE, RACE, Matrix, PlanError, is_int
 from bench.data.schema import AUTO, METHODS, NO_CHUNKS, CellIdentity, CellKey
 from bench.host import inner_threads
 from bench.host.provenance import available_cores
@@ -61,6 +62,29 @@ def check_seconds(value: Any, what: str, *, allow_none: bool = False) -> None:
     number = (is_int(value) or isinstance(value, float)) and 0 < value <= MAX_SECONDS
     if not number:
         raise PlanError(f"{what} must be a number of seconds above 0 and at most {MAX_SECONDS:g}, not {value!r}")
+
+
+#: The longest noise probe a sweep takes.
+MAX_NOISE_S = 60.0
+
+
+def noise_seconds(matrix: Matrix) -> float:
+    """How long the sweep's noise probe runs: the matrix's ``noise``, else ``BENCH_NOISE_S``, else NOISE_S
+    (0: none); PlanError for a value out of 0..MAX_NOISE_S."""
+    value: Any = matrix.noise
+    what = "the noise probe"
+    if value is None:
+        text = os.environ.get(NOISE_VARIABLE, "").strip()
+        if not text:
+            return NOISE_S
+        what = f"{NOISE_VARIABLE}={text}"
+        try:
+            value = float(text)
+        except ValueError:
+            raise PlanError(f"{what} is not a number of seconds") from None
+    if not ((is_int(value) or isinstance(value, float)) and 0 <= value <= MAX_NOISE_S):
+        raise PlanError(f"{what} must be a number of seconds from 0 to {MAX_NOISE_S:g}, not {value!r}")
+    return float(value)
 
 
 def _quick_workers() -> tuple[int, ...]:
@@ -282,6 +306,7 @@ def validate(matrix: Matrix) -> None:
     _check_rounds(matrix)
     check_seconds(matrix.cell_timeout, "the cell timeout", allow_none=True)
     check_seconds(matrix.max_case_time, "the longest case time", allow_none=True)
+    noise_seconds(matrix)
     for spec in [*matrix.threads, *(s for values in matrix.workload_threads.values() for s in values)]:
         try:
             inner_threads.check(spec)

@@ -12,6 +12,7 @@ import itertools
 import os
 import signal
 import statistics
+import subprocess
 import sys
 import threading
 import warnings
@@ -24,9 +25,9 @@ from typing import Any
 import bench.executors
 from bench.data import stats
 from bench.data.journal import Journal, JournalError, Results, load, new_run_id, utc_now
-from bench.data.schema import NO_CHUNKS, CellRecord, ResumeRecord, RunRecord, TraceRecord
+from bench.data.schema import NO_CHUNKS, CellRecord, NoiseRecord, ResumeRecord, RunRecord, TraceRecord
 from bench.executors.base import STOP_SIGNALS
-from bench.host import mpi_launch, scratch
+from bench.host import mpi_launch, noise, scratch
 from bench.host.cpuload import Meter
 from bench.measuring.measure import (
     CellResult,
@@ -38,7 +39,7 @@ from bench.measuring.measure import (
     baseline_method,
     measure_group,
 )
-from bench.measuring.plan import Cell, Group, Matrix, PlanError, build, validate, without
+from bench.measuring.plan import Cell, Group, Matrix, PlanError, build, noise_seconds, validate, without
 from bench.measuring.race import Race
 
 __all__ = [
@@ -590,6 +591,22 @@ def _idle_ranks(groups: list[Group]) -> None:
     )
 
 
+def _probe_noise(run_id: str, seconds: float, journal: Journal | None, kept: list[Any]) -> None:
+    """The machine's noise for ``seconds`` (``bench.host.noise``), before anything starts: its record goes
+    after the run's. A probe that fails is said and the sweep goes on."""
+    if seconds <= 0:
+        return
+    try:
+        found = noise.probe(seconds)
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        warnings.warn(f"the noise probe failed ({exc}); the sweep goes on without it", stacklevel=3)
+        return
+    record = NoiseRecord(run_id=run_id, **found.to_json())
+    kept.append(record)
+    if journal is not None:
+        journal.write(record)
+
+
 def _workload_files(matrix: Matrix) -> dict[str, Any]:
     import workloads
 
@@ -647,6 +664,7 @@ def _sweep(
                 journal = Journal.create(out, run_id) if out is not None else None
                 if journal is not None:
                     journal.write(run)
+            _probe_noise(run_id, noise_seconds(matrix), journal, kept)
             _measure(groups, journal, run_id, matrix, reporter, 1, kept, race)
         except KeyboardInterrupt as exc:
             paths = (journal.path,) if journal else ()

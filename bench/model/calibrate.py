@@ -300,7 +300,10 @@ def models_of(record: CalibrationRecord) -> dict[str, cost.ExecutorModel]:
 
 
 def calibration_record(
-    run_id: str, env: Mapping[str, Any], models: Mapping[str, cost.ExecutorModel]
+    run_id: str,
+    env: Mapping[str, Any],
+    models: Mapping[str, cost.ExecutorModel],
+    noise: Mapping[str, Any] | None = None,
 ) -> CalibrationRecord:
     return CalibrationRecord(
         run_id=run_id,
@@ -310,6 +313,7 @@ def calibration_record(
         params=list(cost.PARAMS),
         executors={name: fitted.to_json() for name, fitted in models.items()},
         env=dict(env),
+        noise=dict(noise) if noise is not None else None,
     )
 
 
@@ -337,7 +341,9 @@ def calibrate(
     profiles = Profiles(results, here=False)
     models = fit_cells(results, [cell for cell in results.cells if cell.ok], profiles)
     env = results.runs[0].env if results.runs else {}
-    record = calibration_record(results.runs[0].run_id, env, models)
+    probed = results.noise[0].to_json() if results.noise else None
+    noise = {k: v for k, v in probed.items() if k not in ("schema", "kind", "run_id", "samples")} if probed else None
+    record = calibration_record(results.runs[0].run_id, env, models, noise)
     with Journal.reopen(results.path) as journal:
         journal.write(record)
     final = calibration_path(out, env)
