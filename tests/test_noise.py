@@ -173,3 +173,44 @@ def test_a_bad_probe_length_is_one_line_and_exit_2(run_bench, tmp_path, args, en
     assert done.returncode == 2 and not (tmp_path / "out").exists()
     [line] = done.stderr.splitlines()
     assert line == f"python bench/run.py: error: {error}"
+
+
+def test_configurations_closer_than_the_noise_are_equivalent_here_and_the_simplest_is_named(tmp_path):
+    """Within one run the test calls 3% slower (12 tight rounds each); a machine whose cores switch between
+    two speeds cannot tell 3% apart in 12 rounds: the report says so and names the plainer back-end."""
+    import numpy as np
+
+    import bench
+    from bench.analysis.findings import analyse as analyse_journals
+    from tests.journals import cell, write_journal
+
+    rng = np.random.default_rng(7)
+    cells = [
+        cell("serial", 1, 1.0, rounds=12, rng=rng),
+        cell("process-pool", 2, 1.80, rounds=12, spread=0.004, rng=rng),
+        cell("multiprocessing", 2, 1.745, rounds=12, spread=0.004, rng=rng),
+        cell("thread-pool", 1, 1.15, rounds=12, spread=0.004, rng=rng),  # a pool of one beating the loop
+    ]
+    quiet = write_journal(tmp_path / "quiet.jsonl", cells)
+    [env] = analyse_journals(bench.load(quiet)).environments
+    [case] = env.cases
+    assert case.best.executor == "process-pool" and not case.runners_up and not case.equivalent
+    assert case.recommendations[0].startswith("For fibprimes[2000] use process-pool x2, chunk 16")
+    [above] = [note for note in case.notes if note.startswith("Efficiency wholly above 100% in 1 cell(s)")]
+    assert "noise" not in above  # no probe: nothing to say it is the machine's
+
+    noisy = probed({0: clock(10, 1.0), 1: clock(10, 1.3, seed=1, offset=0.4)}, 10)
+    record = {"schema": 1, "kind": "noise", "run_id": "noisy", **noisy.to_json()}
+    path = write_journal(tmp_path / "noisy.jsonl", cells)
+    path.write_text(path.read_text() + json.dumps(record) + "\n")
+    [env] = analyse_journals(bench.load(path)).environments
+    [case] = env.cases
+    [(other, resolution)] = case.equivalent
+    assert other.executor == "multiprocessing" and 0.03 < resolution < 1
+    first = case.recommendations[0]
+    assert first.startswith("For fibprimes[2000] use multiprocessing x2, chunk 16: ")
+    assert "It and 1 other configuration(s) are equivalent here: closer to the fastest, process-pool x2" in first
+    assert f"(±{resolution:.0%}, from its noise probe)" in first
+    assert any(line.startswith("Noise (10 s probe before the run of now)") for line in env.recommendations)
+    [above] = [note for note in case.notes if note.startswith("Efficiency wholly above 100% in 1 cell(s)")]
+    assert above.endswith("so here it is most likely noise, not a superlinear effect.")

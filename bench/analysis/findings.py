@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,8 +29,18 @@ from bench.data.format import (
     speedup_interval,
 )
 from bench.data.journal import Results
-from bench.data.schema import NATIVE, NO_CHUNKS, AdviceRecord, Case, CellRecord, NoiseRecord, RunRecord, TraceRecord
-from bench.host.noise import Noise
+from bench.data.schema import (
+    AUTO,
+    NATIVE,
+    NO_CHUNKS,
+    AdviceRecord,
+    Case,
+    CellRecord,
+    NoiseRecord,
+    RunRecord,
+    TraceRecord,
+)
+from bench.host.noise import RUN_S, Noise
 from bench.measuring.trace import GAP_LIMIT
 from bench.model.forecast import CaseInput, CaseModel, EnvModel, model_view
 
@@ -254,12 +265,17 @@ class CaseReport:
     runners_up: list[tuple[Point, float]] = field(default_factory=list)
     #: Configurations with too few rounds for the test to tell them from the best at all.
     undecided: list[Point] = field(default_factory=list)
+    #: Configurations the test calls slower (or cannot tell), but closer to the best than the machine's
+    #: noise lets their rounds tell apart (``equivalent_here``), with that resolution.
+    equivalent: list[tuple[Point, float]] = field(default_factory=list)
     #: The best configuration at each worker count.
     by_workers: list[Point] = field(default_factory=list)
     recommendations: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     #: The cost model's view of the case, where it has one.
     model: CaseModel | None = None
+    #: The machine's noise, where the run probed it (``bench.host.noise``).
+    noise: Noise | None = None
 
     @property
     def key(self) -> Case:
@@ -457,9 +473,33 @@ def _varied(cells: Iterable[CellRecord]) -> dict[str, set[str]]:
     return varied
 
 
-def _case(env: Environment, points: list[Point], keep: Iterable[str]) -> CaseReport:
+def noise_explains(noise: Noise | None) -> str:
+    """Why an efficiency above 100% is most likely the machine's noise here, where its probe says so."""
+    if noise is None or not noise.two_modes:
+        return ""
+    return (
+        f" This machine's cores switch between speeds {1 / noise.slowest:.1f}x apart (its noise probe): a run "
+        "that met faster spells than its baseline did shows more than 100%, so here it is most likely noise, "
+        "not a superlinear effect."
+    )
+
+
+def equivalent_here(best: Point, other: Point, noise: Noise | None) -> float | None:
+    """Whether ``other`` lies closer to ``best`` than the machine's noise (its probe before the run) lets
+    their rounds tell apart: that resolution (a relative difference), or None when it does not (or without
+    a probe). Rounds of one run share the machine's spells, so a test on them alone calls differences that
+    the next run does not repeat."""
+    if noise is None or best.speedup is None or other.speedup is None or not best.ratios or not other.ratios:
+        return None
+    run_s = statistics.median([*best.record.times_s, *other.record.times_s] or [RUN_S])
+    resolution = noise.resolution(len(best.ratios), len(other.ratios), run_s)
+    gap = best.speedup.value / other.speedup.value - 1 if other.speedup.value > 0 else math.inf
+    return resolution if gap < resolution else None
+
+
+def _case(env: Environment, points: list[Point], keep: Iterable[str], noise: Noise | None = None) -> CaseReport:
     record = points[0].record
-    case = CaseReport(env, case_title(record, keep), record.workload, points)
+    case = CaseReport(env, case_title(record, keep), record.workload, points, noise=noise)
     _link_workers(points)
     ranked = case.ranked
     if ranked:
@@ -468,6 +508,10 @@ def _case(env: Environment, points: list[Point], keep: Iterable[str]) -> CaseRep
             verdict, p = _compare(best, other)
             if verdict == TIE:
                 case.runners_up.append((other, p))
+                continue
+            within = equivalent_here(best, other, noise)
+            if within is not None:
+                case.equivalent.append((other, within))
             elif verdict == UNDECIDED:
                 case.undecided.append(other)
         by_workers: dict[int, Point] = {}
@@ -504,6 +548,20 @@ def _recommend(case: CaseReport) -> None:
             f"For {case.label} no configuration is significantly faster than serial: the best, "
             f"{best.config()}, runs at {figures}. Keep it serial, or measure more rounds to tell."
         )
+    elif case.equivalent:
+        simplest = _simplest(case, best)
+        resolution = max(within for _, within in case.equivalent)
+        count = len(case.runners_up) + len(case.equivalent)
+        chosen = (
+            f"use {simplest.config()}: {_figures(simplest)}. It and {count} other configuration(s)"
+            if simplest is not best
+            else f"use {best.config()}: {figures}. It and {count} other configuration(s)"
+        )
+        say(
+            f"For {case.label} {chosen} are equivalent here: closer to the fastest, {best.config()} "
+            f"({speedup_interval(speedup)}), than this machine's noise lets the run tell apart (±{resolution:.0%}, "
+            "from its noise probe). This is the simplest of them: the fewest workers, then the plainest back-end."
+        )
     else:
         simpler = _simpler(case, best)
         if simpler is None:
@@ -520,6 +578,32 @@ def _recommend(case: CaseReport) -> None:
     _slower_executors(case, best, say)
     _threads_effect(case, say)
     _library_threads(case, best, say)
+
+
+def _figures(point: Point) -> str:
+    assert point.speedup is not None and point.efficiency is not None
+    return f"{speedup_interval(point.speedup)} over serial, {efficiency_interval(point.efficiency)} efficiency"
+
+
+def _simplest(case: CaseReport, best: Point) -> Point:
+    """Of ``best`` and the configurations as good or equivalent here that are significantly faster than
+    serial: the fewest workers, then the plainest back-end (the registry's order), the library's own or the
+    auto chunk size, ``map``, then the faster."""
+    pool = [best, *(p for p, _ in case.runners_up), *(p for p, _ in case.equivalent)]
+    faster = [p for p in pool if p.speedup is not None and p.speedup.above(1)] or [best]
+
+    def plain(p: Point) -> tuple[Any, ...]:
+        assert p.speedup is not None
+        spec = p.record.chunksize_spec
+        return (
+            p.workers,
+            executor_rank(p.executor),
+            spec not in (NATIVE, AUTO),
+            p.record.method != "map",
+            -p.speedup.value,
+        )
+
+    return min(faster, key=plain)
 
 
 def _simpler(case: CaseReport, best: Point) -> Point | None:
@@ -723,7 +807,7 @@ def _case_notes(case: CaseReport) -> None:
         names = ", ".join(p.config() for p in suspicious[:3])
         note(
             f"Efficiency wholly above 100% in {len(suspicious)} cell(s) ({names}): a disturbed baseline "
-            f"or superlinear scaling; look at them before trusting them."
+            f"or superlinear scaling; look at them before trusting them.{noise_explains(case.noise)}"
         )
     gap = _gap_note(case)
     if gap:
@@ -1003,7 +1087,9 @@ def _most_workers(fits: Iterable[ProbeFit]) -> list[ProbeFit]:
     return list(most.values())
 
 
-def _environment_report(env: Environment, points: list[Point], varied: dict[str, set[str]]) -> EnvironmentReport:
+def _environment_report(
+    env: Environment, points: list[Point], varied: dict[str, set[str]], noise: Noise | None = None
+) -> EnvironmentReport:
     cases: dict[tuple[Any, ...], list[Point]] = defaultdict(list)
     for point in points:
         cases[point.record.case].append(point)
@@ -1011,7 +1097,7 @@ def _environment_report(env: Environment, points: list[Point], varied: dict[str,
         level = case_level([record for point in group for record in point.records], key)
         for point in group:
             point.serial_level = level
-    case_reports = [_case(env, group, varied.get(group[0].record.workload, ())) for group in cases.values()]
+    case_reports = [_case(env, group, varied.get(group[0].record.workload, ()), noise) for group in cases.values()]
     case_reports.sort(key=lambda case: case.probe)  # the work first, then the probes (a stable sort)
     seen: dict[str, int] = defaultdict(int)
     for case in case_reports:
@@ -1121,8 +1207,10 @@ def analyse(results: Results, search: Sequence[str | os.PathLike[str]] = ()) -> 
         points = [_pool(records) for records in grouped[env.name].values()]
         for point in points:
             point.trace = results.trace_of(point.record)
-        report = _environment_report(env, points, varied)
-        report.recommendations += _noise_lines([p for p in results.noise if env_of_run.get(p.run_id) is env])
+        probes = sorted((p for p in results.noise if env_of_run.get(p.run_id) is env), key=lambda p: p.created)
+        noise = Noise.from_json(probes[-1].to_json()) if probes else None
+        report = _environment_report(env, points, varied, noise)
+        report.recommendations += _noise_lines(probes)
         report.model = model_view(results, [_case_input(case) for case in report.cases if not case.probe], search)
         for case in report.cases:
             case.model = report.model.cases.get(case.key) if report.model is not None else None

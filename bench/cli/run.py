@@ -359,6 +359,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.dry_run:
         return _dry_run(args)
+    from bench.analysis.findings import noise_explains
     from bench.host.cpuload import busy_line, steal_line
     from bench.host.noise import Noise
 
@@ -384,7 +385,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     print_summary(console, results.cells)
     for probe in results.noise:
-        print_note(console, Noise.from_json(probe.to_json()).summary())
+        found = Noise.from_json(probe.to_json())
+        print_note(console, found.summary())
+        if any(cell.stats is not None and cell.stats.suspicious for cell in results.cells):
+            print_note(console, f"!:{noise_explains(found)}")
     for line in (busy_line(results.cells), steal_line(results.cells)):
         if line:
             print(f"warning: {line}", file=sys.stderr, flush=True)

@@ -161,6 +161,14 @@ class Noise:
         spells = [core.spell_s for core in self.cores if core.spell_s is not None]
         return statistics.median(spells) if spells else None
 
+    def resolution(self, rounds_a: int, rounds_b: int, run_s: float = RUN_S) -> float:
+        """The smallest relative difference between two configurations' paired speedups that this machine
+        lets ``rounds_a`` and ``rounds_b`` paired rounds (of runs of ``run_s``) tell apart at 95%."""
+        sigma = paired_sigma(self, run_s) if self.samples else self.paired
+        if sigma is None:
+            sigma = paired_sigma(self)
+        return math.expm1(Z95 * sigma * math.sqrt(1 / max(rounds_a, 1) + 1 / max(rounds_b, 1)))
+
     def rounds_needed(self, difference: float = 0.05) -> tuple[int, float]:
         """Paired rounds (of RUN_S runs) to tell two configurations ``difference`` apart at 95%, and the
         minutes to spread them over (ten of the machine's spells at least, since rounds within one
@@ -405,9 +413,9 @@ def _together(samples: dict[int, list[tuple[float, float]]], seconds: float, bin
     return round(float(np.mean(pairs)), 3)
 
 
-def paired_sigma(noise: Noise) -> float:
-    """The spread (standard deviation of the log) of a paired ratio: a RUN_S run against the next RUN_S run,
-    on the same core or another, from the probe's spins."""
+def paired_sigma(noise: Noise, run_s: float = RUN_S) -> float:
+    """The spread (standard deviation of the log) of a paired ratio: a run of ``run_s`` against the next one,
+    on the same core or another, from the probe's spins (runs longer than half the probe: as long as that)."""
     import numpy as np
 
     ratios: list[float] = []
@@ -417,7 +425,8 @@ def paired_sigma(noise: Noise) -> float:
         durations = [d for _, d in spins]
         if len(durations) < 4:
             continue
-        per_window = max(1, round(RUN_S / float(np.median(durations))))
+        length = min(run_s, noise.seconds / 2)
+        per_window = max(1, round(length / float(np.median(durations))))
         series[core] = (np.asarray(_windows(durations, per_window)), per_window)
     for wa, step in series.values():
         for wb, _ in series.values():

@@ -151,7 +151,7 @@ def _answer(case: CaseReport) -> dict[str, Any]:
         "threads": _threads(best.record) if best else "",
         "speedup": _interval(best.speedup if best else None, speedup_interval),
         "efficiency": _interval(best.efficiency if best else None, efficiency_interval),
-        "tied": len(case.runners_up),
+        "tied": len(case.runners_up) + len(case.equivalent),
     }
 
 
