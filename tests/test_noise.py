@@ -76,6 +76,7 @@ def test_a_noisier_machine_needs_more_rounds_spread_over_more_spells():
     assert noisy.rounds_needed(0.10)[0] < noisy_rounds
     text = " ".join(noisy.lines())
     assert f"about {noisy_rounds} paired rounds" in text and "1.7x apart" in text
+    assert f"about {noisy_rounds} paired rounds over" in noisy.summary()  # 20 s: long enough to say
     assert any("cpupower" in line for line in noisy.advice())
     assert not any("cpupower" in line for line in quiet.advice())
 
@@ -137,6 +138,7 @@ def test_a_sweep_probes_the_noise_first_and_says_it_last(run_bench, tmp_path):
     done = run_bench(*args, "--noise", "1", "--trace", "off", timeout=120)
     assert done.returncode == 0, done.stderr
     assert "noise (1 s probe before the sweep): a 1 s run varied up to ±" in done.stdout
+    assert "a probe this short sees only a few of the machine's spells" in " ".join(done.stdout.split())
     journal = done.stdout.strip().splitlines()[-1]
     lines = [json.loads(line) for line in (tmp_path / journal).read_text().splitlines()]
     assert [line["kind"] for line in lines[:2]] == ["run", "noise"]

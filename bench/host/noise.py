@@ -55,6 +55,9 @@ MODE_SHARE = 0.04
 SMOOTH_S = 0.05
 #: The run whose spread the probe reports, in seconds.
 RUN_S = 1.0
+#: The shortest probe that tells how many rounds telling configurations apart takes (it must see spells come
+#: and go); ``doctor`` probes 20 s.
+LONG_PROBE_S = 10.0
 #: The confidence of "telling apart".
 Z95 = 1.959964
 
@@ -199,9 +202,14 @@ class Noise:
                 f"The cores switch between speeds {1 / self.slowest:.1f}x apart, {how_long},{moving}: "
                 "rounds in one spell share it, so intervals must span several."
             )
+        short = (
+            f" (at least: a probe of {self.seconds:g} s sees only a few spells; {LONG_PROBE_S:g} s or more tells)"
+            if self.seconds < LONG_PROBE_S
+            else ""
+        )
         said.append(
             f"Telling configurations 5% apart takes about {rounds} paired rounds spread over "
-            f"{_minutes(minutes)}; 10% apart, about {self.rounds_needed(0.10)[0]}."
+            f"{_minutes(minutes)}; 10% apart, about {self.rounds_needed(0.10)[0]}{short}."
         )
         return said
 
@@ -210,10 +218,15 @@ class Noise:
         spread = self.run_spread()
         shown = f"{spread:.0%}" if spread >= 0.01 else f"{spread:.1%}"
         modes = f"; the cores switched between speeds {1 / self.slowest:.1f}x apart" if self.two_modes else ""
+        found = f"noise ({self.seconds:g} s probe before the sweep): a {RUN_S:g} s run varied up to ±{shown}{modes}"
+        if self.seconds < LONG_PROBE_S:  # it sees a few spells at most, never how they come and go
+            return (
+                f"{found}; a probe this short sees only a few of the machine's spells, so how many rounds telling "
+                f"configurations apart takes is left to python -m bench doctor ({LONG_PROBE_S:g} s or more)"
+            )
         rounds, minutes = self.rounds_needed(0.05)
         return (
-            f"noise ({self.seconds:g} s probe before the sweep): a {RUN_S:g} s run varied up to ±{shown}{modes}; "
-            f"telling configurations 5% apart takes about {rounds} paired rounds over {_minutes(minutes)} "
+            f"{found}; telling configurations 5% apart takes about {rounds} paired rounds over {_minutes(minutes)} "
             "(python -m bench doctor says more)"
         )
 
