@@ -484,17 +484,17 @@ def noise_explains(noise: Noise | None) -> str:
     )
 
 
-def equivalent_here(best: Point, other: Point, noise: Noise | None) -> float | None:
+def equivalent_here(best: Point, other: Point, noise: Noise | None, always: bool = False) -> float | None:
     """Whether ``other`` lies closer to ``best`` than the machine's noise (its probe before the run) lets
     their rounds tell apart: that resolution (a relative difference), or None when it does not (or without
-    a probe). Rounds of one run share the machine's spells, so a test on them alone calls differences that
-    the next run does not repeat."""
+    a probe; ``always``: the resolution however far apart they are). Rounds of one run share the machine's
+    spells, so a test on them alone calls differences that the next run does not repeat."""
     if noise is None or best.speedup is None or other.speedup is None or not best.ratios or not other.ratios:
         return None
     run_s = statistics.median([*best.record.times_s, *other.record.times_s] or [RUN_S])
     resolution = noise.resolution(len(best.ratios), len(other.ratios), run_s)
     gap = best.speedup.value / other.speedup.value - 1 if other.speedup.value > 0 else math.inf
-    return resolution if gap < resolution else None
+    return resolution if gap < resolution or always else None
 
 
 def _case(env: Environment, points: list[Point], keep: Iterable[str], noise: Noise | None = None) -> CaseReport:
@@ -548,19 +548,20 @@ def _recommend(case: CaseReport) -> None:
             f"For {case.label} no configuration is significantly faster than serial: the best, "
             f"{best.config()}, runs at {figures}. Keep it serial, or measure more rounds to tell."
         )
-    elif case.equivalent:
+    elif case.noise is not None and (case.equivalent or case.runners_up):
+        # the run probed the machine: what its rounds cannot tell apart is one answer, given as its simplest
         simplest = _simplest(case, best)
-        resolution = max(within for _, within in case.equivalent)
         count = len(case.runners_up) + len(case.equivalent)
-        chosen = (
-            f"use {simplest.config()}: {_figures(simplest)}. It and {count} other configuration(s)"
-            if simplest is not best
-            else f"use {best.config()}: {figures}. It and {count} other configuration(s)"
+        resolution = max(
+            [within for _, within in case.equivalent]
+            + [equivalent_here(best, p, case.noise, always=True) or 0.0 for p, _ in case.runners_up]
         )
+        use = simplest if simplest is not best else best
         say(
-            f"For {case.label} {chosen} are equivalent here: closer to the fastest, {best.config()} "
-            f"({speedup_interval(speedup)}), than this machine's noise lets the run tell apart (±{resolution:.0%}, "
-            "from its noise probe). This is the simplest of them: the fewest workers, then the plainest back-end."
+            f"For {case.label} use {use.config()}: {_figures(use)}. It and {count} other configuration(s) are "
+            f"equivalent here: the fastest, {best.config()} ({speedup_interval(speedup)}), is not faster by more "
+            f"than the rounds or this machine's noise can tell (±{resolution:.0%} here, from its noise probe). "
+            "This is the simplest of them: the fewest workers, then the plainest back-end."
         )
     else:
         simpler = _simpler(case, best)
