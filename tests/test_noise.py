@@ -211,6 +211,9 @@ def test_configurations_closer_than_the_noise_are_equivalent_here_and_the_simple
     assert other.executor == "multiprocessing" and 0.03 < resolution < 1
     first = case.recommendations[0]
     assert first.startswith("For fibprimes[2000] use multiprocessing x2, chunk 16: ")
+    from bench.report.render import _answer
+
+    assert case.recommended is other and (_answer(case)["executor"], _answer(case)["tied"]) == ("multiprocessing", 1)
     assert "It and 1 other configuration(s) are equivalent here: the fastest, process-pool x2" in first
     assert f"(±{resolution:.0%} here, from its noise probe)" in first
     assert any(line.startswith("Noise (10 s probe before the run of now)") for line in env.recommendations)

@@ -276,6 +276,9 @@ class CaseReport:
     model: CaseModel | None = None
     #: The machine's noise, where the run probed it (``bench.host.noise``).
     noise: Noise | None = None
+    #: The configuration the first recommendation names: the best, or where the run probed the noise the
+    #: simplest of those equivalent to it here.
+    recommended: Point | None = None
 
     @property
     def key(self) -> Case:
@@ -534,6 +537,7 @@ def _recommend(case: CaseReport) -> None:
         else:
             say(f"{case.label}: no cell ran ok, so nothing can be recommended.")
         return
+    case.recommended = best
     speedup, efficiency = best.speedup, best.efficiency
     assert speedup is not None and efficiency is not None
     figures = f"{speedup_interval(speedup)} over serial, {efficiency_interval(efficiency)} efficiency"
@@ -556,7 +560,7 @@ def _recommend(case: CaseReport) -> None:
             [within for _, within in case.equivalent]
             + [equivalent_here(best, p, case.noise, always=True) or 0.0 for p, _ in case.runners_up]
         )
-        use = simplest if simplest is not best else best
+        use = case.recommended = simplest
         say(
             f"For {case.label} use {use.config()}: {_figures(use)}. It and {count} other configuration(s) are "
             f"equivalent here: the fastest, {best.config()} ({speedup_interval(speedup)}), is not faster by more "

@@ -140,7 +140,7 @@ def _figures(figures: list[Figure]) -> list[dict[str, str]]:
 
 
 def _answer(case: CaseReport) -> dict[str, Any]:
-    best = case.best
+    best = case.recommended or case.best
     return {
         "env": case.env.name,
         "case": case.label,
