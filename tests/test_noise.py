@@ -219,3 +219,39 @@ def test_configurations_closer_than_the_noise_are_equivalent_here_and_the_simple
     assert any(line.startswith("Noise (10 s probe before the run of now)") for line in env.recommendations)
     [above] = [note for note in case.notes if note.startswith("Efficiency wholly above 100% in 1 cell(s)")]
     assert above.endswith("so here it is most likely noise, not a superlinear effect.")
+
+
+def test_the_serial_baselines_drift_widens_a_short_probes_resolution(tmp_path):
+    """A 2 s probe that happened to see one speed, in a run whose serial baselines drifted by 15% (the pairs
+    cancel it, so the rounds' test still calls a 3% gap): the baselines say what the probe missed."""
+    import numpy as np
+
+    import bench
+    from bench.analysis.findings import analyse as analyse_journals
+    from tests.journals import cell, write_journal
+
+    quiet = probed({0: clock(2, seed=1), 1: clock(2, seed=2)}, 2)
+    record = {"schema": 1, "kind": "noise", "run_id": "j", **quiet.to_json()}
+
+    def journal(name, drift):
+        rng = np.random.default_rng(11)
+        cells = [
+            cell("serial", 1, 1.0, rounds=12, rng=rng),
+            cell("process-pool", 2, 1.80, rounds=12, spread=0.004, rng=rng),
+            cell("multiprocessing", 2, 1.745, rounds=12, spread=0.004, rng=rng),
+        ]
+        factors = np.exp(rng.normal(0, drift, 12))  # the machine's state, round by round, for both sides
+        for c in cells:
+            c["times_s"] = (np.array(c["times_s"]) * factors).tolist()
+            if c["baseline_s"]:
+                c["baseline_s"] = (np.array(c["baseline_s"]) * factors).tolist()
+        path = write_journal(tmp_path / f"{name}.jsonl", cells, run_id="j")
+        path.write_text(path.read_text() + json.dumps(record) + "\n")
+        [env] = analyse_journals(bench.load(path)).environments
+        return env.cases[0]
+
+    steady, drifting = journal("steady", 0.0), journal("drifting", 0.15)
+    assert not steady.equivalent and steady.recommendations[0].startswith("For fibprimes[2000] use process-pool x2")
+    [(other, resolution)] = drifting.equivalent
+    assert other.executor == "multiprocessing" and resolution > 0.1
+    assert drifting.recommendations[0].startswith("For fibprimes[2000] use multiprocessing x2")

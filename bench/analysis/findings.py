@@ -495,7 +495,11 @@ def equivalent_here(best: Point, other: Point, noise: Noise | None, always: bool
     if noise is None or best.speedup is None or other.speedup is None or not best.ratios or not other.ratios:
         return None
     run_s = statistics.median([*best.record.times_s, *other.record.times_s] or [RUN_S])
-    resolution = noise.resolution(len(best.ratios), len(other.ratios), run_s)
+    # the serial baselines of both, taken all through the run, vary with the machine alone (never with a
+    # back-end): as a paired ratio's spread, at least the probe's
+    serial = [math.log(b) for p in (best, other) for r in p.records for b in (r.baseline_s or []) if b > 0]
+    floor = math.sqrt(2) * statistics.stdev(serial) if len(serial) >= 3 else 0.0
+    resolution = noise.resolution(len(best.ratios), len(other.ratios), run_s, at_least=floor)
     gap = best.speedup.value / other.speedup.value - 1 if other.speedup.value > 0 else math.inf
     return resolution if gap < resolution or always else None
 

@@ -164,12 +164,14 @@ class Noise:
         spells = [core.spell_s for core in self.cores if core.spell_s is not None]
         return statistics.median(spells) if spells else None
 
-    def resolution(self, rounds_a: int, rounds_b: int, run_s: float = RUN_S) -> float:
+    def resolution(self, rounds_a: int, rounds_b: int, run_s: float = RUN_S, at_least: float = 0.0) -> float:
         """The smallest relative difference between two configurations' paired speedups that this machine
-        lets ``rounds_a`` and ``rounds_b`` paired rounds (of runs of ``run_s``) tell apart at 95%."""
+        lets ``rounds_a`` and ``rounds_b`` paired rounds (of runs of ``run_s``) tell apart at 95%; ``at_least``:
+        a paired spread measured otherwise (a probe of a few seconds sees few spells), used where larger."""
         sigma = paired_sigma(self, run_s) if self.samples else self.paired
         if sigma is None:
             sigma = paired_sigma(self)
+        sigma = max(sigma, at_least)
         return math.expm1(Z95 * sigma * math.sqrt(1 / max(rounds_a, 1) + 1 / max(rounds_b, 1)))
 
     def rounds_needed(self, difference: float = 0.05) -> tuple[int, float]:
