@@ -215,7 +215,7 @@ def test_configurations_closer_than_the_noise_are_equivalent_here_and_the_simple
 
     assert case.recommended is other and (_answer(case)["executor"], _answer(case)["tied"]) == ("multiprocessing", 1)
     assert "It and 1 other configuration(s) are equivalent here: the fastest, process-pool x2" in first
-    assert f"(±{resolution:.0%} here, from its noise probe)" in first
+    assert f"(±{resolution:.0%} here, from its noise probe and serial baselines)" in first
     assert any(line.startswith("Noise (10 s probe before the run of now)") for line in env.recommendations)
     [above] = [note for note in case.notes if note.startswith("Efficiency wholly above 100% in 1 cell(s)")]
     assert above.endswith("so here it is most likely noise, not a superlinear effect.")

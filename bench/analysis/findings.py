@@ -568,8 +568,8 @@ def _recommend(case: CaseReport) -> None:
         say(
             f"For {case.label} use {use.config()}: {_figures(use)}. It and {count} other configuration(s) are "
             f"equivalent here: the fastest, {best.config()} ({speedup_interval(speedup)}), is not faster by more "
-            f"than the rounds or this machine's noise can tell (±{resolution:.0%} here, from its noise probe). "
-            "This is the simplest of them: the fewest workers, then the plainest back-end."
+            f"than the rounds or this machine's noise can tell (±{resolution:.0%} here, from its noise probe and "
+            "serial baselines). This is the simplest of them: the fewest workers, then the plainest back-end."
         )
     else:
         simpler = _simpler(case, best)
