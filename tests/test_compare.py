@@ -234,13 +234,14 @@ def test_two_honest_quick_runs_and_a_planted_slowdown(tmp_path, run_bench):
     a, b = (tmp_path / journal for journal in journals)
     result = comparison.compare(bench.load(a), bench.load(b))
     assert len(result.changes) == 7 and all(c.p is not None for c in result.changes)
-    # back to back, honest runs differ by the machine's drift (10-25% within minutes here, and a run's
-    # own state): a gate on a shared machine allows for it, in raw times and in paired speedups alike
-    for mode in ((), ("--relative",)):
-        done = run_compare(run_bench, a, b, "--fail-above", "25%", *mode)
+    # back to back, honest runs differ by the machine's state: the paired speedups of --relative cancel its
+    # drift, and a gate of 25% passes them (docs/compare.md's gate for CI); raw times carry it whole, up to
+    # the two speeds of this machine's cores, 1.7x apart (python -m bench doctor): only such a margin passes
+    for mode, margin in ((("--relative",), 25), ((), 70)):
+        done = run_compare(run_bench, a, b, "--fail-above", f"{margin}%", *mode)
         assert done.returncode == 0, done.stdout
         assert "7 cell(s) in both, 7 tested" in done.stdout
-        assert "OK: no cell significantly slower by more than 25%." in done.stdout
+        assert f"OK: no cell significantly slower by more than {margin}%." in done.stdout
     planted = tmp_path / "planted.jsonl"
     lines = [json.loads(line) for line in b.read_text().splitlines()]
     target = next(x for x in lines if x.get("workers") == 2 and x["chunksize_spec"] == "16")
