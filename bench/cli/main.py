@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -89,6 +90,10 @@ def run_main(argv: Sequence[str] | None = None, prog: str = "python bench/run.py
     return _dispatch(args, prog)
 
 
+#: How long an MPI rank that aborts its launch waits for the launcher to pass its last lines on.
+FORWARD_S = 0.5
+
+
 def exit_now_if_abandoned(status: int) -> None:
     """End the process with ``status`` without waiting for work an aborted executor left running
     (a thread or an MPI worker stuck in a task would keep it from ending); the journal is complete by then."""
@@ -111,7 +116,9 @@ def exit_now_if_abandoned(status: int) -> None:
         clean_up()
     if lib is not None:
         # MPI workers of this job (spawned, or the ranks of a launch) end with it, and so does the status;
-        # MPICH's abort notice goes to /dev/null, since the line above said why.
+        # MPICH's abort notice goes to /dev/null, since the line above said why. The launcher passes a rank's
+        # output on as it comes, and an abort ends the launch at once: the line gets a moment to pass first.
+        time.sleep(FORWARD_S)
         os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
         lib.COMM_WORLD.Abort(status)
     os._exit(status)
