@@ -36,7 +36,6 @@ from bench.data.schema import (
     AdviceRecord,
     Case,
     CellRecord,
-    NoiseRecord,
     RunRecord,
     TraceRecord,
 )
@@ -487,21 +486,29 @@ def noise_explains(noise: Noise | None) -> str:
     )
 
 
-def equivalent_here(best: Point, other: Point, noise: Noise | None, always: bool = False) -> float | None:
-    """Whether ``other`` lies closer to ``best`` than the machine's noise (its probe before the run) lets
-    their rounds tell apart: that resolution (a relative difference), or None when it does not (or without
-    a probe; ``always``: the resolution however far apart they are). Rounds of one run share the machine's
-    spells, so a test on them alone calls differences that the next run does not repeat."""
-    if noise is None or best.speedup is None or other.speedup is None or not best.ratios or not other.ratios:
+def noise_resolution(best: Point, other: Point, noise: Noise | None) -> float | None:
+    """The smallest relative difference between the paired speedups of ``best`` and ``other`` that the
+    machine's noise (its probe before the run) lets their rounds tell apart; None without a probe.
+
+    The serial baselines of both, taken all through the run, vary with the machine alone (never with a
+    back-end): as a paired ratio's spread, at least the probe's."""
+    if noise is None or not best.ratios or not other.ratios:
         return None
     run_s = statistics.median([*best.record.times_s, *other.record.times_s] or [RUN_S])
-    # the serial baselines of both, taken all through the run, vary with the machine alone (never with a
-    # back-end): as a paired ratio's spread, at least the probe's
     serial = [math.log(b) for p in (best, other) for r in p.records for b in (r.baseline_s or []) if b > 0]
     floor = math.sqrt(2) * statistics.stdev(serial) if len(serial) >= 3 else 0.0
-    resolution = noise.resolution(len(best.ratios), len(other.ratios), run_s, at_least=floor)
+    return noise.resolution(len(best.ratios), len(other.ratios), run_s, at_least=floor)
+
+
+def equivalent_here(best: Point, other: Point, noise: Noise | None) -> float | None:
+    """Whether ``other`` lies closer to ``best`` than the machine's noise lets their rounds tell apart
+    (``noise_resolution``): that resolution, or None when it does not (or without a probe). Rounds of one run
+    share the machine's spells, so a test on them alone calls differences that the next run does not repeat."""
+    resolution = noise_resolution(best, other, noise)
+    if resolution is None or best.speedup is None or other.speedup is None:
+        return None
     gap = best.speedup.value / other.speedup.value - 1 if other.speedup.value > 0 else math.inf
-    return resolution if gap < resolution or always else None
+    return resolution if gap < resolution else None
 
 
 def _case(env: Environment, points: list[Point], keep: Iterable[str], noise: Noise | None = None) -> CaseReport:
@@ -544,7 +551,7 @@ def _recommend(case: CaseReport) -> None:
     case.recommended = best
     speedup, efficiency = best.speedup, best.efficiency
     assert speedup is not None and efficiency is not None
-    figures = f"{speedup_interval(speedup)} over serial, {efficiency_interval(efficiency)} efficiency"
+    figures = _figures(best)
     if speedup.high < 1:
         say(
             f"For {case.label} nothing measured beats the serial loop: the best, {best.config()}, "
@@ -562,7 +569,7 @@ def _recommend(case: CaseReport) -> None:
         count = len(case.runners_up) + len(case.equivalent)
         resolution = max(
             [within for _, within in case.equivalent]
-            + [equivalent_here(best, p, case.noise, always=True) or 0.0 for p, _ in case.runners_up]
+            + [noise_resolution(best, p, case.noise) or 0.0 for p, _ in case.runners_up]
         )
         use = case.recommended = simplest
         say(
@@ -576,10 +583,8 @@ def _recommend(case: CaseReport) -> None:
         if simpler is None:
             say(f"For {case.label} use {best.config()}: {figures}.")
         else:
-            assert simpler.speedup is not None and simpler.efficiency is not None
             say(
-                f"For {case.label} use {simpler.config()}: {speedup_interval(simpler.speedup)} over serial, "
-                f"{efficiency_interval(simpler.efficiency)} efficiency. The fastest, {best.config()} "
+                f"For {case.label} use {simpler.config()}: {_figures(simpler)}. The fastest, {best.config()} "
                 f"({speedup_interval(speedup)}), cannot be told apart from it: more workers show no "
                 "measurable gain here."
             )
@@ -1152,12 +1157,12 @@ def _environment_report(
     return report
 
 
-def _noise_lines(probes: Sequence[NoiseRecord]) -> list[str]:
-    """What the noise probes of an environment's runs found (the newest first): one line each."""
+def _noise_lines(probed: Sequence[Noise]) -> list[str]:
+    """What the noise probes of an environment's runs found (oldest first given; the newest first said)."""
     lines = []
-    for probe in sorted(probes, key=lambda record: record.created, reverse=True):
-        found = Noise.from_json(probe.to_json()).summary()
-        lines.append(found[0].upper() + found[1:].replace(" before the sweep", f" before the run of {probe.created}"))
+    for found in reversed(probed):
+        said = found.summary()
+        lines.append(said[0].upper() + said[1:].replace(" before the sweep", f" before the run of {found.created}"))
     return lines
 
 
@@ -1216,10 +1221,12 @@ def analyse(results: Results, search: Sequence[str | os.PathLike[str]] = ()) -> 
         points = [_pool(records) for records in grouped[env.name].values()]
         for point in points:
             point.trace = results.trace_of(point.record)
-        probes = sorted((p for p in results.noise if env_of_run.get(p.run_id) is env), key=lambda p: p.created)
-        noise = Noise.from_json(probes[-1].to_json()) if probes else None
-        report = _environment_report(env, points, varied, noise)
-        report.recommendations += _noise_lines(probes)
+        probed = sorted(
+            (Noise.from_json(p.to_json()) for p in results.noise if env_of_run.get(p.run_id) is env),
+            key=lambda found: found.created,
+        )
+        report = _environment_report(env, points, varied, probed[-1] if probed else None)
+        report.recommendations += _noise_lines(probed)
         report.model = model_view(results, [_case_input(case) for case in report.cases if not case.probe], search)
         for case in report.cases:
             case.model = report.model.cases.get(case.key) if report.model is not None else None

@@ -35,7 +35,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -61,11 +61,25 @@ LONG_PROBE_S = 10.0
 #: The confidence of "telling apart".
 Z95 = 1.959964
 
-#: What each pinned process runs: spins of ``n`` additions from ``start`` (a CLOCK_MONOTONIC time, the
-#: same in every process) until ``end``; it prints each spin's start and duration. Standard library only,
-#: started with ``-I -S``, so it costs milliseconds to start.
-SPIN_CODE = """
-import json, os, sys, time
+#: A spin: ``n`` additions, timed. The probe's pinned processes and this process (``spin``) run this same code.
+SPIN_FUNCTION = """
+import time
+
+def spin(n):
+    t0 = time.monotonic()
+    x = 0
+    for i in range(n):
+        x += i
+    return time.monotonic() - t0
+"""
+
+#: What each pinned process runs: spins from ``start`` (a CLOCK_MONOTONIC time, the same in every process)
+#: until ``end``; it prints each spin's start and duration. Standard library only, started with ``-I -S``, so
+#: it costs milliseconds to start.
+SPIN_CODE = (
+    SPIN_FUNCTION
+    + """
+import json, os, sys
 
 def main(core, start, end, n):
     os.sched_setaffinity(0, {core})
@@ -77,23 +91,23 @@ def main(core, start, end, n):
         t0 = clock()
         if t0 >= end:
             break
-        x = 0
-        for i in range(n):
-            x += i
-        out.append((round(t0 - start, 6), round(clock() - t0, 7)))
+        out.append((round(t0 - start, 6), round(spin(n), 7)))
     return out
 
 json.dump(main(int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])), sys.stdout)
 """
+)
 
 
-def spin(n: int) -> float:
-    """One spin of ``n`` additions, as the probe's processes run it; its duration in seconds."""
-    t0 = time.monotonic()
-    x = 0
-    for i in range(n):
-        x += i
-    return time.monotonic() - t0
+def _compiled_spin() -> Callable[[int], float]:
+    namespace: dict[str, Any] = {}
+    exec(compile(SPIN_FUNCTION, "<spin>", "exec"), namespace)  # noqa: S102 - the module's own constant
+    found: Callable[[int], float] = namespace["spin"]
+    return found
+
+
+#: One spin of ``n`` additions, as the probe's processes run it; its duration in seconds.
+spin = _compiled_spin()
 
 
 def spins_for(seconds: float = SPIN_S, tries: int = 7) -> int:
@@ -159,6 +173,10 @@ class Noise:
         """How much a run of RUN_S varies here: the largest of the cores' spreads (a fraction)."""
         return max((core.run_spread for core in self.cores), default=0.0)
 
+    def _spread_text(self) -> str:
+        spread = self.run_spread()
+        return f"{spread:.0%}" if spread >= 0.01 else f"{spread:.1%}"
+
     def spell_s(self) -> float | None:
         """How long the machine stays at one speed: the median of the cores' spell lengths."""
         spells = [core.spell_s for core in self.cores if core.spell_s is not None]
@@ -190,10 +208,8 @@ class Noise:
 
     def lines(self) -> list[str]:
         """What the machine allows, in plain words."""
-        spread = self.run_spread()
         rounds, minutes = self.rounds_needed(0.05)
-        shown = f"{spread:.0%}" if spread >= 0.01 else f"{spread:.1%}"
-        said = [f"A {RUN_S:g} s run here varies up to ±{shown} (95% of runs, {self.seconds:g} s probed)."]
+        said = [f"A {RUN_S:g} s run here varies up to ±{self._spread_text()} (95% of runs, {self.seconds:g} s probed)."]
         if self.two_modes:
             spell = self.spell_s()
             how_long = f"about {spell:.1f} s at a time" if spell is not None else "longer than the probe"
@@ -217,10 +233,11 @@ class Noise:
 
     def summary(self) -> str:
         """One line for the end of a run: what the probe found and what it allows."""
-        spread = self.run_spread()
-        shown = f"{spread:.0%}" if spread >= 0.01 else f"{spread:.1%}"
         modes = f"; the cores switched between speeds {1 / self.slowest:.1f}x apart" if self.two_modes else ""
-        found = f"noise ({self.seconds:g} s probe before the sweep): a {RUN_S:g} s run varied up to ±{shown}{modes}"
+        found = (
+            f"noise ({self.seconds:g} s probe before the sweep): a {RUN_S:g} s run varied up to "
+            f"±{self._spread_text()}{modes}"
+        )
         if self.seconds < LONG_PROBE_S:  # it sees a few spells at most, never how they come and go
             return (
                 f"{found}; a probe this short sees only a few of the machine's spells, so how many rounds telling "
@@ -267,7 +284,7 @@ class Noise:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Noise:
-        cores = [CoreNoise(**{k: v for k, v in core.items()}) for core in data.get("cores", [])]
+        cores = [CoreNoise(**core) for core in data.get("cores", [])]
         keep = {"created", "seconds", "spin_s", "together", "other_cores", "steal", "samples", "paired", "host", "cpu"}
         return cls(cores=cores, **{k: v for k, v in data.items() if k in keep})
 
@@ -348,32 +365,23 @@ def analyse(samples: dict[int, list[tuple[float, float]]], seconds: float) -> tu
     """Each core's modes, spread and spells, and how much the cores move together."""
     import numpy as np
 
-    cores: list[CoreNoise] = []
-    every = [d for spins in samples.values() for _, d in spins if d > 0]
-    if not every:
+    spins_of: dict[int, tuple[list[float], list[float]]] = {}
+    for core, spins in sorted(samples.items()):
+        kept = [(t, d) for t, d in spins if d > 0]
+        if len(kept) >= 5:
+            spins_of[core] = ([t for t, _ in kept], [d for _, d in kept])
+    logs_of = {core: np.log(durations) for core, (_, durations) in spins_of.items()}
+    splits = {core: _split(logs.tolist()) for core, logs in logs_of.items()}
+    if not splits:
         return [], None
-    splits: dict[int, float | None] = {}
-    for core, spins in sorted(samples.items()):
-        durations = [d for _, d in spins if d > 0]
-        if len(durations) < 5:
-            continue
-        splits[core] = _split([math.log(d) for d in durations])
     # the fastest mode of any core is 1.0: the median spin of the fast group (or of all, with one mode)
-    fast_medians = []
-    for core, spins in samples.items():
-        if core not in splits:
-            continue
-        logs = np.log([d for _, d in spins if d > 0])
-        cut = splits[core]
-        fast_medians.append(float(np.exp(np.median(logs[logs <= cut] if cut is not None else logs))))
-    reference = min(fast_medians)
-    for core, spins in sorted(samples.items()):
-        if core not in splits:
-            continue
-        starts = [t for t, d in spins if d > 0]
-        durations = [d for _, d in spins if d > 0]
-        logs = np.log(durations)
-        cut = splits[core]
+    reference = min(
+        float(np.exp(np.median(logs[logs <= splits[core]] if splits[core] is not None else logs)))
+        for core, logs in logs_of.items()
+    )
+    cores: list[CoreNoise] = []
+    for core, (starts, durations) in spins_of.items():
+        logs, cut = logs_of[core], splits[core]
         groups = [logs] if cut is None else [logs[logs <= cut], logs[logs > cut]]
         modes = [
             {"speed": round(reference / float(np.exp(np.median(g))), 3), "share": round(len(g) / len(logs), 3)}
@@ -381,11 +389,11 @@ def analyse(samples: dict[int, list[tuple[float, float]]], seconds: float) -> tu
         ]
         # a spell is a run of spins at one speed: each spin's speed is the median of its neighbours' within
         # SMOOTH_S, so that one spin that a tick of the kernel slowed does not end a spell
-        half = max(1, round(SMOOTH_S / float(np.median(durations)) / 2))
+        median_spin = float(np.median(durations))
+        half = max(1, round(SMOOTH_S / median_spin / 2))
         smooth = [float(np.median(logs[max(0, i - half) : i + half + 1])) for i in range(len(logs))]
         slow = [x > cut for x in smooth] if cut is not None else [False] * len(logs)
         spells, switches = _spells(starts, slow)
-        median_spin = float(np.median(durations))
         per_window = max(1, round(RUN_S / median_spin))
         cores.append(
             CoreNoise(

@@ -22,6 +22,7 @@ from bench.data.environment import env_id, env_summary
 from bench.data.format import one_line
 from bench.data.journal import Journal, JournalError, Results, load, utc_now
 from bench.data.schema import CalibrationRecord, CellRecord, TraceRecord
+from bench.host.noise import Noise
 from bench.model import cost
 
 __all__ = [
@@ -341,8 +342,8 @@ def calibrate(
     profiles = Profiles(results, here=False)
     models = fit_cells(results, [cell for cell in results.cells if cell.ok], profiles)
     env = results.runs[0].env if results.runs else {}
-    probed = results.noise[0].to_json() if results.noise else None
-    noise = {k: v for k, v in probed.items() if k not in ("schema", "kind", "run_id", "samples")} if probed else None
+    # the machine's noise while the probes ran, without its spins
+    noise = Noise.from_json(results.noise[0].to_json()).to_json(samples=False) if results.noise else None
     record = calibration_record(results.runs[0].run_id, env, models, noise)
     with Journal.reopen(results.path) as journal:
         journal.write(record)
