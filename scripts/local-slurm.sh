@@ -178,17 +178,24 @@ do_start() {
     echo "local Slurm running: $nodes node(s) ($(node_names "$nodes")), configuration $conf"
 }
 
-stop_pid() {  # pidfile comm
-    local pid i
-    alive "$1" "$2" || { rm -f "$1"; return; }
-    pid=$(cat "$1")
-    kill "$pid" 2>/dev/null || true
-    for i in $(seq 1 50); do
-        [ -d "/proc/$pid" ] || break
-        sleep 0.1
+stop_pids() {  # comm=pidfile...: signals every daemon at once, then waits up to 5 s for each to end
+    local each pidfile pid i pids=()
+    for each in "$@"; do
+        pidfile=${each#*=}
+        if alive "$pidfile" "${each%%=*}"; then
+            pid=$(cat "$pidfile")
+            kill "$pid" 2>/dev/null || true
+            pids+=("$pid")
+        fi
+        rm -f "$pidfile"
     done
-    [ -d "/proc/$pid" ] && kill -9 "$pid" 2>/dev/null || true
-    rm -f "$1"
+    for pid in ${pids[@]+"${pids[@]}"}; do
+        for i in $(seq 1 50); do
+            [ -d "/proc/$pid" ] || break
+            sleep 0.1
+        done
+        [ -d "/proc/$pid" ] && kill -9 "$pid" 2>/dev/null || true
+    done
 }
 
 do_stop() {
@@ -210,16 +217,17 @@ do_stop() {
             done
         fi
     fi
-    local pidfile
+    # the node daemons and the controller end together: each saves its own state
+    local daemons=("slurmctld=$run/slurmctld.pid") pidfile
     for pidfile in "$run"/slurmd-*.pid; do
-        [ -e "$pidfile" ] && stop_pid "$pidfile" slurmd
+        [ -e "$pidfile" ] && daemons+=("slurmd=$pidfile")
     done
-    stop_pid "$run/slurmctld.pid" slurmctld
+    stop_pids "${daemons[@]}"
     if pgrep -x slurmstepd >/dev/null; then
         echo "$prog: warning: job steps still running (pgrep -a slurmstepd); they were not stopped" >&2
     fi
     if [ -e "$run/munged.pid" ]; then
-        stop_pid "$run/munged.pid" munged
+        stop_pids "munged=$run/munged.pid"
     fi
     [ "${1:-}" = quiet ] || echo "local Slurm stopped"
 }
