@@ -318,7 +318,9 @@ def test_resume_runs_only_the_missing_cells(run_bench, tmp_path):
     assert done.stdout == f"{killed}\n"
     text = killed.read_text()
     assert text.startswith("\n".join(lines[:3]) + "\n" + lines[3][:25] + "\n")  # nothing lost
-    assert done.stderr == f"warning: {killed}:4: skipped a torn or invalid line\n"  # one line, no source
+    # one line, no source (beside the warning of a machine that other tests kept busy)
+    said = [line for line in done.stderr.splitlines() if not line.startswith("warning: the machine was busy")]
+    assert said == [f"warning: {killed}:4: skipped a torn or invalid line"], done.stderr
     with pytest.warns(JournalWarning, match="torn"):
         loaded = bench.load(killed)
     kinds = [json.loads(line)["kind"] for line in killed.read_text().splitlines() if line.endswith("}")]
