@@ -17,6 +17,9 @@ ROOT = Path(__file__).resolve().parent
 # The tests' sweeps (hundreds) probe no noise unless one asks (--noise, Matrix(noise=...)): each probe
 # takes two seconds of both cores. tests/test_noise.py asks.
 os.environ["BENCH_NOISE_S"] = "0"
+# Nor do they spread rounds over blocks unless one asks (--blocks, Matrix(blocks=...)): each block starts
+# every group's executor again. tests/test_blocks.py asks.
+os.environ["BENCH_BLOCKS"] = "1"
 
 #: The executor registry names of the contract (../shared/DESIGN.md), in their documented order.
 EXECUTOR_CONTRACT = (

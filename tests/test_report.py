@@ -362,8 +362,10 @@ def test_the_report_of_a_real_sweep_renders_in_chromium_with_every_figure(tmp_pa
     pytest.importorskip("PIL")
     from PIL import Image
 
+    # process pools only: chunk size 1 costs them a round trip per item, clearly, whichever is the best
+    # (a thread pool's chunk sizes can tie, and on a busy machine one may come out best)
     matrix = bench.Matrix(
-        executors=("serial", "thread-pool", "process-pool"),
+        executors=("serial", "process-pool"),
         workloads=("fibprimes",),
         workers=(1, 2),
         chunksizes=("1", "16"),

@@ -169,9 +169,13 @@ def test_a_cell_measured_in_two_runs_pools_its_pairs(tmp_path):
     results = bench.load(one, two)
     (point,) = [p for found in analyse(results).cases for p in found.points]
     first, second = results.cells
-    pooled = stats.cell_stats(first.times_s + second.times_s, (first.baseline_s or []) + (second.baseline_s or []), 2)
+    times, baselines = first.times_s + second.times_s, (first.baseline_s or []) + (second.baseline_s or [])
+    # each run's rounds shared its moment: the runs are blocks of the pooled rounds
+    pooled = stats.cell_stats(times, baselines, 2, [len(first.times_s), len(second.times_s)])
     assert len(point.records) == 2 and point.cell == pooled == pooled_stats(results.cells)
     assert point.ratios == (first.ratios or []) + (second.ratios or [])
+    alike = stats.cell_stats(times, baselines, 2)  # as if all rounds were of one moment: narrower
+    assert pooled.speedup.low <= alike.speedup.low and pooled.speedup.high >= alike.speedup.high
 
 
 # -- a cell's identity ----------------------------------------------------------------------------------

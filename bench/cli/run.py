@@ -26,9 +26,17 @@ from bench.cli.common import (
     worker_list,
 )
 from bench.data.journal import JournalError, Results
-from bench.data.matrix import NOISE_S, NOISE_VARIABLE
+from bench.data.matrix import BLOCKS, BLOCKS_VARIABLE, NOISE_S, NOISE_VARIABLE
 from bench.host import inner_threads
-from bench.measuring.plan import AUTO_MIN_ROUNDS, MAX_WORKERS_PER_CORE, PRESETS, WARMUPS, Matrix, PlanError
+from bench.measuring.plan import (
+    AUTO_MIN_ROUNDS,
+    MAX_WORKERS_PER_CORE,
+    MIN_BLOCK_ROUNDS,
+    PRESETS,
+    WARMUPS,
+    Matrix,
+    PlanError,
+)
 from bench.measuring.preflight import MEMORY_SHARE
 from bench.measuring.runner import Interrupted, resume, sweep
 
@@ -196,6 +204,14 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"seconds of the machine's noise probe before the sweep (bench doctor's, short; default: "
         f"{NOISE_VARIABLE} where set, else {NOISE_S:g}); 0: none",
     )
+    parser.add_argument(
+        "--blocks",
+        type=positive_int,
+        metavar="N",
+        help=f"spread each cell's rounds over N blocks, each on a fresh executor instance at another moment of the "
+        f"sweep, so that its intervals hold from one run to the next (default: {BLOCKS_VARIABLE} where set, else "
+        f"{BLOCKS}; at most one block per {MIN_BLOCK_ROUNDS} rounds); 1: every round of a group in one go",
+    )
     parser.add_argument("--resume", metavar="FILE", help="continue the run of this journal, appending to it")
     parser.add_argument("--quiet", action="store_true", help="print only the journal path and errors")
     parser.add_argument(
@@ -266,6 +282,7 @@ RESUME_CONFLICTS = {
     "max_case_time": "--max-case-time",
     "trace": "--trace",
     "noise": "--noise",
+    "blocks": "--blocks",
     "out": "--out",
 }
 
@@ -299,6 +316,8 @@ def matrix_from_args(args: argparse.Namespace) -> Matrix:
         matrix = replace(matrix, trace=args.trace == "on")
     if args.noise is not None:
         matrix = replace(matrix, noise=args.noise)
+    if args.blocks is not None:
+        matrix = replace(matrix, blocks=args.blocks)
     if matrix.repeats not in ("auto", "race"):
         ignored = [
             flag for flag, value in (("--precision", args.precision), ("--max-repeats", args.max_repeats)) if value

@@ -16,7 +16,15 @@ from typing import Any
 from bench.data import stats
 from bench.data.schema import Case, CellRecord
 
-__all__ = ["case_baselines", "case_level", "pooled_ratios", "pooled_samples", "pooled_stats", "rounds_once"]
+__all__ = [
+    "case_baselines",
+    "case_level",
+    "pooled_blocks",
+    "pooled_ratios",
+    "pooled_samples",
+    "pooled_stats",
+    "rounds_once",
+]
 
 
 def _chosen(records: Iterable[CellRecord]) -> list[CellRecord]:
@@ -35,13 +43,20 @@ def pooled_samples(records: Sequence[CellRecord]) -> tuple[list[float], list[flo
     return times, baselines
 
 
+def pooled_blocks(records: Sequence[CellRecord]) -> list[int]:
+    """The blocks of :func:`pooled_samples`: each record's own (``CellRecord.block_sizes``), in order; the
+    records of several runs are blocks of one another too."""
+    return [size for record in _chosen(records) for size in record.block_sizes]
+
+
 def pooled_stats(records: Sequence[CellRecord]) -> stats.CellStats | None:
     """Median time, paired speedup and efficiency of one cell over its records, samples pooled
-    (:func:`pooled_samples`); None without an ok record."""
+    (:func:`pooled_samples`) and their intervals held across their blocks (:func:`pooled_blocks`); None
+    without an ok record."""
     times, baselines = pooled_samples(records)
     if not times:
         return None
-    return stats.cell_stats(times, baselines, records[-1].workers)
+    return stats.cell_stats(times, baselines, records[-1].workers, pooled_blocks(records))
 
 
 def pooled_ratios(records: Sequence[CellRecord]) -> list[float] | None:

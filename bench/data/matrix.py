@@ -32,6 +32,11 @@ MAX_CASE_TIME_S = 300.0
 NOISE_S = 2.0
 #: The environment variable that sets the probe's seconds where the matrix leaves it (None).
 NOISE_VARIABLE = "BENCH_NOISE_S"
+#: Blocks a sweep spreads each cell's rounds over, unless the matrix or ``BENCH_BLOCKS`` says otherwise
+#: (fewer where the rounds are too few: ``bench.measuring.plan.blocks_of``).
+BLOCKS = 3
+#: The environment variable that sets the blocks where the matrix leaves them (None).
+BLOCKS_VARIABLE = "BENCH_BLOCKS"
 
 
 def is_int(value: Any) -> bool:
@@ -124,6 +129,11 @@ class Matrix:
     #: Seconds of the machine's noise probe at the start of the sweep (``bench.host.noise``): its record
     #: goes into the journal after the run's; 0: no probe; None: ``BENCH_NOISE_S`` where it is set, else NOISE_S.
     noise: float | None = None
+    #: Blocks each cell's rounds are spread over: the sweep measures every group once per block, each time
+    #: on a fresh executor instance, so that a cell's rounds meet the machine at several moments and its
+    #: intervals hold across them (``bench.data.stats.blocked_median_ci``); None: ``BENCH_BLOCKS`` where
+    #: it is set, else BLOCKS; 1: every round of a group in one go, as before blocks.
+    blocks: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("executors", "workloads", "workers", "chunksizes", "sizes", "methods", "threads"):
@@ -196,6 +206,7 @@ class Matrix:
         fields.setdefault("max_case_time", None)  # nor were cases estimated
         fields.setdefault("trace", False)  # nor were cells traced
         fields.setdefault("noise", 0)  # nor was the machine's noise probed
+        fields.setdefault("blocks", 1)  # nor were rounds spread over blocks
         return cls(**fields)
 
 
@@ -245,4 +256,5 @@ _JSON_TYPES: dict[str, tuple[Any, str]] = {
     "max_case_time": (lambda v: v is None or _number(v), "a number or null"),
     "trace": (lambda v: isinstance(v, bool), "true or false"),
     "noise": (lambda v: v is None or _number(v), "a number or null"),
+    "blocks": (lambda v: v is None or is_int(v), "an integer or null"),
 }

@@ -64,7 +64,7 @@ from typing import Any, ClassVar
 
 from bench.data.format import config_text, threads_phrase
 from bench.data.matrix import AUTO, NATIVE, UNSET_THREADS, Matrix, PlanError, is_int
-from bench.data.stats import CellStats, cell_stats, paired_ratios
+from bench.data.stats import CellStats, blocks_of, cell_stats, paired_ratios
 from bench.host.registry import WORKLOADS
 
 __all__ = [
@@ -492,6 +492,10 @@ class CellRecord(_KeyedRecord):
     native_chunks: list[dict[str, Any]] | None = field(default=None, metadata=_meta("dicts?"))
     #: Rounds taken over from an earlier record of the cell that an interrupt cut short (``--resume``).
     prior_rounds: int | None = field(default=None, metadata=_meta("int?"))
+    #: The blocks the rounds were measured in, in order: each block's ``rounds`` (consecutive in ``times_s``)
+    #: and its executor ``instance``, every block a fresh instance at another moment of the sweep
+    #: (``Matrix.blocks``); the intervals hold across them (``bench.data.stats.blocked_median_ci``). Null: one.
+    blocks: list[dict[str, Any]] | None = field(default=None, metadata=_meta("dicts?"))
     options: dict[str, Any] = field(default_factory=dict, metadata=_meta("dict"))
     startup_s: float | None = field(default=None, metadata=_meta("num?"))
     warmup: str | None = field(default=None, metadata=_meta("str?"))
@@ -560,7 +564,12 @@ class CellRecord(_KeyedRecord):
         others): ``bench.data.derived.pooled_stats`` of this record alone."""
         if not self.ok or not self.times_s:
             return None
-        return cell_stats(self.times_s, self.baseline_s if self.paired else None, self.workers)
+        return cell_stats(self.times_s, self.baseline_s if self.paired else None, self.workers, self.block_sizes)
+
+    @property
+    def block_sizes(self) -> list[int]:
+        """The rounds of each block the cell's rounds were measured in (one block: all of them)."""
+        return blocks_of(len(self.times_s), [int(block.get("rounds") or 0) for block in self.blocks or ()])
 
     @property
     def threads_oversubscribed(self) -> bool:

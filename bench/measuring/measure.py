@@ -85,6 +85,9 @@ class Rounds:
     memory: bool = True
     #: One extra, untimed traced run per ok cell, and a traced serial run per case (``bench.measuring.trace``).
     trace: bool = False
+    #: Blocks each cell's rounds are spread over (``Matrix.blocks``): the sweep measures every group once
+    #: per block, each time on a fresh instance.
+    blocks: int = 1
 
     @property
     def adaptive(self) -> bool:
@@ -100,13 +103,22 @@ class Rounds:
         """Timed rounds a cell gets at most."""
         return self.max_repeats if self.adaptive else int(self.repeats)
 
-    def finished(self, rounds: int, estimate: Callable[[], stats.Estimate]) -> tuple[bool, bool | None]:
-        """(no more rounds, precision reached) after ``rounds`` timed rounds."""
+    def finished(
+        self, rounds: int, estimate: Callable[[], stats.Estimate], blocks: int = 1
+    ) -> tuple[bool, bool | None]:
+        """(no more rounds, precision reached) after ``rounds`` timed rounds in ``blocks`` blocks. Spread over
+        blocks, a cell's precision is judged once its rounds span two of them: one block's rounds share
+        its moment, and their interval says nothing of the next."""
         if not self.adaptive:
             return rounds >= self.most, None
-        if rounds >= AUTO_MIN_ROUNDS and stats.precise_enough(estimate(), self.precision):
+        spread = blocks >= min(2, self.blocks)
+        if spread and rounds >= AUTO_MIN_ROUNDS and stats.precise_enough(estimate(), self.precision):
             return True, True
         return rounds >= self.most, False
+
+    def block_end(self, block: int) -> int:
+        """The rounds a cell has at most once block ``block`` (from 1) is done."""
+        return -(-self.most * block // self.blocks)
 
 
 @dataclass(eq=False)
@@ -173,6 +185,11 @@ class CellResult:
     profile: tracing.Trace | None = None
     spent_s: float = 0.0
     done: bool = False
+    #: The blocks the cell finished (``rounds``, ``instance``), and the rounds it had when the current one
+    #: began; ``paused``: it has this block's rounds and waits for the next block (``Rounds.blocks``).
+    blocks: list[dict[str, int]] = field(default_factory=list)
+    block_start: int = 0
+    paused: bool = False
     #: The meter's readings at the start of the cell's first round and the end of its latest.
     span: tuple[Snapshot, Snapshot] | None = None
 
@@ -185,8 +202,26 @@ class CellResult:
 
     @property
     def running(self) -> bool:
-        """Still owed timed rounds."""
+        """Still owed timed rounds in this block."""
+        return self.status == "ok" and not self.done and not self.paused
+
+    @property
+    def going(self) -> bool:
+        """Still owed timed rounds, in this block or a later one."""
         return self.status == "ok" and not self.done
+
+    def block_sizes(self) -> list[int]:
+        """The rounds of each block so far, the current one last."""
+        sizes = [block["rounds"] for block in self.blocks]
+        current = len(self.times_s) - sum(sizes)
+        return [*sizes, current] if current > 0 else sizes
+
+    def end_block(self) -> None:
+        """The current block is over for the cell: its rounds and instance join ``blocks``."""
+        rounds = len(self.times_s) - self.block_start
+        if rounds > 0:
+            self.blocks.append({"rounds": rounds, "instance": self.instance or 0})
+        self.block_start = len(self.times_s)
 
     @property
     def measured_here(self) -> int:
@@ -197,15 +232,22 @@ class CellResult:
         """Start from the rounds of the cell's interrupted record, where they fit its pairing."""
         if self.cell.prior is None:
             return
-        times, baselines = self.cell.prior
+        times, baselines, blocks = self.cell.prior
         if paired != (baselines is not None) or (baselines is not None and len(baselines) != len(times)):
             return  # rounds of another pairing cannot go on: measured anew
         self.times_s = list(times)
         self.baseline_s = list(baselines) if baselines is not None else None
         self.prior_rounds = len(times)
+        # its rounds were measured on other instances, at another time: blocks of their own
+        sizes = [int(block.get("rounds") or 0) for block in blocks]
+        self.blocks = (
+            [dict(block) for block in blocks] if sum(sizes) == len(times) and min(sizes, default=0) > 0 else []
+        )
+        if not self.blocks and times:
+            self.blocks = [{"rounds": len(times), "instance": 0}]
 
     def estimate(self) -> stats.Estimate:
-        return stats.cell_stats(self.times_s, self.baseline_s, self.cell.workers).estimate
+        return stats.cell_stats(self.times_s, self.baseline_s, self.cell.workers, self.block_sizes()).estimate
 
 
 class Verifier:
@@ -419,10 +461,13 @@ class _Group:
             context.race,
         )
         baseline, cells = context.baseline, list(group.cells)
+        self.block, self.last_block = context.block, context.block >= rounds.blocks
         # The serial baseline gets the threads one process has with the whole machine (bench.host.inner_threads).
         baseline_threads = baseline.worker_cores(1)
+        carried = {id(cell): context.carried.pop(cell.key) for cell in cells if cell.key in context.carried}
         self.results = [
-            CellResult(
+            carried.get(id(cell))
+            or CellResult(
                 cell,
                 warmup=rounds.warmup,
                 threads_per_worker=cell.threads_per_worker,
@@ -435,11 +480,14 @@ class _Group:
             paired = backend.paired and workloads.get(result.cell.workload).baseline
             case = cases.setdefault(result.cell.case, _Case(result.cell, [], paired))
             case.results.append(result)
-            if case.paired:
-                result.baseline_s = []
-            else:
-                result.baseline_threads = None
-            result.take_over(case.paired)
+            if id(result) not in map(id, carried.values()):
+                if case.paired:
+                    result.baseline_s = []
+                else:
+                    result.baseline_threads = None
+                result.take_over(case.paired)
+            result.paused, result.block_start = False, len(result.times_s)
+            self._pause_at_block_end(result)
         self.cases = list(cases.values())
         self.baseline = baseline(1, threads=baseline_threads)
         self.active: _Instance | None = None
@@ -658,6 +706,11 @@ class _Group:
         if result.threads_per_worker is None:  # ``default``: what the libraries chose
             result.threads_per_worker = inner_threads.observed(result.threadpools)
 
+    def _pause_at_block_end(self, result: CellResult) -> None:
+        """A cell with this block's rounds waits for the next block (on another instance, later)."""
+        if result.going and not self.last_block and len(result.times_s) >= self.rounds.block_end(self.block):
+            result.paused = True
+
     def _round(self, number: int) -> None:
         times: dict[int, float] = {}
         baselines: dict[int, float] = {}
@@ -684,9 +737,12 @@ class _Group:
                     result.baseline_s.append(baselines[id(case)])
                 if before is not None and after is not None:
                     result.span = (result.span[0] if result.span else before, after)
-                result.done, result.precision_reached = self.rounds.finished(len(result.times_s), result.estimate)
+                result.done, result.precision_reached = self.rounds.finished(
+                    len(result.times_s), result.estimate, len(result.block_sizes())
+                )
                 if result.done:
                     result.stopped = "precision" if result.precision_reached else "rounds"
+                self._pause_at_block_end(result)
                 self._judge(result, judge=False)
         for case in self.cases:  # judged once the race knows every cell's round
             for result in case.results:
@@ -707,7 +763,9 @@ class _Group:
         """Cells still owed their memory run."""
         if not self.rounds.memory:
             return []
-        return [result for result in self.results if result.status == "ok" and result.memory_owed]
+        return [
+            result for result in self.results if result.status == "ok" and result.memory_owed and self._ends(result)
+        ]
 
     def _measure_memory(self) -> None:
         for result in self._memory_owed():
@@ -721,7 +779,13 @@ class _Group:
         """Cells still owed their traced run."""
         if not self.rounds.trace:
             return []
-        return [r for r in self.results if r.status == "ok" and r.trace is None and r.trace_error is None]
+        return [
+            r for r in self.results if r.status == "ok" and self._ends(r) and r.trace is None and r.trace_error is None
+        ]
+
+    def _ends(self, result: CellResult) -> bool:
+        """Whether the cell ends in this block (its extra runs come at its end): it is done, or this is the last."""
+        return result.done or self.last_block
 
     def _trace_runs(self) -> int:
         """Traced runs still to come: one per owed cell, and one serial run per case with such cells."""
@@ -804,14 +868,16 @@ class _Group:
     def _forecast(self, rounds_done: int) -> int:
         """Runs made so far plus those the remaining rounds (and memory and traced runs) will make if no
         cell stops early."""
-        rounds = (self.rounds.most - rounds_done) * len(self._steps(forwards=True))
+        most = self.rounds.most if self.last_block else self.rounds.block_end(self.block)
+        start = min((result.block_start for result in self.results if result.going), default=most)
+        rounds = max(most - start - rounds_done, 0) * len(self._steps(forwards=True))
         return self.runs + rounds + len(self._memory_owed()) + self._trace_runs()
 
     def measure(self, on_interrupt: Callable[[list[CellResult]], None]) -> list[CellResult]:
         expected = self._forecast(-1)
         try:
             with self.baseline:
-                if self._start():
+                if any(result.running for result in self.results) and self._start():
                     self._warm_up()
                     for number in range(1, self.rounds.most + 1):
                         if not any(result.running for result in self.results):
@@ -830,8 +896,9 @@ class _Group:
                 self.active.abort(self.results)
                 self.active = None
             for result in self.results:  # what was measured is kept, and --resume goes on from it
-                if result.running and result.measured_here > 0:
-                    result.done, result.stopped = True, "interrupted"
+                if result.going and result.measured_here > 0:
+                    result.done, result.stopped, result.paused = True, "interrupted", False
+                result.end_block()
             self._settle_loads()
             on_interrupt([result for result in self.results if result.status != "ok" or result.done])
             raise
@@ -839,6 +906,8 @@ class _Group:
             if self.active is not None:
                 self.active.close(self.results)
             self.reporter.expect(self.runs - expected)
+        for result in self.results:
+            result.end_block()
         self._settle_loads()
         return self.results
 
@@ -875,6 +944,10 @@ class Context:
     meter: Meter | None = None
     race: Race | None = None
     on_interrupt: Callable[[list[CellResult]], None] = lambda finished: None
+    #: The block being measured (from 1, ``Rounds.blocks``), and the cells that wait for their next block,
+    #: by key: a group takes its own back when it measures them again.
+    block: int = 1
+    carried: dict[Any, CellResult] = field(default_factory=dict)
 
 
 def measure_group(backend: type[Executor], group: Group, rounds: Rounds, context: Context) -> list[CellResult]:

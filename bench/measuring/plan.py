@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -12,7 +12,7 @@ import bench.executors
 import workloads
 from bench.data import stats
 from bench.data.chunks import auto_chunksize
-from bench.data.matrix import NATIVE, NOISE_S, NOISE_VARIABLE, RACE, Matrix, PlanError, is_int
+from bench.data.matrix import BLOCKS, BLOCKS_VARIABLE, NATIVE, NOISE_S, NOISE_VARIABLE, RACE, Matrix, PlanError, is_int
 from bench.data.schema import AUTO, METHODS, NO_CHUNKS, CellIdentity, CellKey
 from bench.host import inner_threads
 from bench.host.provenance import available_cores
@@ -68,23 +68,60 @@ def check_seconds(value: Any, what: str, *, allow_none: bool = False) -> None:
 MAX_NOISE_S = 60.0
 
 
+def _setting(value: Any, variable: str, default: Any, parse: Callable[[str, str], Any], what: str) -> tuple[Any, str]:
+    """A matrix's setting: its ``value``, else the environment ``variable``'s text parsed (``parse(text,
+    words)``), else ``default``; and the words that name where it came from, for an error."""
+    if value is not None:
+        return value, what
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return default, what
+    words = f"{variable}={text}"
+    return parse(text, words), words
+
+
+def _seconds_text(text: str, words: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise PlanError(f"{words} is not a number of seconds") from None
+
+
 def noise_seconds(matrix: Matrix) -> float:
     """How long the sweep's noise probe runs: the matrix's ``noise``, else ``BENCH_NOISE_S``, else NOISE_S
     (0: none); PlanError for a value out of 0..MAX_NOISE_S."""
-    value: Any = matrix.noise
-    what = "the noise probe"
-    if value is None:
-        text = os.environ.get(NOISE_VARIABLE, "").strip()
-        if not text:
-            return NOISE_S
-        what = f"{NOISE_VARIABLE}={text}"
-        try:
-            value = float(text)
-        except ValueError:
-            raise PlanError(f"{what} is not a number of seconds") from None
+    value, what = _setting(matrix.noise, NOISE_VARIABLE, NOISE_S, _seconds_text, "the noise probe")
     if not ((is_int(value) or isinstance(value, float)) and 0 <= value <= MAX_NOISE_S):
         raise PlanError(f"{what} must be a number of seconds from 0 to {MAX_NOISE_S:g}, not {value!r}")
     return float(value)
+
+
+#: The most blocks a sweep may spread rounds over, and the fewest rounds a block gets.
+MAX_BLOCKS = 20
+MIN_BLOCK_ROUNDS = 2
+
+
+def blocks_asked(matrix: Matrix) -> int:
+    """The blocks the matrix asks for: its ``blocks``, else ``BENCH_BLOCKS``, else BLOCKS; PlanError for a
+    value out of 1..MAX_BLOCKS."""
+
+    def whole(text: str, words: str) -> int | str:
+        return int(text) if text.isdecimal() else text
+
+    value, what = _setting(matrix.blocks, BLOCKS_VARIABLE, BLOCKS, whole, "blocks")
+    if not (is_int(value) and 1 <= value <= MAX_BLOCKS):
+        raise PlanError(f"{what} must be a whole number from 1 to {MAX_BLOCKS}, not {value!r}")
+    return int(value)
+
+
+def sweep_blocks(matrix: Matrix) -> int:
+    """The blocks a sweep of ``matrix`` spreads each cell's rounds over: those asked for, as many as give
+    each block MIN_BLOCK_ROUNDS of the most rounds a cell gets; one under a race (``repeats="race"``), whose
+    cells stop as soon as they lose."""
+    if matrix.repeats == RACE:
+        return 1
+    most = matrix.max_repeats if matrix.repeats == AUTO else matrix.repeats
+    return max(1, min(blocks_asked(matrix), int(most) // MIN_BLOCK_ROUNDS))
 
 
 def _quick_workers() -> tuple[int, ...]:
@@ -194,6 +231,11 @@ def from_preset(name: str, **overrides: Any) -> Matrix:
     return Matrix(**fields)
 
 
+#: The rounds of an interrupted record of a cell that ``--resume`` goes on from: its times, their paired
+#: baselines (None: unpaired), and the blocks they were measured in (``CellRecord.blocks``; empty: one).
+Prior = tuple[tuple[float, ...], tuple[float, ...] | None, tuple[dict[str, int], ...]]
+
+
 @dataclass(frozen=True)
 class Cell(CellIdentity):
     """One point of the matrix."""
@@ -215,7 +257,7 @@ class Cell(CellIdentity):
     threads_per_worker: int | None = None
     #: Timed rounds of an earlier record of this cell that an interrupt cut short, which a resumed
     #: run goes on from: (times, baselines or None).
-    prior: tuple[tuple[float, ...], tuple[float, ...] | None] | None = field(default=None, compare=False)
+    prior: Prior | None = field(default=None, compare=False)
 
     @property
     def param_items(self) -> tuple[tuple[str, Any], ...]:
@@ -307,6 +349,7 @@ def validate(matrix: Matrix) -> None:
     check_seconds(matrix.cell_timeout, "the cell timeout", allow_none=True)
     check_seconds(matrix.max_case_time, "the longest case time", allow_none=True)
     noise_seconds(matrix)
+    blocks_asked(matrix)
     for spec in [*matrix.threads, *(s for values in matrix.workload_threads.values() for s in values)]:
         try:
             inner_threads.check(spec)
@@ -535,9 +578,6 @@ def _method_reason(name: str, method: str) -> str | None:
         return None
     why = "reads an endless stream: it " if method == "map" else ""
     return f"{name} {why}runs under {' and '.join(workload.methods)}, not {method}"
-
-
-Prior = tuple[tuple[float, ...], tuple[float, ...] | None]
 
 
 def without(groups: list[Group], done: set[CellKey], prior: Mapping[CellKey, Prior] | None = None) -> list[Group]:

@@ -39,7 +39,17 @@ from bench.measuring.measure import (
     baseline_method,
     measure_group,
 )
-from bench.measuring.plan import Cell, Group, Matrix, PlanError, build, noise_seconds, validate, without
+from bench.measuring.plan import (
+    Cell,
+    Group,
+    Matrix,
+    PlanError,
+    build,
+    noise_seconds,
+    sweep_blocks,
+    validate,
+    without,
+)
 from bench.measuring.race import Race
 
 __all__ = [
@@ -233,6 +243,7 @@ def rounds_of(matrix: Matrix) -> Rounds:
         warmup=matrix.warmup,
         cell_timeout=matrix.cell_timeout,
         trace=matrix.trace,
+        blocks=sweep_blocks(matrix),
     )
 
 
@@ -273,6 +284,7 @@ def cell_record(run_id: str, result: CellResult, rounds: Rounds) -> CellRecord:
         params=cell.param_dict,
         baseline_threads=result.baseline_threads if result.baseline_s is not None else None,
         eliminated_by=_eliminated_by(result),
+        blocks=result.blocks if len(result.blocks) > 1 else None,
         rounds=len(result.times_s),
         precision=rounds.precision if rounds.adaptive else None,
         finished=utc_now(),
@@ -356,7 +368,7 @@ def total_runs(groups: list[Group], rounds: Rounds) -> int:
             continue
         cases = len({cell.case for cell in runnable})
         baselines = cases if bench.executors.get(group.executor).paired else 0
-        total += (1 + rounds.most) * (len(runnable) + baselines) + (len(runnable) if rounds.memory else 0)
+        total += (rounds.blocks + rounds.most) * (len(runnable) + baselines) + (len(runnable) if rounds.memory else 0)
         total += len(runnable) + cases if rounds.trace else 0
     return total
 
@@ -399,18 +411,46 @@ def run_groups(
     )
     if race is not None:
         race.start()
-    for group in groups:
-        runnable = [cell for cell in group.cells if not cell.skip_reason]
-        measured = {}
-        if race is not None and race.spent and runnable:
-            reporter.expect(-total_runs([group], rounds))  # none of its runs will come
-            group = _unraced(group)
-        elif runnable:
-            backend = bench.executors.get(group.executor)
-            results = measure_group(backend, replace(group, cells=tuple(runnable)), rounds, context)
-            measured = {result.cell: result for result in results}
-        keep([measured.get(cell) or _skipped(cell) for cell in group.cells])
+    try:
+        for block in range(1, rounds.blocks + 1):
+            context.block = block
+            for group in groups:
+                _measure_block(group, rounds, context, keep, race)
+    except BaseException:  # cells waiting for their next block keep the rounds they have, for --resume
+        for result in context.carried.values():
+            result.done, result.stopped, result.paused = True, "interrupted", False
+        keep(list(context.carried.values()))
+        raise
     return records
+
+
+def _measure_block(
+    group: Group, rounds: Rounds, context: Context, keep: Callable[[list[CellResult]], None], race: Race | None
+) -> None:
+    """One block of a group: its cells still going measure this block's rounds on a fresh instance; those
+    that finished (or failed, or are skipped) go to ``keep``, the others wait in ``context.carried``."""
+    first = context.block == 1
+    going = [cell for cell in group.cells if not cell.skip_reason and (first or cell.key in context.carried)]
+    if race is not None and race.spent and going:
+        context.reporter.expect(-total_runs([group], rounds))  # none of its runs will come
+        keep([_skipped(cell) for cell in _unraced(group).cells])
+        return
+    measured: dict[Cell, CellResult] = {}
+    if going:
+        backend = bench.executors.get(group.executor)
+        results = measure_group(backend, replace(group, cells=tuple(going)), rounds, context)
+        measured = {result.cell: result for result in results}
+    for result in measured.values():
+        if result.going:
+            context.carried[result.cell.key] = result
+    if first:
+        keep([measured.get(cell) or _skipped(cell) for cell in group.cells if not _waits(measured.get(cell))])
+    else:
+        keep([result for result in measured.values() if not result.going])
+
+
+def _waits(result: CellResult | None) -> bool:
+    return result is not None and result.going
 
 
 def _unraced(group: Group) -> Group:
@@ -719,7 +759,11 @@ def _resume(path: Path, old: Results, matrix: Matrix, progress: Progress, argv: 
     # short go on from the rounds they have; the newest record of a cell counts.
     done = {cell.key for cell in old.cells if cell.complete}
     prior = {
-        cell.key: (tuple(cell.times_s), tuple(cell.baseline_s) if cell.baseline_s is not None else None)
+        cell.key: (
+            tuple(cell.times_s),
+            tuple(cell.baseline_s) if cell.baseline_s is not None else None,
+            tuple(cell.blocks or ({"rounds": len(cell.times_s), "instance": cell.instance or 0},)),
+        )
         for cell in old.cells
         if cell.ok and cell.interrupted
     }
