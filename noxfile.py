@@ -194,9 +194,9 @@ def tests(session: nox.Session) -> None:
     """Run the whole test suite: real process pools, Dask clusters, mpiexec, a two-node Slurm that
     this session starts (scripts/local-slurm.sh) and stops afterwards, and chromium for the report.
 
-    One test more than the cores at a time, three at most (pytest-xdist; those that share the Slurm, Ray
-    or a calibration one after the other), then those marked ``alone``, which measure the machine, by
-    themselves. ``-m EXPR`` narrows both; other arguments go to both."""
+    Two tests at a time (pytest-xdist; those that share the Slurm, Ray or a calibration one after the
+    other), then those marked ``alone``, which measure the machine, by themselves. ``-m EXPR`` narrows
+    both; other arguments go to both."""
     _environment(session)
     _chromium(session)
     args, marks = _without_marks(session.posargs)
@@ -206,7 +206,7 @@ def tests(session: nox.Session) -> None:
         # exit status 5: no test was selected (a -m EXPR that selects none of one part)
         failed = []
         for part, command in (
-            ("the tests run side by side", ["-n", str(_test_processes()), "--dist", "loadgroup", "-m", together]),
+            ("the tests run two at a time", ["-n", str(_test_processes()), "--dist", "loadgroup", "-m", together]),
             ("the tests run alone", ["-m", alone]),
         ):
             try:  # the second part runs even when the first failed: one CI run shows every failure
@@ -237,9 +237,9 @@ def _cores() -> int:
 
 
 def _test_processes() -> int:
-    """One test more than the cores, three at most: most tests wait on processes they start, so the cores
-    stay busy (on 2 cores, three at a time leave them idle 5% of the time, two 15%)."""
-    return max(1, min(3, _cores() + 1))
+    """Tests run two at a time: most wait on processes they start; three on 2 cores saved about 5% of the
+    time but stretched the tests that wait for a moment of a run beyond it."""
+    return max(1, min(2, _cores()))
 
 
 @nox.session(venv_backend="none")

@@ -198,3 +198,22 @@ def test_blocked_intervals_are_never_narrower_than_the_rounds_own():
         blocked, plain = stats.blocked_median_ci(values, blocks), stats.median_ci(values)
         assert blocked.low <= plain.low and blocked.high >= plain.high and blocked.value == plain.value
         assert math.isfinite(blocked.low) and blocked.low > 0
+
+
+def test_the_run_says_its_intervals_hold_across_blocks(run_bench, tmp_path):
+    done = run_bench(
+        *("--executors", "thread-pool", "--workloads", "sleep", "--size", "4", "--param", "task_us=2000"),
+        *("--workers", "2", "--chunksizes", "2", "--repeats", "4", "--blocks", "2", "--trace", "off", "--out", "out"),
+    )
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.split())
+    assert "intervals: each cell's rounds in up to 2 blocks, each on a fresh instance" in text
+    [journal] = (tmp_path / "out").glob("*.jsonl")
+    [cell] = [cell for cell in bench.load(journal).cells if cell.executor == "thread-pool"]
+    assert cell.block_sizes == [2, 2] and bench.load(journal).runs[0].matrix.blocks == 2
+    # --blocks 1: as before, and not said
+    done = run_bench(
+        *("--executors", "thread-pool", "--workloads", "sleep", "--size", "4", "--param", "task_us=2000"),
+        *("--workers", "2", "--chunksizes", "2", "--repeats", "4", "--blocks", "1", "--trace", "off", "--out", "one"),
+    )
+    assert done.returncode == 0 and "blocks" not in done.stdout, done.stdout

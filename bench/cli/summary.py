@@ -166,6 +166,12 @@ def summary_notes(records: Sequence[CellRecord], rows: Rows | None = None) -> li
     notes = [f"{mark} {text}" for mark, text in MARKS.items() if mark in used]
     notes += chunk_notes(record.chunksize_spec for record in records if record.ok)
     notes.append(_threads_note(records))
+    blocks = max((len(record.block_sizes) for record in records if record.ok and record.times_s), default=1)
+    if blocks > 1:
+        notes.append(
+            f"intervals: each cell's rounds in up to {blocks} blocks, each on a fresh instance at another moment of "
+            "the run, and its intervals hold across them"
+        )
     if any(record.method == "imap_unordered" for record in records) and len({r.method for r in records}) > 1:
         notes.append(METHOD_NOTE)
     return notes + _reasons(records)

@@ -432,8 +432,16 @@ def _measure_block(
     first = context.block == 1
     going = [cell for cell in group.cells if not cell.skip_reason and (first or cell.key in context.carried)]
     if race is not None and race.spent and going:
-        context.reporter.expect(-total_runs([group], rounds))  # none of its runs will come
-        keep([_skipped(cell) for cell in _unraced(group).cells])
+        # none of its runs in this block or a later one will come
+        left = rounds.blocks - context.block + 1
+        context.reporter.expect(-total_runs([group], rounds) * left // rounds.blocks)
+        if first:
+            keep([_skipped(cell) for cell in _unraced(group).cells])
+            return
+        waiting = [context.carried.pop(cell.key) for cell in going]
+        for result in waiting:  # measured in the blocks before: kept with the rounds they have
+            result.done, result.stopped, result.paused = True, "budget", False
+        keep(waiting)
         return
     measured: dict[Cell, CellResult] = {}
     if going:
