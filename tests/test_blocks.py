@@ -90,7 +90,7 @@ def test_how_many_blocks_a_sweep_spreads_rounds_over(monkeypatch):
     assert sweep_blocks(Matrix(repeats=8, blocks=2)) == 2
     assert sweep_blocks(Matrix(repeats=3)) == 1  # two rounds a block at least
     assert sweep_blocks(Matrix(repeats="auto", max_repeats=20, blocks=5)) == 5
-    assert sweep_blocks(Matrix(repeats="race", blocks=5)) == 1  # a race stops a cell as soon as it loses
+    assert sweep_blocks(Matrix(repeats="race", max_repeats=20, blocks=5)) == 5
     monkeypatch.setenv("BENCH_BLOCKS", "4")
     assert sweep_blocks(Matrix(repeats=8)) == 4 and sweep_blocks(Matrix(repeats=8, blocks=1)) == 1
     for value, env, message in [
@@ -217,3 +217,56 @@ def test_the_run_says_its_intervals_hold_across_blocks(run_bench, tmp_path):
         *("--workers", "2", "--chunksizes", "2", "--repeats", "4", "--blocks", "1", "--trace", "off", "--out", "one"),
     )
     assert done.returncode == 0 and "blocks" not in done.stdout, done.stdout
+
+
+def test_cells_that_ran_out_of_rounds_are_told_what_their_precision_would_take(tmp_path):
+    from bench.cli.run import precision_line
+    from tests.journals import cell, write_journal
+
+    rng = np.random.default_rng(5)
+    cells = [
+        {**cell("process-pool", 2, 1.8, rounds=20, spread=0.2, rng=rng), "precision": 0.03, "precision_reached": False},
+        {**cell("thread-pool", 2, 1.1, rounds=20, spread=0.1, rng=rng), "precision": 0.03, "precision_reached": False},
+        {**cell("process-pool", 1, 0.9, rounds=8, spread=0.01, rng=rng), "precision": 0.03, "precision_reached": True},
+    ]
+    records = bench.load(write_journal(tmp_path / "j.jsonl", cells)).cells
+    line = precision_line(records)
+    short = [r for r in records if r.precision_reached is False]
+    needed = sorted(stats.rounds_for(r.stats.estimate, 0.03) for r in short)
+    assert needed[0] > 20 and line.startswith(">: 2 cell(s) ran out of rounds (20) before ±3%; ")
+    assert f"that takes about {needed[0]} to {needed[1]} rounds (--max-repeats)" in line
+    # half the width takes four times the rounds
+    wide = short[0].stats.estimate
+    assert stats.rounds_for(wide, wide.relative_half_width / 2) == pytest.approx(4 * wide.n, abs=1)
+    assert precision_line(records[2:]) is None
+
+
+def test_a_race_goes_on_across_blocks_and_a_budget_spent_between_them_keeps_the_rounds():
+    from bench.measuring import measure, runner
+    from bench.measuring.plan import build
+
+    matrix = Matrix(
+        executors=("thread-pool",), workloads=("noop",), workers=(2, 1), chunksizes=("16",), sizes=(50,),
+        repeats="race", max_repeats=6, trace=False, blocks=2,
+    )  # fmt: skip
+    groups, rounds, now = build(matrix), runner.rounds_of(matrix), [0.0]
+    race = runner.race_of(groups, rounds, budget_s=10.0, clock=lambda: now[0])
+    assert rounds.blocks == 2
+
+    class Spend(measure.NullReporter):
+        """The budget is spent as the second block's first group warms its baseline up."""
+
+        warmed = 0
+
+        def run_started(self, label, phase):
+            if label.startswith("serial baseline") and phase == "warm-up":
+                self.warmed += 1
+                if self.warmed == 3:
+                    now[0] = 60.0
+
+    records = runner.run_groups(groups, "r", rounds, reporter=Spend(), race=race)
+    cells = [record for record in records if record.kind == "cell"]
+    # each had its first block's three rounds: the one measured when the budget ran out, and the one waiting
+    assert sorted(cell.workers for cell in cells) == [1, 2]
+    assert all(cell.ok and cell.stopped == "budget" and len(cell.times_s) == 3 for cell in cells)
+    assert race.entrants and all(entrant.rounds == 3 for entrant in race.entrants.values())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 
 import pytest
@@ -261,3 +262,41 @@ def test_trace_off_makes_no_trace(tmp_path, run_bench):
     results = bench.load(tmp_path / done.stdout.strip().splitlines()[-1])
     assert results.runs[0].matrix.trace is False
     assert results.traces == [] and all(cell.pop is None for cell in results.cells)
+
+
+# -- traced runs that stand for the rounds ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("walls", "runs", "chosen"),
+    [
+        ([1.02], 1, 0),  # within 10% of the rounds' median: one traced run
+        ([1.7, 1.0], 2, 1),  # a slow spell, then the machine's usual speed
+        ([1.7, 1.7, 1.3], 3, 2),  # slow three times: the nearest of three
+        ([0.8, 1.7, 1.7], 3, 0),  # nearest below the median as well
+        ([1.7, 1.12, 1.05], 3, 2),
+    ],
+)
+def test_a_traced_run_in_a_slow_spell_is_traced_again_and_the_nearest_the_median_stands(walls, runs, chosen):
+    """Walls of a two-mode clock (1.7x apart) against rounds whose median is 1."""
+    from bench.measuring.measure import TRACE_RUNS, nearest, traced_again
+
+    taken = []
+    while traced_again(taken, 1.0):
+        taken.append(walls[len(taken)])
+    assert len(taken) == runs <= TRACE_RUNS and nearest(taken, 1.0) == chosen
+    assert not traced_again([2.0], None) and nearest([2.0, 1.0], None) == 0  # no rounds: one, as it is
+
+
+def test_a_cells_trace_is_its_traced_run_nearest_its_median(monkeypatch):
+    """On real pools, whatever the machine did: the journal keeps every traced run's wall time, and the trace
+    and POP metrics are of the nearest the median; a run taken again was one more than 10% from it."""
+    results = sweep(executors=("process-pool",), workloads=("fibprimes",), sizes=(300,), workers=(1, 2), repeats=4)
+    cells = [cell for cell in results.cells if cell.executor == "process-pool"]
+    assert cells and all(cell.ok and cell.pop for cell in cells)
+    for cell in cells:
+        walls, median = cell.trace_walls_s, statistics.median(cell.times_s)
+        assert 1 <= len(walls) <= 3
+        nearest = min(walls, key=lambda wall: abs(math.log(wall / median)))
+        assert results.trace_of(cell).wall_s == pytest.approx(nearest, abs=1e-6)  # a record keeps 0.1 us
+        assert all(abs(wall / median - 1) > 0.09 for wall in walls[:-1])  # each one traced again was off

@@ -25,6 +25,8 @@ from bench.cli.common import (
     threads_spec,
     worker_list,
 )
+from bench.data import stats
+from bench.data.format import percent_text
 from bench.data.journal import JournalError, Results
 from bench.data.matrix import BLOCKS, BLOCKS_VARIABLE, NOISE_S, NOISE_VARIABLE
 from bench.host import inner_threads
@@ -41,7 +43,10 @@ from bench.measuring.preflight import MEMORY_SHARE
 from bench.measuring.runner import Interrupted, resume, sweep
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from bench.cli.progress import ConsoleProgress
+    from bench.data.schema import CellRecord
 
 
 def _default(name: str) -> Any:
@@ -371,6 +376,27 @@ def _dry_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def precision_line(cells: Sequence[CellRecord]) -> str | None:
+    """What the cells that ran out of rounds before their precision (``>``) would need: the rounds that
+    would reach it at the spread they showed, and the precision their rounds gave; None without such."""
+    short = [c for c in cells if c.precision_reached is False and c.stats is not None and c.precision]
+    if not short:
+        return None
+    asked = short[0].precision or 0.0
+    needed = sorted(stats.rounds_for(c.stats.estimate, asked) for c in short if c.stats is not None)
+    given = sorted(c.stats.estimate.relative_half_width for c in short if c.stats is not None)
+    rounds = max(c.rounds or len(c.times_s) for c in short)
+
+    def span(values: Sequence[Any], text: Any) -> str:
+        return text(values[0]) if text(values[0]) == text(values[-1]) else f"{text(values[0])} to {text(values[-1])}"
+
+    return (
+        f">: {len(short)} cell(s) ran out of rounds ({rounds}) before ±{percent_text(asked)}; at the spread their "
+        f"rounds showed, that takes about {span(needed, str)} rounds (--max-repeats), and ±{span(given, percent_text)} "
+        "is what their rounds gave here"
+    )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.cli.common import make_console, print_note
     from bench.cli.progress import ConsoleProgress
@@ -408,6 +434,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print_note(console, found.summary())
         if any(cell.stats is not None and cell.stats.suspicious for cell in results.cells):
             print_note(console, f"!:{noise_explains(found)}")
+    short = precision_line(results.cells)
+    if short:
+        print_note(console, short)
     for line in (busy_line(results.cells), steal_line(results.cells)):
         if line:
             print(f"warning: {line}", file=sys.stderr, flush=True)

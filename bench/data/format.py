@@ -31,6 +31,7 @@ __all__ = [
     "number",
     "one_line",
     "p_text",
+    "percent_text",
     "prediction_text",
     "ratio_text",
     "rounds_text",
@@ -178,6 +179,11 @@ def prediction_text(predicted: Mapping[str, float] | None) -> str:
     if predicted is None:
         return "-"
     return f"{predicted['value']:.2f}x [{_bound(predicted['low'], 2)}, {_bound(predicted['high'], 2)}]"
+
+
+def percent_text(fraction: float) -> str:
+    """A fraction as a whole percentage (``0.034`` is ``3%``; under 1%, one decimal: ``0.5%``)."""
+    return f"{fraction:.0%}" if abs(fraction) >= 0.01 or fraction == 0 else f"{fraction:.1%}"
 
 
 def factor_text(factor: float) -> str:

@@ -525,6 +525,9 @@ class CellRecord(_KeyedRecord):
     #: traced serial run of its case beside which it was traced (its cost profile: no POP computation then).
     memory_error: str | None = field(default=None, metadata=_meta("str?"))
     trace_error: str | None = field(default=None, metadata=_meta("str?"))
+    #: The wall times of the cell's traced runs, in order (another comes where one lies more than 10% from the
+    #: median of ``times_s``, up to three): its ``pop`` and trace record are of the one nearest that median.
+    trace_walls_s: list[float] | None = field(default=None, metadata=_meta("samples?"))
     profile_error: str | None = field(default=None, metadata=_meta("str?"))
     finished: str | None = field(default=None, metadata=_meta("str?"))
     #: The node each worker ran on (Slurm's node name inside a job, else the host name), sorted.

@@ -273,6 +273,15 @@ def precise_enough(estimate: Estimate, precision: float, level: float = LEVEL) -
     return estimate.confidence >= level and estimate.relative_half_width <= precision
 
 
+def rounds_for(estimate: Estimate, precision: float) -> int:
+    """About how many rounds would bring ``estimate``'s interval within +-``precision``, at the spread its
+    rounds showed (the half-width falls as one over the square root of the rounds)."""
+    width = estimate.relative_half_width
+    if not math.isfinite(width) or estimate.n < 1:
+        return estimate.n
+    return max(estimate.n, math.ceil(estimate.n * (width / precision) ** 2))
+
+
 @dataclass(frozen=True)
 class CellStats:
     """What the suite shows of one cell, all from its raw samples."""

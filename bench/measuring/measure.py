@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, closing, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -176,6 +177,8 @@ class CellResult:
     serial_scale: float | None = None
     #: The POP metrics of the traced run.
     pop: dict[str, float | None] | None = None
+    #: The wall times of the cell's traced runs (at most TRACE_RUNS), in order; ``trace`` is the nearest the median.
+    trace_walls_s: list[float] | None = None
     #: Why the cell's traced run (``trace_error``), the traced serial run of its case (``profile_error``) or its
     #: memory run (``memory_error``) gave nothing; each is extra, so the cell stays as it was.
     trace_error: str | None = None
@@ -248,6 +251,35 @@ class CellResult:
 
     def estimate(self) -> stats.Estimate:
         return stats.cell_stats(self.times_s, self.baseline_s, self.cell.workers, self.block_sizes()).estimate
+
+
+#: Traced runs of a cell, at most: one whose wall time lies within TRACE_WITHIN of the median of its timed
+#: rounds stands for them (its POP metrics); else it is traced again, and the nearest of its traced runs
+#: stands for them. One run meets the machine at one moment, and a slow spell makes its GE low.
+TRACE_RUNS = 3
+TRACE_WITHIN = 0.1
+
+
+def _off(wall_s: float, median_s: float) -> float:
+    return abs(math.log(wall_s / median_s)) if wall_s > 0 and median_s > 0 else math.inf
+
+
+def nearest(walls: Sequence[float], median_s: float | None) -> int:
+    """The traced run (index into ``walls``) that stands for rounds of ``median_s``: the nearest it (relatively),
+    the first of equals; the first without a median."""
+    if median_s is None or not walls:
+        return 0
+    return min(range(len(walls)), key=lambda i: (_off(walls[i], median_s), i))
+
+
+def traced_again(walls: Sequence[float], median_s: float | None) -> bool:
+    """Whether a cell whose traced runs took ``walls`` is traced again: none yet, or none within TRACE_WITHIN
+    of the median of its rounds, and fewer than TRACE_RUNS."""
+    if not walls:
+        return True
+    if median_s is None or len(walls) >= TRACE_RUNS:
+        return False
+    return _off(walls[nearest(walls, median_s)], median_s) > math.log1p(TRACE_WITHIN)
 
 
 class Verifier:
@@ -788,7 +820,8 @@ class _Group:
         return result.done or self.last_block
 
     def _trace_runs(self) -> int:
-        """Traced runs still to come: one per owed cell, and one serial run per case with such cells."""
+        """Traced runs still to come: one per owed cell (a second or third, where it comes, is added then), and
+        one serial run per case with such cells."""
         owed = self._trace_owed()
         cases = sum(any(r in owed for r in case.results) and self._profiled(case) for case in self.cases)
         return len(owed) + cases
@@ -825,15 +858,26 @@ class _Group:
         """The cell's traced run, and its POP metrics (``costs``: each item's serial seconds from ``profile``,
         times ``scale``). Extra: a failure leaves ``trace`` null and the cell
         as it was (the instance is stopped, since what failed may still run)."""
-        assert self.active is not None
         cell = result.cell
-        tracer = tracing.Tracer(None if cell.adaptive else cell.chunksize, self.active.offsets)
+        median = stats.median(result.times_s) if result.times_s else None
+        walls: list[float] = []
+        while traced_again(walls, median):
+            if self.active is None:
+                break
+            tracer = tracing.Tracer(None if cell.adaptive else cell.chunksize, self.active.offsets)
 
-        def run(pool: Executor) -> tuple[tracing.Trace, Any]:
-            _, answer = time_run(pool, cell, self.rounds.cell_timeout, clock=self.clock, tracer=tracer)
-            return tracer.trace(), answer
+            def run(pool: Executor, tracer: tracing.Tracer = tracer) -> tuple[tracing.Trace, Any]:
+                _, answer = time_run(pool, cell, self.rounds.cell_timeout, clock=self.clock, tracer=tracer)
+                return tracer.trace(), answer
 
-        result.trace, result.trace_error = self._extra_run(result, "trace", "traced run", run)
+            trace, error = self._extra_run(result, "trace", "traced run", run)
+            if trace is None:
+                result.trace_error = None if result.trace is not None else error
+                break
+            walls.append(trace.wall_s)
+            if nearest(walls, median) == len(walls) - 1:
+                result.trace = trace
+        result.trace_walls_s = walls or None
         if result.trace is None:
             return
         result.profile = profile

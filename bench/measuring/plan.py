@@ -116,11 +116,9 @@ def blocks_asked(matrix: Matrix) -> int:
 
 def sweep_blocks(matrix: Matrix) -> int:
     """The blocks a sweep of ``matrix`` spreads each cell's rounds over: those asked for, as many as give
-    each block MIN_BLOCK_ROUNDS of the most rounds a cell gets; one under a race (``repeats="race"``), whose
-    cells stop as soon as they lose."""
-    if matrix.repeats == RACE:
-        return 1
-    most = matrix.max_repeats if matrix.repeats == AUTO else matrix.repeats
+    each block MIN_BLOCK_ROUNDS of the most rounds a cell gets. A race goes on across blocks: each block
+    measures the cells it has not eliminated."""
+    most = matrix.max_repeats if matrix.repeats in (AUTO, RACE) else matrix.repeats
     return max(1, min(blocks_asked(matrix), int(most) // MIN_BLOCK_ROUNDS))
 
 

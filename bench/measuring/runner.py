@@ -269,7 +269,7 @@ FROM_RESULT = (
     "status", "threads_per_worker", "threadpools", "load", "stopped", "pop", "native_chunks", "prior_rounds",
     "options", "startup_s", "warmup", "warmup_items", "warmup_s", "times_s", "baseline_s", "baseline_error",
     "precision_reached", "teardown_s", "error", "traceback", "answer", "verified", "instance", "window",
-    "driver_peak_bytes", "memory_error", "trace_error", "profile_error",
+    "driver_peak_bytes", "memory_error", "trace_error", "profile_error", "trace_walls_s",
 )  # fmt: skip
 
 
