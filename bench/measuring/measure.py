@@ -524,6 +524,7 @@ class _Group:
         self.baseline = baseline(1, threads=baseline_threads)
         self.active: _Instance | None = None
         self.runs = 0
+        self.retraced = 0  # traced runs beyond one a cell, each told to the progress as it came
 
     # -- instances ---------------------------------------------------------
     def _start(self) -> bool:
@@ -864,6 +865,9 @@ class _Group:
         while traced_again(walls, median):
             if self.active is None:
                 break
+            if walls:  # one run more than the forecast counted: the progress knows before it starts
+                self.reporter.expect(1)
+                self.retraced += 1
             tracer = tracing.Tracer(None if cell.adaptive else cell.chunksize, self.active.offsets)
 
             def run(pool: Executor, tracer: tracing.Tracer = tracer) -> tuple[tracing.Trace, Any]:
@@ -949,7 +953,7 @@ class _Group:
         finally:
             if self.active is not None:
                 self.active.close(self.results)
-            self.reporter.expect(self.runs - expected)
+            self.reporter.expect(self.runs - expected - self.retraced)
         for result in self.results:
             result.end_block()
         self._settle_loads()
