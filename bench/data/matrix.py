@@ -33,7 +33,7 @@ NOISE_S = 2.0
 #: The environment variable that sets the probe's seconds where the matrix leaves it (None).
 NOISE_VARIABLE = "BENCH_NOISE_S"
 #: Blocks a sweep spreads each cell's rounds over, unless the matrix or ``BENCH_BLOCKS`` says otherwise
-#: (fewer where the rounds are too few: ``bench.measuring.plan.blocks_of``).
+#: (fewer where the rounds are too few: ``bench.measuring.plan.sweep_blocks``).
 BLOCKS = 3
 #: The environment variable that sets the blocks where the matrix leaves them (None).
 BLOCKS_VARIABLE = "BENCH_BLOCKS"

@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -89,6 +89,7 @@ __all__ = [
     "CellIdentity",
     "Case",
     "CellKey",
+    "block_rounds",
     "complete_params",
     "declared_params",
     "CalibrationRecord",
@@ -458,6 +459,12 @@ class _KeyedRecord(_Record, CellIdentity):
         return tuple(sorted(self.params.items()))  # type: ignore[attr-defined]
 
 
+def block_rounds(count: int, blocks: Sequence[Mapping[str, Any]] | None) -> list[int]:
+    """The rounds of each of a cell's ``blocks`` (``CellRecord.blocks``) where they account for its ``count``
+    rounds, else one block of them all (``bench.data.stats.blocks_of``)."""
+    return blocks_of(count, [int(block.get("rounds") or 0) for block in blocks or ()])
+
+
 @dataclass(frozen=True)
 class CellRecord(_KeyedRecord):
     """One measured (or skipped) cell: raw samples, answer and provenance."""
@@ -572,7 +579,7 @@ class CellRecord(_KeyedRecord):
     @property
     def block_sizes(self) -> list[int]:
         """The rounds of each block the cell's rounds were measured in (one block: all of them)."""
-        return blocks_of(len(self.times_s), [int(block.get("rounds") or 0) for block in self.blocks or ()])
+        return block_rounds(len(self.times_s), self.blocks)
 
     @property
     def threads_oversubscribed(self) -> bool:

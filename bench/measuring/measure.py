@@ -37,6 +37,7 @@ from bench.data import stats
 from bench.data.derived import rounds_once
 from bench.data.format import one_line
 from bench.data.matrix import RACE
+from bench.data.schema import block_rounds
 from bench.executors import Executor
 from bench.executors.base import ABANDONED, READY_TIMEOUT_S
 from bench.executors.local import Serial
@@ -242,11 +243,9 @@ class CellResult:
         self.baseline_s = list(baselines) if baselines is not None else None
         self.prior_rounds = len(times)
         # its rounds were measured on other instances, at another time: blocks of their own
-        sizes = [int(block.get("rounds") or 0) for block in blocks]
-        self.blocks = (
-            [dict(block) for block in blocks] if sum(sizes) == len(times) and min(sizes, default=0) > 0 else []
-        )
-        if not self.blocks and times:
+        if block_rounds(len(times), blocks) == [int(block.get("rounds") or 0) for block in blocks]:
+            self.blocks = [dict(block) for block in blocks]
+        elif times:
             self.blocks = [{"rounds": len(times), "instance": 0}]
 
     def estimate(self) -> stats.Estimate:
@@ -497,6 +496,7 @@ class _Group:
         # The serial baseline gets the threads one process has with the whole machine (bench.host.inner_threads).
         baseline_threads = baseline.worker_cores(1)
         carried = {id(cell): context.carried.pop(cell.key) for cell in cells if cell.key in context.carried}
+        taken_up = {id(result) for result in carried.values()}  # measured in earlier blocks: as they are
         self.results = [
             carried.get(id(cell))
             or CellResult(
@@ -512,7 +512,7 @@ class _Group:
             paired = backend.paired and workloads.get(result.cell.workload).baseline
             case = cases.setdefault(result.cell.case, _Case(result.cell, [], paired))
             case.results.append(result)
-            if id(result) not in map(id, carried.values()):
+            if id(result) not in taken_up:
                 if case.paired:
                     result.baseline_s = []
                 else:

@@ -451,14 +451,9 @@ def _measure_block(
     for result in measured.values():
         if result.going:
             context.carried[result.cell.key] = result
-    if first:
-        keep([measured.get(cell) or _skipped(cell) for cell in group.cells if not _waits(measured.get(cell))])
-    else:
-        keep([result for result in measured.values() if not result.going])
-
-
-def _waits(result: CellResult | None) -> bool:
-    return result is not None and result.going
+    # a cell's record comes once: in the first block for those skipped, else in the block it ends in
+    ended = [measured.get(cell) or _skipped(cell) for cell in (group.cells if first else going)]
+    keep([result for result in ended if not result.going])
 
 
 def _unraced(group: Group) -> Group:
