@@ -217,7 +217,7 @@ def test_nothing_in_common_and_bad_options_are_exit_2(tmp_path, run_bench):
 
 
 QUICK = ("--preset", "quick", "--executors", "serial,process-pool", "--workloads", "fibprimes", "--workers", "2")
-QUICK += ("--trace", "off")  # compare reads the timed rounds only
+QUICK += ("--trace", "off", "--memory", "off")  # compare reads the timed rounds only
 
 
 @pytest.mark.alone  # it measures the machine: by itself

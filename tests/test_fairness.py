@@ -160,15 +160,18 @@ def test_a_cpu_burner_marks_exactly_the_cells_it_overlapped(tmp_path):
         executors=("serial", "thread-pool", "process-pool"), workloads=("spin",), workers=(1,), sizes=(12,),
         chunksizes=(4,), params={"task_us": ("10000",)}, threads=("auto",), repeats=4,
     )  # fmt: skip
-    burner = _Burner("thread-pool x1")
-    try:
-        results = bench.sweep(matrix, tmp_path, progress=burner)
-    finally:
-        burner.stop()
-    cells = results.cells
-    assert [(cell.executor, cell.busy) for cell in cells] == [
-        ("serial", False), ("thread-pool", True), ("process-pool", False)
-    ], [cell.load for cell in cells]  # fmt: skip
+    expected = [("serial", False), ("thread-pool", True), ("process-pool", False)]
+    for attempt in range(3):  # a process outside the test may load the machine too: then the sweep runs again
+        burner = _Burner("thread-pool x1")
+        try:
+            results = bench.sweep(matrix, tmp_path / str(attempt), progress=burner)
+        finally:
+            burner.stop()
+        cells = results.cells
+        assert cells[1].busy, cells[1].load  # the burner's cell, every time
+        if [(cell.executor, cell.busy) for cell in cells] == expected:
+            break
+    assert [(cell.executor, cell.busy) for cell in cells] == expected, [cell.load for cell in cells]
     burned = cells[1].load
     assert burned["other_cores"] > cpuload.BUSY_SHARE * CORES and burned["seconds"] > 0
     line = cpuload.busy_line(cells)

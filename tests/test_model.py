@@ -102,6 +102,29 @@ def test_the_imap_window():
     assert ordered == pytest.approx(20e-3 + 36e-3 / 4)  # the other three wait for the first to be taken
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0, 1e-2), st.floats(0, 1e-1)), min_size=1, max_size=40),
+    st.sampled_from([1, 2, 3, 1000]),
+)
+def test_the_closed_forms_of_dispatch_play_as_the_chunks_do(chunks, workers):
+    """One worker, or a worker for every chunk: the closed forms give the time of playing chunk by chunk."""
+    send, work = [c[0] for c in chunks], [c[1] for c in chunks]
+    played = model._dispatch_played(send, work, workers, "map", None)
+    assert model.dispatch(np.array(send), np.array(work), workers) == pytest.approx(played, rel=1e-12, abs=1e-15)
+    if workers == 1 or workers >= len(chunks):  # the cases the closed forms take
+        assert model._dispatch_closed(np.array(send), np.array(work), workers) == pytest.approx(played, rel=1e-12)
+
+
+def test_a_profiles_chunks_are_made_once_and_cannot_be_changed():
+    profile = equal(10, 1e-3)
+    counts, seconds, _ = model.chunk_costs(profile, 4)
+    assert counts.tolist() == [4, 4, 2] and model.chunk_costs(profile, 4)[0] is counts
+    with pytest.raises(ValueError):
+        seconds[0] = 1.0
+    assert model.chunk_costs(profile.scaled(2 * profile.wall_s), 4)[1].sum() == pytest.approx(2 * seconds.sum())
+
+
 def test_contention_and_the_gil():
     profile = equal(64, 1e-3)
     # under the GIL, contention 1 makes threads no faster than one
@@ -242,6 +265,9 @@ def test_calibrate_writes_a_calibration_record_that_the_checks_find(calibrated, 
     # its probe cells are real cells: report, compare and export read the journal as any other
     assert {c.workload for c in results.cells} == set(calibrate.PROBES)
     assert all(c.ok and c.verified for c in results.cells)
+    # traced (the model reads the traces), but no memory run: the model has no use for it
+    assert results.traces and results.runs[0].matrix.memory is False
+    assert all(c.driver_peak_bytes is None and c.memory_error is None for c in results.cells)
     # the machine's noise while the probes ran: the journal's noise record, and in the calibration without spins
     [probe] = results.noise
     assert record.noise is not None and record.noise["seconds"] == probe.seconds == 1

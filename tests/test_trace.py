@@ -248,7 +248,7 @@ def test_traces_are_journal_records_that_load_back(tmp_path, fib_oracle):
     assert len(loaded.trace_of(pooled).lanes) == 2
 
 
-def test_trace_off_makes_no_trace(tmp_path, run_bench):
+def test_trace_and_memory_off_make_neither_extra_run(tmp_path, run_bench):
     done = run_bench(
         "--executors=process-pool",
         "--workloads=fibprimes",
@@ -257,11 +257,13 @@ def test_trace_off_makes_no_trace(tmp_path, run_bench):
         "--chunksizes=16",
         "--repeats=2",
         "--trace=off",
+        "--memory=off",
     )
     assert done.returncode == 0, done.stderr
     results = bench.load(tmp_path / done.stdout.strip().splitlines()[-1])
-    assert results.runs[0].matrix.trace is False
+    assert results.runs[0].matrix.trace is False and results.runs[0].matrix.memory is False
     assert results.traces == [] and all(cell.pop is None for cell in results.cells)
+    assert results.cells and all(cell.driver_peak_bytes is None and cell.memory_error is None for cell in results.cells)
 
 
 # -- traced runs that stand for the rounds ---------------------------------------------------------------

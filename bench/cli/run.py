@@ -203,6 +203,12 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
         f"off{'' if _default('trace') else ' (default)'}: none",
     )
     parser.add_argument(
+        "--memory",
+        choices=("on", "off"),
+        help=f"on{' (default)' if _default('memory') else ''}: one extra, untimed run per ok cell that measures "
+        f"the driver's peak memory; off{'' if _default('memory') else ' (default)'}: none",
+    )
+    parser.add_argument(
         "--noise",
         type=seconds,
         metavar="S",
@@ -286,6 +292,7 @@ RESUME_CONFLICTS = {
     "cell_timeout": "--cell-timeout",
     "max_case_time": "--max-case-time",
     "trace": "--trace",
+    "memory": "--memory",
     "noise": "--noise",
     "blocks": "--blocks",
     "out": "--out",
@@ -319,6 +326,8 @@ def matrix_from_args(args: argparse.Namespace) -> Matrix:
         matrix = replace(matrix, max_case_time=None if args.max_case_time == "off" else args.max_case_time)
     if args.trace is not None:
         matrix = replace(matrix, trace=args.trace == "on")
+    if args.memory is not None:
+        matrix = replace(matrix, memory=args.memory == "on")
     if args.noise is not None:
         matrix = replace(matrix, noise=args.noise)
     if args.blocks is not None:

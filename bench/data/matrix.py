@@ -126,6 +126,8 @@ class Matrix:
     #: One extra, untimed traced run per ok cell (and a traced serial run per case), for the POP metrics
     #: and the timelines (``bench.measuring.trace``).
     trace: bool = True
+    #: One extra, untimed run per ok cell that measures the driver's peak memory (``tracemalloc``).
+    memory: bool = True
     #: Seconds of the machine's noise probe at the start of the sweep (``bench.host.noise``): its record
     #: goes into the journal after the run's; 0: no probe; None: ``BENCH_NOISE_S`` where it is set, else NOISE_S.
     noise: float | None = None
@@ -205,6 +207,7 @@ class Matrix:
         fields.setdefault("threads", (UNSET_THREADS,))  # journals from before inner threads were set
         fields.setdefault("max_case_time", None)  # nor were cases estimated
         fields.setdefault("trace", False)  # nor were cells traced
+        fields.setdefault("memory", True)  # every cell had its memory run
         fields.setdefault("noise", 0)  # nor was the machine's noise probed
         fields.setdefault("blocks", 1)  # nor were rounds spread over blocks
         return cls(**fields)
@@ -255,6 +258,7 @@ _JSON_TYPES: dict[str, tuple[Any, str]] = {
     "threads_workers": (_object_of_lists(int), "an object of lists of integers"),
     "max_case_time": (lambda v: v is None or _number(v), "a number or null"),
     "trace": (lambda v: isinstance(v, bool), "true or false"),
+    "memory": (lambda v: isinstance(v, bool), "true or false"),
     "noise": (lambda v: v is None or _number(v), "a number or null"),
     "blocks": (lambda v: v is None or is_int(v), "an integer or null"),
 }

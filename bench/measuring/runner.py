@@ -243,6 +243,7 @@ def rounds_of(matrix: Matrix) -> Rounds:
         warmup=matrix.warmup,
         cell_timeout=matrix.cell_timeout,
         trace=matrix.trace,
+        memory=matrix.memory,
         blocks=sweep_blocks(matrix),
     )
 

@@ -292,6 +292,7 @@ def calibration_matrix(executors: Sequence[str], cores: int) -> Any:
         params=dict(PROBE_PARAMS),
         repeats=ROUNDS,
         warmup="short",
+        memory=False,  # the model has no use for the driver's peak memory: a run under tracemalloc per cell
     )
 
 

@@ -36,7 +36,7 @@ import heapq
 import math
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -98,6 +98,10 @@ class Profile:
     wall_s: float
     #: Where it came from: ``trace`` (the journal's traced serial run) or ``here`` (a serial run made now).
     source: str = "trace"
+    #: :func:`chunk_costs` by chunk size, made once each (a fit simulates the same chunks thousands of times).
+    _chunks: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_columns(cls, chunks: Mapping[str, Sequence[Any]], wall_s: float, total: int, source: str) -> Profile:
@@ -144,6 +148,16 @@ class Profile:
 
 def chunk_costs(profile: Profile, chunksize: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per chunk of ``chunksize`` consecutive items: (items, serial seconds, bytes in and out)."""
+    size = max(1, chunksize)
+    if size not in profile._chunks:
+        made = _chunk_costs(profile, size)
+        for column in made:
+            column.setflags(write=False)  # shared by every later call
+        profile._chunks[size] = made
+    return profile._chunks[size]
+
+
+def _chunk_costs(profile: Profile, chunksize: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = profile.items
     if n == 0:
         return np.zeros(0), np.zeros(0), np.zeros(0)
@@ -176,17 +190,49 @@ def inflation(
 
 
 def dispatch(
-    send: Sequence[float], work: Sequence[float], workers: int, method: str = "map", window: int | None = None
+    send: Sequence[float] | np.ndarray,
+    work: Sequence[float] | np.ndarray,
+    workers: int,
+    method: str = "map",
+    window: int | None = None,
 ) -> float:
     """The time from the first chunk's handing over to the last chunk's end.
 
     The driver hands chunk j over ``send[j]`` seconds after the one before, to the first free worker,
     which then works ``work[j]`` seconds on it. Under ``imap`` / ``imap_unordered`` at most ``window``
     chunks are in flight: the next is handed over once the oldest (``imap``, in order) or the first
-    finished (``imap_unordered``) has been taken."""
+    finished (``imap_unordered``) has been taken.
+
+    Without a window, one worker and a worker for every chunk have closed forms (:func:`_dispatch_closed`,
+    the same times in whole arrays); more workers than one and fewer than the chunks are played chunk by
+    chunk."""
     count = len(send)
     if count == 0:
         return 0.0
+    bounded = method != "map" and window is not None and window > 0
+    if not bounded and (workers <= 1 or workers >= count):
+        return _dispatch_closed(np.asarray(send, dtype=float), np.asarray(work, dtype=float), workers)
+    return _dispatch_played(
+        np.asarray(send, dtype=float).tolist(), np.asarray(work, dtype=float).tolist(), workers, method, window
+    )
+
+
+def _dispatch_closed(send: np.ndarray, work: np.ndarray, workers: int) -> float:
+    """:func:`dispatch` without a window, where it has a closed form. Chunk j is handed over at
+    ``c[j] = send[0] + ... + send[j]``. With a worker for every chunk each starts then: the last end is
+    ``max(c[j] + work[j])``. With one worker each starts when handed over and the one before has ended,
+    ``f[j] = max(f[j-1], c[j]) + work[j]``, which unrolls to ``W[j] + max over k <= j of (c[k] - W[k-1])``
+    (``W``: the work's running sum)."""
+    handed = np.cumsum(send)
+    if workers > 1:
+        return float(np.max(handed + work))
+    done = np.cumsum(work)
+    return float(done[-1] + np.max(handed - (done - work)))
+
+
+def _dispatch_played(send: list[float], work: list[float], workers: int, method: str, window: int | None) -> float:
+    """:func:`dispatch`, chunk by chunk: each to the first free worker, within the window."""
+    count = len(send)
     free = [0.0] * max(1, min(workers, count))
     bounded = method != "map" and window is not None and window > 0
     ordered = method == "imap"
@@ -251,7 +297,7 @@ def simulate(
         send = send + profile.outside_s * counts / max(profile.items, 1)
     else:
         driver += profile.outside_s
-    played = driver + dispatch(send.tolist(), work.tolist(), setting.workers, setting.method, setting.window)
+    played = driver + dispatch(send, work, setting.workers, setting.method, setting.window)
     if setting.cores is None or gil:
         return played
     # the driver and the workers share the machine's cores: no run is shorter than their work spread over all
