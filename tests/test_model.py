@@ -209,11 +209,37 @@ def test_model_check_on_a_golden_journal(run_bench):
     assert 0 < error < 25  # the model follows the measurements it was not fitted on
     assert "parameters from the probes" in result.stdout
     assert "worst predicted (5):" in result.stdout
+    paired = [c for c in predicted if c.stats.speedup is not None]
+    [said] = [line for line in lines(result) if line.startswith("paired speedups: median absolute error")]
+    assert f"% over {len(paired)} cells; " in said and "lie within their measured interval" in said
     # fitted on the cells at 1 worker too: the 2-worker cells are predicted, and only they
     result = run_bench("model", "check", str(GOLDEN), "--fit-workers", "1", module=True)
     assert result.returncode == 0, result.stderr
     at_two = [c for c in predicted if c.workers == 2]
     assert lines(result)[-1].endswith(f"% over {len(at_two)} cells")
+
+
+def test_the_speedup_check_says_how_much_of_the_error_the_noise_explains():
+    from bench.data.stats import Estimate
+
+    def checked(speedup, low, high, predicted_s):  # a serial level of 1 s: the predicted speedup is 1 / time
+        return calibrate.Checked(
+            None, Estimate(1 / speedup, 0, 9, 0.95, 8), model.Prediction(predicted_s, predicted_s, predicted_s),
+            1.0, None, "trace", 2, True, Estimate(speedup, low, high, 0.95, 8), 1.0,
+        )  # fmt: skip
+
+    cells = [
+        checked(2.0, 1.8, 2.2, 1 / 2.1),  # +5%, within the measured interval
+        checked(1.5, 1.4, 1.6, 1 / 1.8),  # +20%, beyond it
+        checked(1.0, 0.9, 1.1, 1 / 0.92),  # -8%, within
+    ]
+    assert [c.within_noise for c in cells] == [True, False, True]
+    found = calibrate.speedup_check(cells)
+    assert (found.cells, found.within) == (3, 2)
+    assert found.error == pytest.approx(0.08) and found.beyond == pytest.approx(0.20)
+    assert found.noise == pytest.approx(0.10)
+    assert found.line().endswith("; the other 1: median error 20.0%")
+    assert calibrate.speedup_check(cells[:1]).line().endswith(": the noise explains every error")
 
 
 def test_the_golden_journals_profiles_and_fits():

@@ -4,6 +4,7 @@ import json
 import math
 import os
 import random
+import re
 
 import pytest
 
@@ -219,6 +220,45 @@ def test_configurations_closer_than_the_noise_are_equivalent_here_and_the_simple
     assert any(line.startswith("Noise (10 s probe before the run of now)") for line in env.recommendations)
     [above] = [note for note in case.notes if note.startswith("Efficiency wholly above 100% in 1 cell(s)")]
     assert above.endswith("so here it is most likely noise, not a superlinear effect.")
+
+
+def test_a_race_and_advise_take_the_reports_rule_for_what_the_noise_cannot_tell_apart(tmp_path):
+    """The cells of the test above, raced and advised on: Welch's test on 12 rounds of one run eliminates
+    multiprocessing (3% slower); on a machine whose noise cannot tell 3% apart in 12 rounds the race keeps it,
+    and advise names the plainer of the two, as the report does, and says the other is equivalent here."""
+    import numpy as np
+
+    import bench
+    from bench.measuring.race import Race
+    from bench.model import advise
+    from tests.journals import cell, write_journal
+
+    rng = np.random.default_rng(7)
+    cells = [
+        cell("serial", 1, 1.0, rounds=12, rng=rng),
+        cell("process-pool", 2, 1.80, rounds=12, spread=0.004, rng=rng),
+        cell("multiprocessing", 2, 1.745, rounds=12, spread=0.004, rng=rng),
+    ]
+    records = [c for c in bench.load(write_journal(tmp_path / "raced.jsonl", cells)).cells if c.executor != "serial"]
+    noisy = probed({0: clock(10, 1.0), 1: clock(10, 1.3, seed=1, offset=0.4)}, 10)
+
+    def raced(noise):
+        race = Race.of(((c.key, c.case, c.label()) for c in records), noise=noise)
+        for c in records:  # the leader first, then the other, as a round tells them
+            event = race.observe(c.key, c.ratios, times=c.times_s, baselines=c.baseline_s)
+        return race, event
+
+    race, event = raced(None)
+    assert event is not None and event.what == "eliminated" and event.label.startswith("multiprocessing x2")
+    race, event = raced(noisy)
+    assert event is None and all(e.what != "eliminated" for e in race.history)
+    best, others = advise.recommend(records, race, {})
+    [other] = others
+    assert (best["executor"], best["outcome"], best["equivalent"]) == ("multiprocessing", "recommended", 1)
+    assert other["executor"] == "process-pool" and re.fullmatch(r"equivalent here r12 ±\d+%", other["outcome"])
+    # without a probe, advise keeps the fastest by the interval rule and the test calls the other slower
+    best, [other] = advise.recommend(records, raced(None)[0], {})
+    assert best["executor"] == "process-pool" and best["equivalent"] == 0 and other["outcome"].startswith("slower r12")
 
 
 def test_the_serial_baselines_drift_widens_a_short_probes_resolution(tmp_path):

@@ -70,6 +70,19 @@ def test_too_few_rounds_and_a_slower_than_serial_best_are_said(tmp_path):
     assert any("covers only 75%" in note for note in case.notes)
 
 
+def test_where_nothing_beats_serial_the_cost_of_a_small_chunk_is_still_said(tmp_path):
+    rng = np.random.default_rng(RNG_SEED)
+    cells = [
+        cell("serial", 1, 1.0, chunk="n/a", rounds=8, rng=rng),
+        cell("process-pool", 2, 0.8, chunk="16", rounds=8, rng=rng),
+        cell("process-pool", 2, 0.3, chunk="1", rounds=8, rng=rng),
+    ]
+    (case,) = analysis.analyse(bench.load(write_journal(tmp_path / "j.jsonl", cells))).cases
+    first, chunk = case.recommendations[:2]
+    assert "nothing measured beats the serial loop" in first and "give each task more work" in first
+    assert chunk.startswith("With process-pool x2, chunk size 1 loses 6")  # 1 - 0.3 / 0.8: 62%
+
+
 def test_map_methods_that_do_not_differ_are_said_not_to(tmp_path):
     rng = np.random.default_rng(RNG_SEED)
     cells = [cell("serial", 1, 1.0, chunk="n/a", workload="fibprimes-first", size=22, rng=rng)]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +29,6 @@ from bench.data.format import (
 )
 from bench.data.journal import Results
 from bench.data.schema import (
-    AUTO,
     NATIVE,
     NO_CHUNKS,
     AdviceRecord,
@@ -39,7 +37,8 @@ from bench.data.schema import (
     RunRecord,
     TraceRecord,
 )
-from bench.host.noise import RUN_S, Noise
+from bench.executors import plainness, rank
+from bench.host.noise import Noise
 from bench.measuring.trace import GAP_LIMIT
 from bench.model.forecast import CaseInput, CaseModel, EnvModel, model_view
 
@@ -66,10 +65,7 @@ RUNNERS_UP_SHOWN = 4
 
 def executor_rank(executor: str) -> int:
     """Where an executor sorts: registry order (serial first), unknown ones last."""
-    import bench.executors
-
-    names = bench.executors.names()
-    return names.index(executor) if executor in names else len(names)
+    return rank(executor)
 
 
 def _slurm_text(env: dict[str, Any]) -> str | None:
@@ -486,29 +482,31 @@ def noise_explains(noise: Noise | None) -> str:
     )
 
 
+def _paired(best: Point, other: Point) -> tuple[tuple[int, int], list[float], list[float]]:
+    """What the noise rule reads of two points: their paired rounds, their timed runs and their serial
+    baselines (those of every record pooled in each)."""
+    assert best.ratios is not None and other.ratios is not None
+    baselines = [b for p in (best, other) for r in p.records for b in (r.baseline_s or [])]
+    return (len(best.ratios), len(other.ratios)), [*best.record.times_s, *other.record.times_s], baselines
+
+
 def noise_resolution(best: Point, other: Point, noise: Noise | None) -> float | None:
     """The smallest relative difference between the paired speedups of ``best`` and ``other`` that the
-    machine's noise (its probe before the run) lets their rounds tell apart; None without a probe.
-
-    The serial baselines of both, taken all through the run, vary with the machine alone (never with a
-    back-end): as a paired ratio's spread, at least the probe's."""
+    machine's noise (its probe before the run) lets their rounds tell apart (``Noise.resolution_between``);
+    None without a probe."""
     if noise is None or not best.ratios or not other.ratios:
         return None
-    run_s = statistics.median([*best.record.times_s, *other.record.times_s] or [RUN_S])
-    serial = [math.log(b) for p in (best, other) for r in p.records for b in (r.baseline_s or []) if b > 0]
-    floor = math.sqrt(2) * statistics.stdev(serial) if len(serial) >= 3 else 0.0
-    return noise.resolution(len(best.ratios), len(other.ratios), run_s, at_least=floor)
+    rounds, times, baselines = _paired(best, other)
+    return noise.resolution_between(*rounds, times, baselines)
 
 
 def equivalent_here(best: Point, other: Point, noise: Noise | None) -> float | None:
     """Whether ``other`` lies closer to ``best`` than the machine's noise lets their rounds tell apart
-    (``noise_resolution``): that resolution, or None when it does not (or without a probe). Rounds of one run
-    share the machine's spells, so a test on them alone calls differences that the next run does not repeat."""
-    resolution = noise_resolution(best, other, noise)
-    if resolution is None or best.speedup is None or other.speedup is None:
+    (``Noise.equivalent``, the rule a race uses too): that resolution, or None when it does not (or without
+    a probe)."""
+    if noise is None or not best.ratios or not other.ratios or best.speedup is None or other.speedup is None:
         return None
-    gap = best.speedup.value / other.speedup.value - 1 if other.speedup.value > 0 else math.inf
-    return resolution if gap < resolution else None
+    return noise.equivalent(best.speedup.value, other.speedup.value, *_paired(best, other))
 
 
 def _case(env: Environment, points: list[Point], keep: Iterable[str], noise: Noise | None = None) -> CaseReport:
@@ -557,6 +555,7 @@ def _recommend(case: CaseReport) -> None:
             f"For {case.label} nothing measured beats the serial loop: the best, {best.config()}, "
             f"runs at {figures}. Keep it serial, or give each task more work."
         )
+        _chunk_effect(case, best, say)  # how much a chunk size costs says how much more work a task needs
         return
     if speedup.low <= 1:
         say(
@@ -608,14 +607,7 @@ def _simplest(case: CaseReport, best: Point) -> Point:
 
     def plain(p: Point) -> tuple[Any, ...]:
         assert p.speedup is not None
-        spec = p.record.chunksize_spec
-        return (
-            p.workers,
-            executor_rank(p.executor),
-            spec not in (NATIVE, AUTO),
-            p.record.method != "map",
-            -p.speedup.value,
-        )
+        return (*plainness(p.executor, p.workers, p.record.chunksize_spec, p.record.method), -p.speedup.value)
 
     return min(faster, key=plain)
 

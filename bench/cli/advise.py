@@ -145,6 +145,13 @@ def print_advice(console: Console, advice: Any) -> None:
         f"  measured {prediction_text(measured)} over serial in {best['rounds']} paired rounds; "
         f"the model predicted {prediction_text(best['predicted'])}",
     )
+    if best.get("equivalent"):
+        print_note(
+            console,
+            f"  it and {best['equivalent']} other configuration(s) below are as fast as far as their rounds or this "
+            "machine's noise can tell: this is the plainest of them (the fewest workers, then the plainest "
+            "back-end, the auto chunk size, map)",
+        )
     if record.runner_ups:
         _print_runner_ups(console, record)
     if record.forecast:
@@ -179,8 +186,9 @@ def _print_runner_ups(console: Console, record: Any) -> None:
     console.print(table)
     legend = (
         "race: rN after N paired rounds; p: the one-sided p-value that it is slower than the leader then "
-        "(eliminated) or than the recommendation (slower) (Welch's test on log speedups); not told apart: as fast "
-        "as the recommendation as far as its rounds tell."
+        "(eliminated) or than the recommendation (slower) (Welch's test on log speedups); equivalent here: closer "
+        "to the recommendation than this machine's noise (probed as the race began) lets their rounds tell apart, "
+        "within ±N%; not told apart: as fast as the recommendation as far as its rounds tell."
     )
     if any(row["method"] == "imap_unordered" for row in record.runner_ups):
         legend += f" {METHOD_NOTE}."

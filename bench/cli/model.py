@@ -124,7 +124,8 @@ def add_model_parser(commands: Any) -> None:
             "the journals' probe cells and traces (where there is no calibration, and with --fit-workers, on "
             "the cells at those worker counts too), and predict every other ok cell but the serial ones: its "
             "measured median, the predicted time with its 95% interval, and the relative error; then the "
-            "worst-predicted cells, and last the median absolute error. With a calibration the journals give "
+            "worst-predicted cells; the error of the predicted paired speedups and how much of it the noise of "
+            "the cells' rounds explains; and last the median absolute error. With a calibration the journals give "
             "only each case's cost profile (its traced serial run), so no cell helps predict itself."
         ),
         epilog="exit status: 0 checked (whatever the errors: it is a report); 2 bad input",
@@ -142,7 +143,7 @@ def add_model_parser(commands: Any) -> None:
 
 def cmd_model_check(args: argparse.Namespace) -> int:
     from bench.cli.common import make_console
-    from bench.model.calibrate import Profiles, check, median_error, plan, to_check
+    from bench.model.calibrate import Profiles, check, median_error, plan, speedup_check, to_check
 
     if args.calibration is not None and args.fit_workers is not None:
         raise UsageError("--calibration and --fit-workers exclude each other: a calibration's parameters are fixed")
@@ -157,7 +158,11 @@ def cmd_model_check(args: argparse.Namespace) -> int:
     if not cells:
         raise UsageError(f"every ok cell was fitted on ({chosen.source}): nothing left to predict")
     checked, skipped = check(results, chosen.models, cells, profiles)
-    print_model_check(make_console(), checked, skipped, chosen.source, WORST)
+    console = make_console()
+    print_model_check(console, checked, skipped, chosen.source, WORST)
+    paired = speedup_check(checked)
+    if paired is not None:
+        print_note(console, paired.line())
     error = median_error(checked)
     if error is None:
         print("median absolute error: none: no cell could be predicted", flush=True)

@@ -11,15 +11,29 @@ subclass through the entry-point group ``bench.executors``.
 
 from __future__ import annotations
 
+from bench.data.matrix import AUTO, NATIVE
 from bench.executors.base import Executor, Option, OptionError
 from bench.host.registry import EXECUTORS, UnknownName
 
-__all__ = ["Executor", "Option", "OptionError", "UnknownName", "get", "names"]
+__all__ = ["Executor", "Option", "OptionError", "UnknownName", "get", "names", "plainness", "rank"]
 
 
 def names() -> list[str]:
     """Registered executor names."""
     return EXECUTORS.names()
+
+
+def rank(executor: str) -> int:
+    """Where an executor sorts: registry order (serial first, the plainest), unknown ones last."""
+    known = names()
+    return known.index(executor) if executor in known else len(known)
+
+
+def plainness(executor: str, workers: int, chunksize_spec: str, method: str) -> tuple[int, int, bool, bool]:
+    """How plain a configuration is, the plainest least: the fewest workers, then the plainest back-end
+    (:func:`rank`), the library's own or the auto chunk size, then ``map``. Of configurations equivalent
+    here, the report and ``advise`` name the plainest."""
+    return (workers, rank(executor), chunksize_spec not in (NATIVE, AUTO), method != "map")
 
 
 def get(name: str) -> type[Executor]:

@@ -191,6 +191,35 @@ class Noise:
         sigma = max(sigma, at_least)
         return math.expm1(Z95 * sigma * math.sqrt(1 / max(rounds_a, 1) + 1 / max(rounds_b, 1)))
 
+    def resolution_between(
+        self, rounds_a: int, rounds_b: int, times_s: Sequence[float], baselines_s: Sequence[float]
+    ) -> float:
+        """:meth:`resolution` for two configurations measured here: runs of the median of their ``times_s``,
+        and at least the spread of a paired ratio that their serial ``baselines_s`` show (they vary with the
+        machine alone, never with a back-end, all through the run: a paired ratio of two of them spreads by
+        sqrt(2) times their spread). The one rule for "closer than this machine's noise lets their rounds
+        tell apart", in a report and in a race alike."""
+        run_s = statistics.median(times_s) if times_s else RUN_S
+        serial = [math.log(b) for b in baselines_s if b > 0]
+        floor = math.sqrt(2) * statistics.stdev(serial) if len(serial) >= 3 else 0.0
+        return self.resolution(rounds_a, rounds_b, run_s, at_least=floor)
+
+    def equivalent(
+        self,
+        faster: float,
+        slower: float,
+        rounds: tuple[int, int],
+        times_s: Sequence[float],
+        baselines_s: Sequence[float],
+    ) -> float | None:
+        """Whether the paired speedup ``slower`` lies closer to ``faster`` than this machine lets their
+        ``rounds`` tell apart (:meth:`resolution_between`): that resolution where it does (the two are
+        equivalent here), else None. Rounds of one run share the machine's spells, so a test on them alone
+        calls differences that the next run does not repeat."""
+        resolution = self.resolution_between(*rounds, times_s, baselines_s)
+        gap = faster / slower - 1 if slower > 0 else math.inf
+        return resolution if gap < resolution else None
+
     def rounds_needed(self, difference: float = 0.05) -> tuple[int, float]:
         """Paired rounds (of RUN_S runs) to tell two configurations ``difference`` apart at 95%, and the
         minutes to spread them over (ten of the machine's spells at least, since rounds within one

@@ -787,7 +787,9 @@ class _Group:
         if self.race is None or not result.baseline_s:
             return
         ratios = stats.paired_ratios(result.baseline_s, result.times_s).tolist()
-        event = self.race.observe(result.cell.key, ratios, judge=judge)
+        event = self.race.observe(
+            result.cell.key, ratios, judge=judge, times=result.times_s, baselines=result.baseline_s
+        )
         if event is not None:
             result.done, result.stopped, result.eliminated = True, "eliminated", event
             result.precision_reached = None  # not judged: the race stopped it first
@@ -889,7 +891,7 @@ class _Group:
             found = tracing.serial_seconds(result.trace, costs)
             result.serial_s = None if found is None else found * scale
             result.serial_scale = scale
-        result.pop = tracing.pop_metrics(result.trace, cell.workers, result.serial_s)
+        result.pop = tracing.pop_metrics(result.trace, cell.workers, result.serial_s, median)
 
     def _measure_traces(self) -> None:
         """Each case's traced serial run, then the traced run of each of its cells, one after the other

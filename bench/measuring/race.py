@@ -10,6 +10,11 @@ a cell against its case's leader (the highest median speedup so far, with at lea
 the p-value is at most 5% divided by the number of other cells of its case (Bonferroni: at any one look,
 the chance that some cell of the case is wrongly eliminated is at most 5%). The leader goes on until
 its interval reaches the precision asked for, its most rounds, or the race's time budget.
+
+Where the sweep probed the machine's noise (``noise``), a cell significantly slower than the leader but
+closer to it than that noise lets their rounds tell apart (``Noise.equivalent``, the rule the report uses)
+is not eliminated: its rounds share the machine's spells, and the next run may not repeat the difference.
+It goes on, and is equivalent to the leader here unless its later rounds set it apart.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bench.data import stats
+from bench.host.noise import Noise
 
 __all__ = ["ALPHA", "MIN_ROUNDS", "Entrant", "Event", "Race"]
 
@@ -61,6 +67,9 @@ class Entrant:
     case: Hashable
     ratios: tuple[float, ...] = ()
     eliminated: Event | None = None
+    #: Its timed runs and serial baselines so far (what the noise rule reads).
+    times: tuple[float, ...] = ()
+    baselines: tuple[float, ...] = ()
 
     @property
     def speedup(self) -> float:
@@ -81,6 +90,8 @@ class Race:
     min_rounds: int = MIN_ROUNDS
     budget_s: float | None = None
     clock: Callable[[], float] = time.perf_counter
+    #: The machine's noise, probed as the sweep began (None: not probed, and the test alone decides).
+    noise: Noise | None = None
     history: list[Event] = field(default_factory=list)
     _started: float | None = None
     _leaders: dict[Hashable, Hashable] = field(default_factory=dict)
@@ -120,13 +131,33 @@ class Race:
         ]
         return max(ranked, key=lambda pair: pair[0])[1] if ranked else None
 
-    def observe(self, key: Hashable, ratios: Sequence[float], *, judge: bool = True) -> Event | None:
-        """The paired speedups of ``key`` so far; returns the event when they eliminate it now (never
-        without ``judge``: a cell that has stopped for another reason only informs the others)."""
+    def equivalent(self, entrant: Entrant, leader: Entrant) -> float | None:
+        """The resolution of the machine's noise where ``entrant`` lies closer to ``leader`` than it
+        (``Noise.equivalent``); None where it does not, or without a probe."""
+        if self.noise is None or not entrant.ratios or not leader.ratios:
+            return None
+        rounds = (leader.rounds, entrant.rounds)
+        baselines = [*leader.baselines, *entrant.baselines]
+        return self.noise.equivalent(
+            leader.speedup, entrant.speedup, rounds, [*leader.times, *entrant.times], baselines
+        )
+
+    def observe(
+        self,
+        key: Hashable,
+        ratios: Sequence[float],
+        *,
+        judge: bool = True,
+        times: Sequence[float] = (),
+        baselines: Sequence[float] = (),
+    ) -> Event | None:
+        """The paired speedups of ``key`` so far (and its timed runs and baselines, for the noise rule);
+        returns the event when they eliminate it now (never without ``judge``: a cell that has stopped for
+        another reason only informs the others)."""
         entrant = self.entrants.get(key)
         if entrant is None:
             return None
-        entrant.ratios = tuple(ratios)
+        entrant.ratios, entrant.times, entrant.baselines = tuple(ratios), tuple(times), tuple(baselines)
         self._lead(entrant.case)
         if not judge or entrant.rounds < self.min_rounds or entrant.eliminated is not None:
             return None
@@ -135,7 +166,7 @@ class Race:
             return None
         leader = self.entrants[rival]
         p = stats.slower_p(entrant.ratios, leader.ratios)
-        if p > self.threshold(entrant.case):
+        if p > self.threshold(entrant.case) or self.equivalent(entrant, leader) is not None:
             return None
         entrant.eliminated = Event(entrant.label, entrant.rounds, "eliminated", leader.label, p, entrant.speedup)
         self.history.append(entrant.eliminated)

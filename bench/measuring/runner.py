@@ -635,20 +635,21 @@ def _idle_ranks(groups: list[Group]) -> None:
     )
 
 
-def _probe_noise(run_id: str, seconds: float, journal: Journal | None, kept: list[Any]) -> None:
+def _probe_noise(run_id: str, seconds: float, journal: Journal | None, kept: list[Any]) -> noise.Noise | None:
     """The machine's noise for ``seconds`` (``bench.host.noise``), before anything starts: its record goes
-    after the run's. A probe that fails is said and the sweep goes on."""
+    after the run's. A probe that fails is said and the sweep goes on (None, as without a probe)."""
     if seconds <= 0:
-        return
+        return None
     try:
         found = noise.probe(seconds)
     except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
         warnings.warn(f"the noise probe failed ({exc}); the sweep goes on without it", stacklevel=3)
-        return
+        return None
     record = NoiseRecord(run_id=run_id, **found.to_json())
     kept.append(record)
     if journal is not None:
         journal.write(record)
+    return found
 
 
 def _workload_files(matrix: Matrix) -> dict[str, Any]:
@@ -708,7 +709,9 @@ def _sweep(
                 journal = Journal.create(out, run_id) if out is not None else None
                 if journal is not None:
                     journal.write(run)
-            _probe_noise(run_id, noise_seconds(matrix), journal, kept)
+            found = _probe_noise(run_id, noise_seconds(matrix), journal, kept)
+            if race is not None:
+                race.noise = found  # a cell closer to the leader than the noise lets them tell apart goes on
             _measure(groups, journal, run_id, matrix, reporter, 1, kept, race)
         except KeyboardInterrupt as exc:
             paths = (journal.path,) if journal else ()

@@ -28,7 +28,10 @@ The POP metrics (the POP Centre of Excellence's efficiency model), for worker
 traced run's wall time *T*: load balance LB = mean(u) / max(u); communication
 efficiency CommE = max(u) / T; parallel efficiency PE = LB x CommE;
 computation scaling CompS = (the serial useful time of the same items) / sum(u);
-global efficiency GE = PE x CompS, which equals serial useful time / (P x T).
+global efficiency GE = PE x CompS, which equals serial useful time / (P x T). Both sides at the level of
+their rounds: the serial time at the median of the case's paired baselines, and *u* and *T* at the median
+of the cell's timed rounds (times it over the traced run's *T*), so that GE is the rounds' efficiency
+where the traced run met the machine at another speed (:func:`pop_metrics`).
 """
 
 from __future__ import annotations
@@ -263,9 +266,17 @@ class Tracer:
         return Trace(self.ended - began, described, chunks, self.offsets)
 
 
-def pop_metrics(trace: Trace, workers: int, serial_s: float | None) -> dict[str, float | None]:
+def pop_metrics(
+    trace: Trace, workers: int, serial_s: float | None, median_s: float | None = None
+) -> dict[str, float | None]:
     """The POP metrics of a traced run on ``workers`` workers (see the module's docstring); ``serial_s`` is the
-    serial useful time of the items it computed (None: unknown, and so are CompS and GE)."""
+    serial useful time of the items it computed (None: unknown, and so are CompS and GE).
+
+    ``median_s``: the median of the cell's timed rounds. The traced run gives the shape (LB, CommE and PE are
+    ratios within it, which a core's speed does not move), the rounds' median the level: CompS divides the
+    serial time by the useful time at that level (times ``median_s`` over the traced run's wall time), as the
+    serial side takes its level from the median of the paired baselines. One run meets the machine at one
+    moment, and its level alone would put GE as far from the rounds' efficiency as that moment was from them."""
     useful = trace.useful()
     lanes = max(workers, len(useful))
     useful += [0.0] * (lanes - len(useful))
@@ -275,7 +286,8 @@ def pop_metrics(trace: Trace, workers: int, serial_s: float | None) -> dict[str,
     balance = sum(useful) / lanes / most
     communication = most / trace.wall_s
     parallel = balance * communication
-    computation = serial_s / sum(useful) if serial_s else None
+    level = median_s / trace.wall_s if median_s and median_s > 0 else 1.0
+    computation = serial_s / (sum(useful) * level) if serial_s else None
     values = {
         "global": parallel * computation if computation is not None else None,
         "parallel": parallel,

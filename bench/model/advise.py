@@ -24,6 +24,8 @@ from bench.data.format import config_text, one_line
 from bench.data.journal import Journal, JournalError, Results
 from bench.data.matrix import RACE, Matrix, PlanError
 from bench.data.schema import AdviceRecord, CalibrationRecord, CellRecord
+from bench.executors import plainness
+from bench.host.noise import Noise
 from bench.measuring.plan import CellSpec, Group, build_cells
 from bench.measuring.race import Race
 from bench.model import calibrate, cost
@@ -167,10 +169,27 @@ def _cell_config(cell: CellRecord) -> tuple[str, int, int, str]:
     return (cell.executor, cell.workers, cell.chunksize, cell.method)
 
 
-def outcome(cell: CellRecord, best: CellRecord | None, threshold: float) -> str:
+def equivalent_here(cell: CellRecord, best: CellRecord, noise: Noise | None) -> float | None:
+    """The resolution of the machine's noise where ``cell`` lies closer to ``best`` than it lets their rounds
+    tell apart (``Noise.equivalent``, the report's rule); None where it does not, or without a probe."""
+    faster, slower = _speedup(best), _speedup(cell)
+    if noise is None or faster is None or slower is None or not cell.ratios or not best.ratios:
+        return None
+    rounds = (len(best.ratios), len(cell.ratios))
+    times = [*best.times_s, *cell.times_s]
+    baselines = [*(best.baseline_s or []), *(cell.baseline_s or [])]
+    return noise.equivalent(faster.value, slower.value, rounds, times, baselines)
+
+
+def _speedup(cell: CellRecord) -> stats.Estimate | None:
+    return cell.stats.speedup if cell.stats is not None else None
+
+
+def outcome(cell: CellRecord, best: CellRecord | None, threshold: float, noise: Noise | None = None) -> str:
     """How the race ended for a cell: ``eliminated r3 p=0.0012`` (after 3 rounds, at that one-sided
-    p-value against the leader then), ``slower r9 p=0.01`` (measured to the end, then slower than the
-    recommendation), ``not told apart r9``, ``budget spent r4``, ``recommended``, or why it failed."""
+    p-value against the leader then), ``equivalent here r9 ±12%`` (closer to the recommendation than the
+    machine's noise lets their rounds tell apart), ``slower r9 p=0.01`` (measured to the end, then slower
+    than the recommendation), ``not told apart r9``, ``budget spent r4``, ``recommended``, or why it failed."""
     if not cell.ok:
         return cell.status + (f": {cell.error}" if cell.error else "")
     if cell is best:
@@ -179,12 +198,44 @@ def outcome(cell: CellRecord, best: CellRecord | None, threshold: float) -> str:
         return f"eliminated r{cell.eliminated_by['round']} p={cell.eliminated_by['p']:.2g}"
     rounds = len(cell.times_s)
     if best is not None and cell.ratios and best.ratios:
+        within = equivalent_here(cell, best, noise)
+        if within is not None:
+            return f"{EQUIVALENT} r{rounds} ±{within:.0%}"
         p = stats.slower_p(cell.ratios, best.ratios)
         if p <= threshold:
             return f"slower r{rounds} p={p:.2g}"
     if cell.stopped == "budget":
         return f"budget spent r{rounds}"
-    return f"not told apart r{rounds}"
+    return f"{NOT_TOLD_APART} r{rounds}"
+
+
+#: The outcomes of the cells that the recommendation stands for: as fast as far as the rounds or the machine's
+#: noise can tell.
+EQUIVALENT, NOT_TOLD_APART = "equivalent here", "not told apart"
+
+
+def _plainest(best: CellRecord, cells: Sequence[CellRecord], outcomes: Mapping[int, str]) -> CellRecord:
+    """Of ``best`` and the cells equivalent to it here or not told apart from it by rounds that could have
+    told them apart, those significantly faster than serial: the plainest (``bench.executors.plainness``),
+    then the faster. The report names the same one of the same cells."""
+    pool = [best]
+    for cell in cells:
+        said = outcomes[id(cell)]
+        if said.startswith(EQUIVALENT) or (
+            said.startswith(NOT_TOLD_APART) and stats.separable(len(best.ratios or ()), len(cell.ratios or ()))
+        ):
+            pool.append(cell)
+    speedups = {id(cell): _speedup(cell) for cell in pool}
+    faster = [c for c in pool if (s := speedups[id(c)]) is not None and s.above(1)] or [best]
+
+    def plain(cell: CellRecord) -> tuple[Any, ...]:
+        speedup = speedups[id(cell)]
+        return (
+            *plainness(cell.executor, cell.workers, cell.chunksize_spec, cell.method),
+            -(speedup.value if speedup else 0),
+        )
+
+    return min(faster, key=plain)
 
 
 def recommend(
@@ -192,11 +243,18 @@ def recommend(
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The recommendation and the runner-ups, best measured first. Best is the suite's rule everywhere (the
     report's too): the highest lower end of the paired speedup's 95% interval, the speedup the data vouch
-    for, among the cells the race did not eliminate."""
-    speedups = {id(cell): cell.stats.speedup if cell.stats else None for cell in cells}
+    for, among the cells the race did not eliminate; where others are equivalent to it here (the machine's
+    noise, probed as the race began) or not told apart from it, the plainest of them is recommended, and
+    its row's ``equivalent`` counts the others."""
+    speedups = {id(cell): _speedup(cell) for cell in cells}
     ranked = sorted(cells, key=lambda c: _rank(speedups[id(c)]), reverse=True)
-    best = next((c for c in ranked if speedups[id(c)] is not None and c.stopped != "eliminated"), None)
-    threshold = race.threshold(best.case) if best is not None else race.alpha
+    fastest = next((c for c in ranked if speedups[id(c)] is not None and c.stopped != "eliminated"), None)
+    threshold = race.threshold(fastest.case) if fastest is not None else race.alpha
+    best = None
+    if fastest is not None:
+        against_fastest = {id(cell): outcome(cell, fastest, threshold, race.noise) for cell in ranked}
+        best = _plainest(fastest, ranked, against_fastest)
+    outcomes = {id(cell): outcome(cell, best, threshold, race.noise) for cell in ranked}
     rows = []
     for cell in ranked:
         estimate = speedups[id(cell)]
@@ -213,11 +271,14 @@ def recommend(
                 "predicted": _prediction_json(predicted[_cell_config(cell)])
                 if _cell_config(cell) in predicted
                 else None,
-                "outcome": outcome(cell, best, threshold),
+                "outcome": outcomes[id(cell)],
             }
         )
-    first = ranked.index(best) if best is not None else None
-    return (rows[first] if first is not None else None), [row for i, row in enumerate(rows) if i != first]
+    if best is None:
+        return None, rows
+    first = ranked.index(best)
+    rows[first]["equivalent"] = sum(said.startswith((EQUIVALENT, NOT_TOLD_APART)) for said in outcomes.values())
+    return rows[first], [row for i, row in enumerate(rows) if i != first]
 
 
 def _rank(estimate: stats.Estimate | None) -> tuple[float, float]:

@@ -19,7 +19,7 @@ from typing import Any
 from bench.data import stats
 from bench.data.derived import case_level
 from bench.data.environment import env_id, env_summary
-from bench.data.format import one_line
+from bench.data.format import one_line, percent_text
 from bench.data.journal import Journal, JournalError, Results, load, utc_now
 from bench.data.schema import CalibrationRecord, CellRecord, TraceRecord
 from bench.host.noise import Noise
@@ -189,10 +189,24 @@ def setting_of(cell: CellRecord, cores: int | None) -> cost.Setting:
 
 
 def noise_of(cell: CellRecord) -> float:
-    """The relative half-width of the cell's median's interval (its measurement's noise)."""
-    estimate = stats.median_ci(cell.times_s)
+    """The relative half-width of the interval of what the cell measured (:func:`measured_s`): its
+    measurement's noise."""
+    speedup = cell.stats.speedup if cell.stats is not None else None
+    estimate = speedup if speedup is not None and speedup.value > 0 else stats.median_ci(cell.times_s)
     half = estimate.relative_half_width
     return cost.NOISE_FLOOR if not math.isfinite(half) else max(half, cost.NOISE_FLOOR)
+
+
+def measured_s(cell: CellRecord, profile: cost.Profile) -> float:
+    """What ``cell`` measured, as a run time at its ``profile``'s serial level (the median of its own
+    paired baselines): that level over its paired speedup, where it has one. Each round is set against the
+    serial run beside it, so the machine's changes of speed between rounds and cells cancel, as they do in
+    the speedups the suite reports; the model is fitted and checked on what it predicts there. Without a
+    paired baseline: the median of its times."""
+    speedup = cell.stats.speedup if cell.stats is not None else None
+    if speedup is not None and speedup.value > 0:
+        return profile.wall_s / speedup.value
+    return stats.median(cell.times_s)
 
 
 #: The shortest mean item (s) whose trace tells the computation's scaling: on shorter items the tracing
@@ -223,7 +237,7 @@ def observations(
         profile = profiles.at_level(cell)
         into = found.setdefault(cell.executor, [])
         if profile is not None and profile.items:
-            into.append(cost.Observation(profile, setting, stats.median(cell.times_s), noise_of(cell)))
+            into.append(cost.Observation(profile, setting, measured_s(cell, profile), noise_of(cell)))
         computation = (cell.pop or {}).get("computation")
         if computation and profile is not None and computes(profile):
             into.append(cost.Observation(None, setting, computation=float(computation)))
@@ -405,10 +419,36 @@ class Checked:
     #: to tell their scaling.
     cores: int | None = None
     computes: bool = True
+    #: The cell's paired speedup (each round against the serial run beside it) and the serial level the
+    #: prediction was made at (the median of those serial runs): the speedup predicted is that level over
+    #: the predicted time. None without a paired baseline.
+    speedup: stats.Estimate | None = None
+    serial_s: float | None = None
 
     @property
     def error(self) -> float:
         return cost.relative_error(self.predicted.value, self.measured.value)
+
+    @property
+    def predicted_speedup(self) -> cost.Prediction | None:
+        return self.predicted.speedup(self.serial_s) if self.serial_s else None
+
+    @property
+    def speedup_error(self) -> float | None:
+        """The predicted paired speedup's relative error, None without a paired baseline."""
+        predicted = self.predicted_speedup
+        if predicted is None or self.speedup is None:
+            return None
+        return cost.relative_error(predicted.value, self.speedup.value)
+
+    @property
+    def within_noise(self) -> bool | None:
+        """Whether the speedup's error lies within the measured speedup's own 95% interval: the noise the
+        machine put into the cell's rounds explains it (None without a paired speedup)."""
+        predicted = self.predicted_speedup
+        if predicted is None or self.speedup is None:
+            return None
+        return self.speedup.low <= predicted.value <= self.speedup.high
 
     @property
     def agrees(self) -> bool:
@@ -478,6 +518,8 @@ def check(
                 profile.source,
                 setting.cores,
                 computes(profile),
+                cell.stats.speedup if cell.stats is not None else None,
+                profile.wall_s,
             )
         )
     return checked, skipped
@@ -486,6 +528,50 @@ def check(
 def median_error(checked: Sequence[Checked]) -> float | None:
     """The median absolute relative error, None for no cells."""
     return float(stats.median([abs(c.error) for c in checked])) if checked else None
+
+
+@dataclass(frozen=True)
+class SpeedupCheck:
+    """The predicted paired speedups against the measured ones, and how much of the error the noise
+    explains: ``cells`` with a paired speedup; ``error`` their median absolute relative error; ``within``
+    those whose prediction lies within the measured speedup's own 95% interval (what the machine's noise in
+    their rounds allows); ``noise`` the median relative half-width of those intervals; ``beyond`` the median
+    absolute error of the others (what the model gets wrong beyond the noise), None where there are none."""
+
+    cells: int
+    error: float
+    within: int
+    noise: float
+    beyond: float | None
+
+    def line(self) -> str:
+        said = (
+            f"paired speedups: median absolute error {self.error:.1%} over {self.cells} cells; "
+            f"{self.within} of them lie within their measured interval (the noise of their rounds, median "
+            f"±{percent_text(self.noise)})"
+        )
+        if self.beyond is None:
+            return said + ": the noise explains every error"
+        return said + f"; the other {self.cells - self.within}: median error {self.beyond:.1%}"
+
+
+def speedup_check(checked: Sequence[Checked]) -> SpeedupCheck | None:
+    """:class:`SpeedupCheck` of the checked cells with a paired speedup; None where none has one."""
+    paired = [c for c in checked if c.speedup_error is not None]
+    if not paired:
+        return None
+    errors = [abs(c.speedup_error) for c in paired if c.speedup_error is not None]
+    within = [c for c in paired if c.within_noise]
+    beyond = [abs(c.speedup_error) for c in paired if not c.within_noise and c.speedup_error is not None]
+    halves = [c.speedup.relative_half_width for c in paired if c.speedup is not None]
+    finite = [h for h in halves if math.isfinite(h)]
+    return SpeedupCheck(
+        len(paired),
+        float(stats.median(errors)),
+        len(within),
+        float(stats.median(finite)) if finite else math.inf,
+        float(stats.median(beyond)) if beyond else None,
+    )
 
 
 # -- which parameters predict which cells ------------------------------------------
