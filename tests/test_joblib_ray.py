@@ -78,6 +78,7 @@ def test_a_ray_cluster_is_not_held_to_this_machines_cores():
         plan.build(plan.Matrix(executors=("ray",), workers=(64,), workloads=("noop",)))
 
 
+@pytest.mark.slow  # a local Ray starts and stops: seconds
 def test_a_second_ray_in_the_process_is_refused_and_the_first_goes_on():
     needs("ray")
     Ray = bench.executors.get("ray")
@@ -301,6 +302,7 @@ def test_ray_stops_quickly_after_a_timeout(method):
     test_timeout_then_abort_stops_quickly("ray", method)
 
 
+@pytest.mark.slow  # two local Rays and a loky pool start and stop
 def test_the_loky_workers_rays_processes_and_their_folders_end_with_the_instance():
     token = Path.home() / ".ray" / "auth_token"
     had_token = token.exists()

@@ -197,6 +197,7 @@ def lines(result: subprocess.CompletedProcess) -> list[str]:
     return [line for line in result.stdout.splitlines() if line.strip()]
 
 
+@pytest.mark.slow  # two fits of every executor's model on the journal's probes
 def test_model_check_on_a_golden_journal(run_bench):
     """Fitted on the journal's probes (and traces), every other parallel cell is predicted."""
     result = run_bench("model", "check", str(GOLDEN), module=True)

@@ -256,6 +256,13 @@ def test_a_race_and_advise_take_the_reports_rule_for_what_the_noise_cannot_tell_
     [other] = others
     assert (best["executor"], best["outcome"], best["equivalent"]) == ("multiprocessing", "recommended", 1)
     assert other["executor"] == "process-pool" and re.fullmatch(r"equivalent here r12 ±\d+%", other["outcome"])
+    # the plainest: fewer workers, then the registry's order, auto, then map, imap, imap_unordered
+    from bench.executors import plainness
+
+    order = [("serial", 1, "n/a", "map"), ("multiprocessing", 2, "auto", "map"), ("multiprocessing", 2, "32", "map")]
+    order += [("multiprocessing", 2, "32", "imap"), ("multiprocessing", 2, "32", "imap_unordered")]
+    order += [("process-pool", 2, "auto", "map"), ("serial", 4, "n/a", "map")]
+    assert sorted(order, key=lambda c: plainness(*c)) == order
     # without a probe, advise keeps the fastest by the interval rule and the test calls the other slower
     best, [other] = advise.recommend(records, raced(None)[0], {})
     assert best["executor"] == "process-pool" and best["equivalent"] == 0 and other["outcome"].startswith("slower r12")

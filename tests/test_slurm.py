@@ -221,6 +221,25 @@ def test_a_worker_job_that_ignores_scancel_is_stopped_and_leaves_nothing(tmp_pat
     assert [p.pid for p in psutil.process_iter(["cmdline"]) if str(script) in (p.info["cmdline"] or [])] == []
 
 
+def test_whether_slurm_answers_is_asked_once_in_ten_seconds(monkeypatch):
+    """A plan asks once per executor group, and a controller that is down makes sinfo wait seconds."""
+    asked = []
+
+    def sinfo(*args, timeout=None):
+        asked.append(args)
+        raise slurm.SlurmError("sinfo: error: unable to contact the controller")
+
+    clock = [100.0]
+    monkeypatch.setattr(slurm, "command", sinfo)
+    monkeypatch.setattr(slurm.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(slurm, "_asked", {})
+    monkeypatch.delenv("SLURM_CONF", raising=False)
+    first = slurm.unreachable()
+    assert first.startswith("no Slurm reachable (sinfo: error") and slurm.unreachable() == first and len(asked) == 1
+    clock[0] += slurm.UNREACHABLE_KEPT_S
+    assert slurm.unreachable() == first and len(asked) == 2
+
+
 @pytest.mark.slow
 def test_no_reachable_slurm_skips_the_cells_and_says_what_to_run(run_bench, tmp_path, monkeypatch):
     monkeypatch.setenv("SLURM_CONF", str(tmp_path / "no-slurm.conf"))

@@ -601,7 +601,7 @@ def _figures(point: Point) -> str:
 def _simplest(case: CaseReport, best: Point) -> Point:
     """Of ``best`` and the configurations as good or equivalent here that are significantly faster than
     serial: the fewest workers, then the plainest back-end (the registry's order), the library's own or the
-    auto chunk size, ``map``, then the faster."""
+    auto chunk size, ``map`` then ``imap``, then the faster (``bench.executors.plainness``)."""
     pool = [best, *(p for p, _ in case.runners_up), *(p for p, _ in case.equivalent)]
     faster = [p for p in pool if p.speedup is not None and p.speedup.above(1)] or [best]
 

@@ -150,7 +150,7 @@ def print_advice(console: Console, advice: Any) -> None:
             console,
             f"  it and {best['equivalent']} other configuration(s) below are as fast as far as their rounds or this "
             "machine's noise can tell: this is the plainest of them (the fewest workers, then the plainest "
-            "back-end, the auto chunk size, map)",
+            "back-end, the auto chunk size, map, then imap)",
         )
     if record.runner_ups:
         _print_runner_ups(console, record)

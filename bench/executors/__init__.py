@@ -29,11 +29,21 @@ def rank(executor: str) -> int:
     return known.index(executor) if executor in known else len(known)
 
 
-def plainness(executor: str, workers: int, chunksize_spec: str, method: str) -> tuple[int, int, bool, bool]:
+#: Map methods, plainest first: results in order, all at once; in order, as they come; in any order.
+METHODS_PLAINEST_FIRST = ("map", "imap", "imap_unordered")
+
+
+def plainness(executor: str, workers: int, chunksize_spec: str, method: str) -> tuple[int, int, bool, int]:
     """How plain a configuration is, the plainest least: the fewest workers, then the plainest back-end
-    (:func:`rank`), the library's own or the auto chunk size, then ``map``. Of configurations equivalent
-    here, the report and ``advise`` name the plainest."""
-    return (workers, rank(executor), chunksize_spec not in (NATIVE, AUTO), method != "map")
+    (:func:`rank`), the library's own or the auto chunk size, then ``map``, then ``imap``. Of configurations
+    equivalent here, the report and ``advise`` name the plainest."""
+    order = METHODS_PLAINEST_FIRST
+    return (
+        workers,
+        rank(executor),
+        chunksize_spec not in (NATIVE, AUTO),
+        order.index(method) if method in order else len(order),
+    )
 
 
 def get(name: str) -> type[Executor]:

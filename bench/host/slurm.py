@@ -49,16 +49,29 @@ def command(*args: str, timeout: float = COMMAND_TIMEOUT_S, input_text: str | No
     return done.stdout
 
 
+#: How long (s) an answer of :func:`unreachable` is kept: a plan asks once per executor group, and a
+#: controller that is down makes ``sinfo`` wait 4 s or more before it says so.
+UNREACHABLE_KEPT_S = 10.0
+_asked: dict[str | None, tuple[float, str | None]] = {}
+
+
 def unreachable() -> str | None:
-    """None when a Slurm controller answers here, else why not and what to run."""
+    """None when a Slurm controller answers here, else why not and what to run (the answer of the last
+    :data:`UNREACHABLE_KEPT_S` seconds, for the same ``SLURM_CONF``)."""
     conf = os.environ.get("SLURM_CONF")
     if conf and not os.path.isfile(conf):  # sinfo would retry for a minute before it said so
         return f"no Slurm reachable (SLURM_CONF names no file: {conf}); {START_HINT}"
+    now = time.monotonic()
+    kept = _asked.get(conf)
+    if kept is not None and now - kept[0] < UNREACHABLE_KEPT_S:
+        return kept[1]
     try:
         command("sinfo", "-h", "-o", "%P", timeout=15)
+        why = None
     except SlurmError as exc:
-        return f"no Slurm reachable ({exc}); {START_HINT}"
-    return None
+        why = f"no Slurm reachable ({exc}); {START_HINT}"
+    _asked[conf] = (time.monotonic(), why)
+    return why
 
 
 def node_cpus(partition: str | None = None) -> dict[str, int]:
