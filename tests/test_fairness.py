@@ -31,8 +31,9 @@ SHARE = max(1, CORES // 2)
 #: The environment of a user who set no thread variables.
 CLEAN_ENV = {name: value for name, value in os.environ.items() if name not in inner.ENV_VARIABLES}
 LOCAL = "thread-pool,multiprocessing,process-pool,mpi-pool,dask-local"
-#: Tracing is left out: what these tests check (inner threads) is the same in every run of a cell.
-LINALG = ("--workloads", "linalg", "--size", "16", "--chunksizes", "8", "--repeats", "1", "--trace", "off", "--quiet")
+#: No traced or memory run: what these tests check (inner threads) is the same in every run of a cell.
+LINALG = ("--workloads", "linalg", "--size", "16", "--chunksizes", "8", "--repeats", "1", "--trace", "off")
+LINALG += ("--memory", "off", "--quiet")
 
 
 def sweep(*args, cwd, env=None, timeout=300):
