@@ -102,7 +102,8 @@ def test_advise_on_a_users_workload_from_a_file_with_real_process_pools(calibrat
     assert len(record.runner_ups) == len(loaded.cells) - 1
     for row in record.runner_ups:
         # a cell whose group the spent budget left unmeasured is skipped, and says so
-        outcomes = r"(eliminated r\d+ p=|slower r\d+ p=|not told apart r\d+|budget spent r\d+|skipped: not measured)"
+        outcomes = r"(eliminated r\d+ p=|slower r\d+ p=|not told apart r\d+|budget spent r\d+|skipped: not measured"
+        outcomes += r"|equivalent r\d+ ±\d+%)"
         assert re.match(outcomes, row["outcome"]), row["outcome"]
     assert [row["scale"] for row in record.forecast] == list(advise.FORECAST_SCALES)
     assert record.ceiling and record.ceiling > 1

@@ -255,7 +255,7 @@ def test_a_race_and_advise_take_the_reports_rule_for_what_the_noise_cannot_tell_
     best, others = advise.recommend(records, race, {})
     [other] = others
     assert (best["executor"], best["outcome"], best["equivalent"]) == ("multiprocessing", "recommended", 1)
-    assert other["executor"] == "process-pool" and re.fullmatch(r"equivalent here r12 ±\d+%", other["outcome"])
+    assert other["executor"] == "process-pool" and re.fullmatch(r"equivalent r12 ±\d+%", other["outcome"])
     # the plainest: fewer workers, then the registry's order, auto, then map, imap, imap_unordered
     from bench.executors import plainness
 

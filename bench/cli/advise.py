@@ -186,9 +186,9 @@ def _print_runner_ups(console: Console, record: Any) -> None:
     console.print(table)
     legend = (
         "race: rN after N paired rounds; p: the one-sided p-value that it is slower than the leader then "
-        "(eliminated) or than the recommendation (slower) (Welch's test on log speedups); equivalent here: closer "
+        "(eliminated) or than the recommendation (slower) (Welch's test on log speedups); equivalent: closer "
         "to the recommendation than this machine's noise (probed as the race began) lets their rounds tell apart, "
-        "within ±N%; not told apart: as fast as the recommendation as far as its rounds tell."
+        "±N% here; not told apart: as fast as the recommendation as far as its rounds tell."
     )
     if any(row["method"] == "imap_unordered" for row in record.runner_ups):
         legend += f" {METHOD_NOTE}."

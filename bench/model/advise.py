@@ -187,7 +187,7 @@ def _speedup(cell: CellRecord) -> stats.Estimate | None:
 
 def outcome(cell: CellRecord, best: CellRecord | None, threshold: float, noise: Noise | None = None) -> str:
     """How the race ended for a cell: ``eliminated r3 p=0.0012`` (after 3 rounds, at that one-sided
-    p-value against the leader then), ``equivalent here r9 ±12%`` (closer to the recommendation than the
+    p-value against the leader then), ``equivalent r9 ±12%`` (closer to the recommendation than the
     machine's noise lets their rounds tell apart), ``slower r9 p=0.01`` (measured to the end, then slower
     than the recommendation), ``not told apart r9``, ``budget spent r4``, ``recommended``, or why it failed."""
     if not cell.ok:
@@ -211,7 +211,7 @@ def outcome(cell: CellRecord, best: CellRecord | None, threshold: float, noise: 
 
 #: The outcomes of the cells that the recommendation stands for: as fast as far as the rounds or the machine's
 #: noise can tell.
-EQUIVALENT, NOT_TOLD_APART = "equivalent here", "not told apart"
+EQUIVALENT, NOT_TOLD_APART = "equivalent", "not told apart"
 
 
 def _plainest(best: CellRecord, cells: Sequence[CellRecord], outcomes: Mapping[int, str]) -> CellRecord:
@@ -243,15 +243,15 @@ def recommend(
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The recommendation and the runner-ups, best measured first. Best is the suite's rule everywhere (the
     report's too): the highest lower end of the paired speedup's 95% interval, the speedup the data vouch
-    for, among the cells the race did not eliminate; where others are equivalent to it here (the machine's
-    noise, probed as the race began) or not told apart from it, the plainest of them is recommended, and
-    its row's ``equivalent`` counts the others."""
+    for, among the cells the race did not eliminate. Where the race began with a probe of the machine's noise
+    and others are equivalent to it here or not told apart from it, the plainest of them is recommended, as
+    the report recommends, and its row's ``equivalent`` counts the others (0 without a probe)."""
     speedups = {id(cell): _speedup(cell) for cell in cells}
     ranked = sorted(cells, key=lambda c: _rank(speedups[id(c)]), reverse=True)
     fastest = next((c for c in ranked if speedups[id(c)] is not None and c.stopped != "eliminated"), None)
     threshold = race.threshold(fastest.case) if fastest is not None else race.alpha
-    best = None
-    if fastest is not None:
+    best = fastest
+    if fastest is not None and race.noise is not None:  # the machine probed: the report's rule, the plainest
         against_fastest = {id(cell): outcome(cell, fastest, threshold, race.noise) for cell in ranked}
         best = _plainest(fastest, ranked, against_fastest)
     outcomes = {id(cell): outcome(cell, best, threshold, race.noise) for cell in ranked}
@@ -277,7 +277,8 @@ def recommend(
     if best is None:
         return None, rows
     first = ranked.index(best)
-    rows[first]["equivalent"] = sum(said.startswith((EQUIVALENT, NOT_TOLD_APART)) for said in outcomes.values())
+    alike = sum(said.startswith((EQUIVALENT, NOT_TOLD_APART)) for said in outcomes.values())
+    rows[first]["equivalent"] = alike if race.noise is not None else 0
     return rows[first], [row for i, row in enumerate(rows) if i != first]
 
 
