@@ -149,7 +149,7 @@ class Ray(Executor):
                 _check_reachable(address)
                 ray.init(address=address, log_to_driver=False, configure_logging=False, runtime_env=runtime_env)
         self.owns_ray = True
-        free = float(ray.available_resources().get("CPU", 0))  # type: ignore[no-untyped-call]
+        free = float(ray.available_resources().get("CPU", 0))
         if free < self.workers:  # Ray's Pool would wait for them without end
             raise RuntimeError(f"the Ray cluster has {free:g} free CPUs, fewer than the {self.workers} workers")
         self.pool = Pool(
