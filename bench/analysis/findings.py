@@ -37,7 +37,7 @@ from bench.data.schema import (
     RunRecord,
     TraceRecord,
 )
-from bench.executors import plainness, rank
+from bench.executors import plainness
 from bench.host.noise import Noise
 from bench.measuring.trace import GAP_LIMIT
 from bench.model.forecast import CaseInput, CaseModel, EnvModel, model_view
@@ -52,7 +52,6 @@ __all__ = [
     "ProbeFit",
     "analyse",
     "case_title",
-    "executor_rank",
 ]
 
 #: Efficiency that defines METG (Task Bench's METG(50%)).
@@ -61,11 +60,6 @@ TARGET_EFFICIENCY = 0.5
 ALPHA = 1 - stats.LEVEL
 #: Runners-up listed by name; the others are counted.
 RUNNERS_UP_SHOWN = 4
-
-
-def executor_rank(executor: str) -> int:
-    """Where an executor sorts: registry order (serial first), unknown ones last."""
-    return rank(executor)
 
 
 def _slurm_text(env: dict[str, Any]) -> str | None:

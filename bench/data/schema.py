@@ -64,7 +64,7 @@ from typing import Any, ClassVar
 
 from bench.data.format import config_text, threads_phrase
 from bench.data.matrix import AUTO, NATIVE, UNSET_THREADS, Matrix, PlanError, is_int
-from bench.data.stats import CellStats, blocks_of, cell_stats, paired_ratios
+from bench.data.stats import CellStats, Estimate, blocks_of, cell_stats, paired_ratios
 from bench.host.registry import WORKLOADS
 
 __all__ = [
@@ -575,6 +575,11 @@ class CellRecord(_KeyedRecord):
         if not self.ok or not self.times_s:
             return None
         return cell_stats(self.times_s, self.baseline_s if self.paired else None, self.workers, self.block_sizes)
+
+    @property
+    def speedup(self) -> Estimate | None:
+        """The cell's paired speedup with its interval (of :attr:`stats`); None without one."""
+        return self.stats.speedup if self.stats is not None else None
 
     @property
     def block_sizes(self) -> list[int]:

@@ -172,17 +172,13 @@ def _cell_config(cell: CellRecord) -> tuple[str, int, int, str]:
 def equivalent_here(cell: CellRecord, best: CellRecord, noise: Noise | None) -> float | None:
     """The resolution of the machine's noise where ``cell`` lies closer to ``best`` than it lets their rounds
     tell apart (``Noise.equivalent``, the report's rule); None where it does not, or without a probe."""
-    faster, slower = _speedup(best), _speedup(cell)
+    faster, slower = best.speedup, cell.speedup
     if noise is None or faster is None or slower is None or not cell.ratios or not best.ratios:
         return None
     rounds = (len(best.ratios), len(cell.ratios))
     times = [*best.times_s, *cell.times_s]
     baselines = [*(best.baseline_s or []), *(cell.baseline_s or [])]
     return noise.equivalent(faster.value, slower.value, rounds, times, baselines)
-
-
-def _speedup(cell: CellRecord) -> stats.Estimate | None:
-    return cell.stats.speedup if cell.stats is not None else None
 
 
 def outcome(cell: CellRecord, best: CellRecord | None, threshold: float, noise: Noise | None = None) -> str:
@@ -225,7 +221,7 @@ def _plainest(best: CellRecord, cells: Sequence[CellRecord], outcomes: Mapping[i
             said.startswith(NOT_TOLD_APART) and stats.separable(len(best.ratios or ()), len(cell.ratios or ()))
         ):
             pool.append(cell)
-    speedups = {id(cell): _speedup(cell) for cell in pool}
+    speedups = {id(cell): cell.speedup for cell in pool}
     faster = [c for c in pool if (s := speedups[id(c)]) is not None and s.above(1)] or [best]
 
     def plain(cell: CellRecord) -> tuple[Any, ...]:
@@ -246,7 +242,7 @@ def recommend(
     for, among the cells the race did not eliminate. Where the race began with a probe of the machine's noise
     and others are equivalent to it here or not told apart from it, the plainest of them is recommended, as
     the report recommends, and its row's ``equivalent`` counts the others (0 without a probe)."""
-    speedups = {id(cell): _speedup(cell) for cell in cells}
+    speedups = {id(cell): cell.speedup for cell in cells}
     ranked = sorted(cells, key=lambda c: _rank(speedups[id(c)]), reverse=True)
     fastest = next((c for c in ranked if speedups[id(c)] is not None and c.stopped != "eliminated"), None)
     threshold = race.threshold(fastest.case) if fastest is not None else race.alpha

@@ -191,7 +191,7 @@ def setting_of(cell: CellRecord, cores: int | None) -> cost.Setting:
 def noise_of(cell: CellRecord) -> float:
     """The relative half-width of the interval of what the cell measured (:func:`measured_s`): its
     measurement's noise."""
-    speedup = cell.stats.speedup if cell.stats is not None else None
+    speedup = cell.speedup
     estimate = speedup if speedup is not None and speedup.value > 0 else stats.median_ci(cell.times_s)
     half = estimate.relative_half_width
     return cost.NOISE_FLOOR if not math.isfinite(half) else max(half, cost.NOISE_FLOOR)
@@ -203,7 +203,7 @@ def measured_s(cell: CellRecord, profile: cost.Profile) -> float:
     serial run beside it, so the machine's changes of speed between rounds and cells cancel, as they do in
     the speedups the suite reports; the model is fitted and checked on what it predicts there. Without a
     paired baseline: the median of its times."""
-    speedup = cell.stats.speedup if cell.stats is not None else None
+    speedup = cell.speedup
     if speedup is not None and speedup.value > 0:
         return profile.wall_s / speedup.value
     return stats.median(cell.times_s)
@@ -518,7 +518,7 @@ def check(
                 profile.source,
                 setting.cores,
                 computes(profile),
-                cell.stats.speedup if cell.stats is not None else None,
+                cell.speedup,
                 profile.wall_s,
             )
         )
@@ -557,18 +557,19 @@ class SpeedupCheck:
 
 def speedup_check(checked: Sequence[Checked]) -> SpeedupCheck | None:
     """:class:`SpeedupCheck` of the checked cells with a paired speedup; None where none has one."""
-    paired = [c for c in checked if c.speedup_error is not None]
+    paired = [
+        (abs(error), bool(c.within_noise), c.speedup.relative_half_width)
+        for c in checked
+        if (error := c.speedup_error) is not None and c.speedup is not None
+    ]
     if not paired:
         return None
-    errors = [abs(c.speedup_error) for c in paired if c.speedup_error is not None]
-    within = [c for c in paired if c.within_noise]
-    beyond = [abs(c.speedup_error) for c in paired if not c.within_noise and c.speedup_error is not None]
-    halves = [c.speedup.relative_half_width for c in paired if c.speedup is not None]
-    finite = [h for h in halves if math.isfinite(h)]
+    beyond = [error for error, within, _ in paired if not within]
+    finite = [half for _, _, half in paired if math.isfinite(half)]
     return SpeedupCheck(
         len(paired),
-        float(stats.median(errors)),
-        len(within),
+        float(stats.median([error for error, _, _ in paired])),
+        len(paired) - len(beyond),
         float(stats.median(finite)) if finite else math.inf,
         float(stats.median(beyond)) if beyond else None,
     )

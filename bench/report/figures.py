@@ -9,10 +9,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bench.analysis.findings import CaseReport, EnvironmentReport, Point, ProbeFit, executor_rank
+from bench.analysis.findings import CaseReport, EnvironmentReport, Point, ProbeFit
 from bench.data import stats
 from bench.data.format import duration_text
 from bench.data.schema import AUTO, NATIVE
+from bench.executors import rank as executor_rank
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -12,7 +12,6 @@ from bench.analysis.findings import (
     EnvironmentReport,
     Point,
     ProbeFit,
-    executor_rank,
 )
 from bench.data import stats
 from bench.data.format import (
@@ -26,6 +25,7 @@ from bench.data.format import (
     threads_column,
 )
 from bench.data.schema import FAILED, CellRecord
+from bench.executors import rank as executor_rank
 from bench.host import inner_threads
 from bench.measuring.trace import GAP_LIMIT
 from bench.report.figures import Figure, case_figures, environment_figures
