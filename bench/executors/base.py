@@ -30,8 +30,8 @@ __all__ = [
     "OptionError",
     "apply_chunk",
     "batched",
+    "blocking_interrupts",
     "ignore_interrupts",
-    "ignoring_interrupts",
     "mp_context",
     "node_name",
     "package_versions",
@@ -120,20 +120,15 @@ def mp_context() -> multiprocessing.context.BaseContext:
             util.get_temp_dir()
     if start_method() != "forkserver":
         return multiprocessing.get_context(start_method())
-    from multiprocessing import forkserver, resource_tracker
 
-    # The server, and every worker it forks, inherit SIGINT blocked: a Ctrl-C is for the driver, and
-    # one that came while the server or a worker was still starting would end it with a traceback.
-    # (The resource tracker first: starting it unblocks SIGINT in this thread.) Both inherit SIGHUP
-    # ignored: a closed terminal hangs up every process of its group, and a resource tracker that died
-    # of it would leave its semaphores in /dev/shm; the driver stops the rest.
-    with ignoring_interrupts(signal.SIGHUP):
-        resource_tracker.ensure_running()
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            forkserver.ensure_running()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    from multiprocessing import forkserver
+
+    # The server, and every worker it forks, start with the terminal's signals blocked: a Ctrl-C is for
+    # the driver, and one that came while the server or a worker was still starting would end it with a
+    # traceback; a resource tracker that died of a closed terminal's hang-up would leave its semaphores
+    # in /dev/shm. The driver stops the rest.
+    with blocking_interrupts():
+        forkserver.ensure_running()
     return multiprocessing.get_context("forkserver")
 
 
@@ -153,22 +148,26 @@ def ignore_interrupts() -> None:
 
 
 @contextmanager
-def ignoring_interrupts(*signums: int) -> Iterator[None]:
-    """``signums`` (the terminal's: SIGINT, SIGHUP) ignored while processes start, so that they inherit
-    the ignoring.
+def blocking_interrupts() -> Iterator[None]:
+    """The terminal's signals (SIGINT, SIGHUP) blocked in this thread while threads and processes start
+    inside: they inherit them blocked, so that a Ctrl-C meant for the driver never reaches a worker; one
+    that came meanwhile reaches the driver when the block ends.
 
     For libraries that take no worker initializer (see ``ignore_interrupts``).
-    Outside the main thread (where signals cannot be set) it does nothing.
+    Ignoring the signals instead would lose a Ctrl-C that came while a
+    cluster starts (seconds on a busy machine).
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in signums or TERMINAL_SIGNALS}
+    from multiprocessing import resource_tracker
+
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
     try:
+        # multiprocessing's resource tracker, started first and with them blocked too: starting it
+        # unblocks SIGINT in this thread
+        resource_tracker.ensure_running()
+        signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 @contextmanager

@@ -25,7 +25,7 @@ from bench.executors.base import (
     Option,
     apply_chunk,
     batched,
-    ignoring_interrupts,
+    blocking_interrupts,
     node_name,
     not_installed,
 )
@@ -163,8 +163,9 @@ class DaskLocal(_DaskBase):
     def make_cluster(self) -> Any:
         from distributed import LocalCluster
 
-        # The worker processes inherit an ignored SIGINT: Ctrl-C is for the driver.
-        with ignoring_interrupts():
+        # The worker processes (and the threads that start them) inherit SIGINT blocked: Ctrl-C is for
+        # the driver.
+        with blocking_interrupts():
             return LocalCluster(
                 n_workers=self.workers,
                 threads_per_worker=1,
