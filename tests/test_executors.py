@@ -86,6 +86,7 @@ TINY = {
     # the fault beyond the last task: the healthy path (tests/test_faults.py has the faults)
     "fault-raise": (16, {"at": 16}),
     "fault-exit": (16, {"at": 16}),
+    "fault-segv": (16, {"at": 16}),
     "fault-hang": (16, {"at": 16}),
 }
 

@@ -17,23 +17,26 @@ import pytest
 
 import bench
 import bench.executors
+from bench.executors.base import process_end
 from bench.executors.local import Serial, alarm
 from bench.host import slurm
 from conftest import ROOT, left_in, swept_after_an_abort, unavailable
 from workloads import faults
 
-FAULTS = ("fault-raise", "fault-exit", "fault-hang")
+FAULTS = ("fault-raise", "fault-exit", "fault-segv", "fault-hang")
 TIMEOUT = "3"
-#: What each executor records for fault-exit: in the driver it raises; multiprocessing.Pool loses the task.
-EXIT_OUTCOME = {
-    "serial": ("error", "FaultInjected: fault-exit: task 8 runs in the driver process"),
-    "thread-pool": ("error", "FaultInjected: fault-exit: task 8 runs in the driver process"),
-    "multiprocessing": ("timeout", "exceeded the cell timeout of 3 s"),
-    "process-pool": ("error", "BrokenProcessPool"),
-    "dask-local": ("error", "KilledWorker"),
-    "dask-slurm": ("error", "KilledWorker"),
-    "joblib": ("error", "FaultInjected: fault-exit: task 8 runs in the driver process"),  # n_jobs=1: in the driver
-    "ray": ("error", "ActorDiedError"),
+#: What each executor records for fault-exit (exit status 13) and fault-segv (SIGSEGV): in the driver the task
+#: raises; where the suite sees the worker process end, it says which and how.
+CRASH_OUTCOME = {
+    "serial": ("FaultInjected: fault-exit: task 8 runs in the driver process", "FaultInjected: fault-segv"),
+    "thread-pool": ("FaultInjected: fault-exit: task 8 runs in the driver process", "FaultInjected: fault-segv"),
+    "multiprocessing": ("exited with status 13 with work outstanding", "killed by SIGSEGV with work outstanding"),
+    "process-pool": ("exited with status 13 with work outstanding", "killed by SIGSEGV with work outstanding"),
+    "dask-local": ("exited with status 13 with work outstanding (KilledWorker)", "killed by SIGSEGV"),
+    "dask-slurm": ("KilledWorker", "KilledWorker"),  # the nannies log in the jobs, not in the driver
+    # n_jobs=1: joblib runs the calls in the driver
+    "joblib": ("FaultInjected: fault-exit: task 8 runs in the driver process", "FaultInjected: fault-segv"),
+    "ray": ("ActorDiedError", "ActorDiedError"),
 }
 #: Options for executors that need them: jobs start here within seconds, a fault should not wait 600 s.
 OPTIONS = {"dask-slurm": ("--executor-option", "ready_timeout=60")}
@@ -53,15 +56,8 @@ def arguments(executor, workloads):
     )
 
 
-#: Dask retries a task whose worker died on up to three new workers (its ``allowed-failures``), each a
-#: worker restarted by its nanny: a second or more each, which the cell timeout would cut short on a busy
-#: machine. Without retries, the first death is the KilledWorker the test expects.
-DASK_AT_ONCE = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
-
-
 def sweep(run_bench, executor, workloads, scratch, timeout=180):
-    env = {"TMPDIR": str(scratch), **(DASK_AT_ONCE if executor.startswith("dask") else {})}
-    return run_bench(*arguments(executor, workloads), timeout=timeout, env=env)
+    return run_bench(*arguments(executor, workloads), timeout=timeout, env={"TMPDIR": str(scratch)})
 
 
 def mpi_sweep(tmp_path, workloads, scratch):
@@ -108,8 +104,9 @@ def test_every_fault_is_recorded_and_the_sweep_goes_on(run_bench, tmp_path, scra
     assert raised.status == "error" and raised.error.startswith("FaultInjected: fault-raise: task 8 raised")
     # the worker's own frames: the task that raised, in the module that defines it
     assert 'faults.py", line' in raised.traceback and "in raise_task" in raised.traceback
-    status, text = EXIT_OUTCOME[executor]
-    assert cells["fault-exit"].status == status and text in cells["fault-exit"].error
+    # a crashed worker fails its cell at once, well within the 3 s cell timeout, saying how it ended
+    for name, text in zip(("fault-exit", "fault-segv"), CRASH_OUTCOME[executor], strict=True):
+        assert cells[name].status == "error" and text in cells[name].error, cells[name].error
     hung = cells["fault-hang"]
     assert hung.status == "timeout" and hung.error.startswith(f"exceeded the cell timeout of {TIMEOUT} s")
     if executor == "thread-pool":  # a thread cannot be stopped: said in the record, and the run still ends
@@ -120,12 +117,34 @@ def test_every_fault_is_recorded_and_the_sweep_goes_on(run_bench, tmp_path, scra
     assert healthy.ok and healthy.verified and healthy.instance > raised.instance
     assert all(cells[name].baseline_s is None for name in FAULTS)  # no serial baseline to pair
     failed = [line for line in done.stderr.splitlines() if line.startswith(("error: ", "timeout: "))]
-    assert len(failed) == 3 and all(executor in line for line in failed)
+    assert len(failed) == 4 and all(executor in line for line in failed)
     if executor == "dask-slurm":  # every job of every instance was cancelled, the hung one's too
         jobs = [job["job_id"] for cell in cells.values() for job in cell.slurm_jobs]
-        assert len(set(jobs)) == 4 == len({cell.instance for cell in cells.values()})
+        assert len(set(jobs)) == 5 == len({cell.instance for cell in cells.values()})
         slurm.wait(jobs, timeout=20, poll_s=0.2)
     # nothing left in the temporary folder: no pymp-*, no Dask scratch space (the jobs' own included)
+    assert left_in(scratch, wait_s=20) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "executor", ["multiprocessing", "process-pool", pytest.param("dask-local", marks=pytest.mark.dask)]
+)
+def test_a_crashed_worker_fails_its_cell_at_once_without_a_cell_timeout(run_bench, tmp_path, scratch, executor):
+    """multiprocessing.Pool loses the task of a worker that died: without the suite's watch the cell
+    would wait for ever. Two workers, so that one lives on."""
+    needs(executor)
+    done = run_bench(
+        *("--executors", executor, "--workloads", "fault-segv,noop", "--workers", "2", "--chunksizes", "4"),
+        *("--size", "16", "--repeats", "2", "--out", "out", "--quiet"),
+        timeout=120,
+        env={"TMPDIR": str(scratch)},
+    )
+    assert done.returncode == 1, done.stderr
+    cells = cells_of(tmp_path)
+    crashed = cells["fault-segv"]
+    assert crashed.status == "error" and "killed by SIGSEGV with work outstanding" in crashed.error
+    assert cells["noop"].ok and cells["noop"].instance > crashed.instance
     assert left_in(scratch, wait_s=20) == []
 
 
@@ -204,3 +223,10 @@ def test_resume_runs_the_failed_cells_again_and_not_the_ok_ones(run_bench, tmp_p
         ("resume", None),
         ("cell", "fault-raise"),
     ]
+
+
+def test_how_a_process_ended_is_said_in_words():
+    assert process_end(13) == "exited with status 13"
+    assert process_end(-signal.SIGSEGV) == "killed by SIGSEGV"
+    assert process_end(-signal.SIGKILL) == "killed by SIGKILL"
+    assert process_end(-200) == "killed by signal 200"

@@ -131,7 +131,7 @@ def corrupt(answer):
 def test_the_registry_has_every_workload_of_the_contract():
     expected = ["fibprimes", "fibprimes-first", "primes-range", "polyfit", "linalg", "noop", "sleep", "spin"]
     expected += ["payload"]
-    expected += ["fault-raise", "fault-exit", "fault-hang"]
+    expected += ["fault-raise", "fault-exit", "fault-segv", "fault-hang"]
     assert CONTRACT_WORKLOADS[: len(expected)] == expected
     assert set(QUICK_SIZES) == set(expected)
 

@@ -73,7 +73,7 @@ class Workload:
     #: A probe measures an executor's costs (per-task cost, bandwidth, granularity) rather than work a
     #: user wants done: reports show it among the costs, not among the answers.
     probe: ClassVar[bool] = False
-    #: A fault workload (fault-raise, fault-exit, fault-hang): one of its tasks fails on purpose.
+    #: A fault workload (fault-raise, fault-exit, fault-segv, fault-hang): one of its tasks fails on purpose.
     fault: ClassVar[bool] = False
     #: False where a serial baseline means nothing (the fault workloads): its cells are unpaired.
     baseline: ClassVar[bool] = True

@@ -1,4 +1,4 @@
-"""Fault workloads: one task of ``size`` raises, ends its worker process, or never returns.
+"""Fault workloads: one task of ``size`` raises, ends its worker process, crashes it, or never returns.
 
 They test a site's installation and the suite itself: a sweep records the
 failing cell (``error`` or ``timeout``, with the worker's traceback), replaces
@@ -6,13 +6,14 @@ the broken executor and goes on. ``at`` is the index of the faulty task (the
 middle one by default); with ``at`` beyond the last task nothing fails.
 
 Each task knows the driver's process id: in the driver itself (the ``serial``
-loop, a thread pool) ``fault-exit`` raises instead of ending the process that
-measures. ``fault-hang`` needs a cell timeout, and these workloads get no
+loop, a thread pool) ``fault-exit`` and ``fault-segv`` raise instead of ending
+the process that measures. ``fault-hang`` needs a cell timeout, and these workloads get no
 serial baseline (there is no speedup to measure).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import time
 from collections.abc import Iterable
@@ -20,7 +21,17 @@ from typing import Any
 
 from workloads.base import Param, Workload
 
-__all__ = ["FaultExit", "FaultHang", "FaultInjected", "FaultRaise", "exit_task", "hang_task", "raise_task"]
+__all__ = [
+    "FaultExit",
+    "FaultHang",
+    "FaultInjected",
+    "FaultRaise",
+    "FaultSegv",
+    "exit_task",
+    "hang_task",
+    "raise_task",
+    "segv_task",
+]
 
 #: The exit status of a worker that ``fault-exit`` ends.
 EXIT_STATUS = 13
@@ -55,6 +66,15 @@ def exit_task(item: tuple[int, int, int]) -> int:
         if os.getpid() == driver:
             raise FaultInjected(f"fault-exit: task {index} runs in the driver process, which it must not end")
         os._exit(EXIT_STATUS)
+    return index
+
+
+def segv_task(item: tuple[int, int, int]) -> int:
+    index, at, driver = item
+    if index == at:
+        if os.getpid() == driver:
+            raise FaultInjected(f"fault-segv: task {index} runs in the driver process, which it must not crash")
+        ctypes.string_at(0)  # reads address 0: the kernel ends the process with SIGSEGV
     return index
 
 
@@ -98,6 +118,14 @@ class FaultExit(_Fault):
     name = "fault-exit"
     description = "fault: one task (param at) ends its worker process (os._exit); in the driver it raises"
     task = staticmethod(exit_task)
+
+
+class FaultSegv(_Fault):
+    """One task crashes its worker process: a segmentation fault, as a broken C extension makes."""
+
+    name = "fault-segv"
+    description = "fault: one task (param at) crashes its worker process (SIGSEGV); in the driver it raises"
+    task = staticmethod(segv_task)
 
 
 class FaultHang(_Fault):

@@ -7,6 +7,8 @@ import concurrent.futures
 import functools
 import itertools
 import multiprocessing
+import multiprocessing.connection
+import multiprocessing.process
 import os
 import signal
 import threading
@@ -28,13 +30,17 @@ __all__ = [
     "Executor",
     "Option",
     "OptionError",
+    "WorkerDied",
     "apply_chunk",
     "batched",
     "blocking_interrupts",
+    "deadline_after",
+    "ended_workers",
     "ignore_interrupts",
     "mp_context",
     "node_name",
     "package_versions",
+    "process_end",
     "worker_identity",
 ]
 
@@ -230,12 +236,54 @@ def check_chunksize(chunksize: int | None) -> None:
         raise ValueError("chunksize must be >= 1 (or None: the library's own rule)")
 
 
+class WorkerDied(RuntimeError):
+    """A worker process ended while it had work: the signal or exit status, and which worker."""
+
+
+#: How long a pool's own thread may take to reap a worker process that ended.
+REAP_WAIT_S = 5.0
+
+
+def ended_workers(processes: Iterable[multiprocessing.process.BaseProcess]) -> list[tuple[int, int]]:
+    """(pid, exit code) of those of a pool's worker ``processes`` that have ended.
+
+    The pool's own thread reaps them; the code is read once it has (a second
+    reader of a forkserver's child would find the pipe empty and take 255).
+    """
+    started = [process for process in processes if process.pid is not None]
+    if not started:
+        return []
+    ready = set(multiprocessing.connection.wait([process.sentinel for process in started], 0))
+    ended = []
+    for process in started:
+        if process.sentinel not in ready:
+            continue
+        popen = getattr(process, "_popen", None)
+        deadline = time.monotonic() + REAP_WAIT_S
+        while getattr(popen, "returncode", None) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        code = getattr(popen, "returncode", None)
+        ended.append((int(process.pid or 0), int(code if code is not None else process.exitcode or 0)))
+    return ended
+
+
+def process_end(exitcode: int) -> str:
+    """How a process ended, from its exit code as ``multiprocessing`` and ``subprocess`` give it."""
+    if exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exited with status {exitcode}"
+
+
 def remaining_s(deadline: float | None) -> float | None:
     """Seconds left until ``deadline`` (``time.monotonic``), never negative; None: no deadline."""
     return None if deadline is None else max(deadline - time.monotonic(), 0.0)
 
 
-def _deadline(timeout: float | None) -> float | None:
+def deadline_after(timeout: float | None) -> float | None:
+    """The ``time.monotonic`` moment ``timeout`` seconds from now; None: no deadline."""
     return None if timeout is None else time.monotonic() + timeout
 
 
@@ -507,6 +555,19 @@ class Executor:
             raise
         except TIMEOUT_ERRORS as exc:
             raise TimeoutError(str(exc) or f"unfinished after {timeout} s") from exc
+        except Exception as exc:
+            self._raise_death(exc)
+            raise
+
+    def death(self, exc: Exception) -> WorkerDied | None:
+        """The worker's death that the library's error ``exc`` stands for, said with which worker and how
+        (libraries often say only that one died); None when ``exc`` is not one."""
+        return None
+
+    def _raise_death(self, exc: Exception) -> None:
+        died = self.death(exc)
+        if died is not None:
+            raise died from exc
 
     def _map(
         self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int | None, timeout: float | None
@@ -532,7 +593,7 @@ class Executor:
         """
         check_chunksize(chunksize)
         chunks = self.chunks_of(chunksize, "imap")
-        return self._timed_stream(self._stream(fn, iterable, chunks, _deadline(timeout), ordered=True), timeout)
+        return self._timed_stream(self._stream(fn, iterable, chunks, deadline_after(timeout), ordered=True), timeout)
 
     def imap_unordered(
         self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int | None = 1, timeout: float | None = None
@@ -540,7 +601,7 @@ class Executor:
         """As :meth:`imap`, but each chunk's results as soon as that chunk is done."""
         check_chunksize(chunksize)
         chunks = self.chunks_of(chunksize, "imap_unordered")
-        return self._timed_stream(self._stream(fn, iterable, chunks, _deadline(timeout), ordered=False), timeout)
+        return self._timed_stream(self._stream(fn, iterable, chunks, deadline_after(timeout), ordered=False), timeout)
 
     def method(self, name: str) -> Callable[..., Any]:
         """The map method called ``name`` (one of ``METHODS``)."""
@@ -548,15 +609,18 @@ class Executor:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, not {name!r}")
         return getattr(self, name)  # type: ignore[no-any-return]
 
-    @staticmethod
-    def _timed_stream(stream: Iterator[Any], timeout: float | None) -> Iterator[Any]:
-        """``stream`` with whatever timeout class a library raises turned into the builtin TimeoutError."""
+    def _timed_stream(self, stream: Iterator[Any], timeout: float | None) -> Iterator[Any]:
+        """``stream`` with whatever timeout class a library raises turned into the builtin TimeoutError,
+        and a worker's death said as ``death`` says it."""
         try:
             yield from stream
         except TimeoutError:
             raise
         except TIMEOUT_ERRORS as exc:
             raise TimeoutError(str(exc) or f"unfinished after {timeout} s") from exc
+        except Exception as exc:
+            self._raise_death(exc)
+            raise
 
     def _stream(
         self,

@@ -23,11 +23,13 @@ from bench.executors.base import (
     TIMEOUT_ERRORS,
     Executor,
     Option,
+    WorkerDied,
     apply_chunk,
     batched,
     blocking_interrupts,
     node_name,
     not_installed,
+    process_end,
 )
 from bench.host import slurm
 
@@ -39,6 +41,28 @@ __all__ = ["DaskLocal", "DaskSlurm", "NANNY_ENVIRON"]
 
 #: Dask's configuration of the variables its nannies set before they start a worker process.
 NANNY_ENVIRON = "distributed.nanny.pre-spawn-environ"
+#: Dask's configuration of how many workers may die running a task before the task fails.
+ALLOWED_FAILURES = "distributed.scheduler.allowed-failures"
+#: What a nanny logs when its worker process ends (distributed.nanny).
+NANNY_DEATH = re.compile(r"Worker process (\d+) (?:exited with status (-?\d+)|was killed by signal (\d+))")
+
+
+#: How long a worker's end may take to reach the log after Dask reported it to the client.
+DEATH_LOG_WAIT_S = 1.0
+
+
+class _Deaths(logging.Handler):
+    """The ends of worker processes that the nannies of this process log, newest last."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.seen: list[tuple[int, int]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = NANNY_DEATH.search(record.getMessage())
+        if found:
+            pid, status, signum = found.groups()
+            self.seen.append((int(pid), int(status) if status is not None else -int(signum)))
 
 
 class _DaskBase(Executor):
@@ -77,9 +101,30 @@ class _DaskBase(Executor):
         environ = self.nanny_environ()
         # A nanny in this process also sets its variables here, for good ("poisoning the process running
         # the Nanny", says Dask): the driver, and what it starts later, keep their own.
-        with dask.config.set({"temporary-directory": self.scratch, NANNY_ENVIRON: environ}), kept_environ(environ):
+        # A task whose worker died fails at once (KilledWorker) rather than on up to three fresh workers in
+        # turn: it would crash them too, and a benchmark's run is spoilt by the first death.
+        settings = {"temporary-directory": self.scratch, NANNY_ENVIRON: environ, ALLOWED_FAILURES: 0}
+        #: What the nannies in this process say of their workers' deaths (not those of remote ones).
+        self._deaths = _Deaths()
+        logging.getLogger("distributed.nanny").addHandler(self._deaths)
+        with dask.config.set(settings), kept_environ(environ):
             self.cluster = self.make_cluster()
         self.client = Client(self.cluster)
+
+    def death(self, exc: Exception) -> WorkerDied | None:
+        """Dask's KilledWorker names the task and the worker's address; the nanny, in this process for a
+        local cluster, logs how the worker process ended."""
+        from distributed import KilledWorker
+
+        if not isinstance(exc, KilledWorker):
+            return None
+        deadline = time.monotonic() + DEATH_LOG_WAIT_S
+        while not self._deaths.seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not self._deaths.seen:
+            return None
+        pid, code = self._deaths.seen[-1]
+        return WorkerDied(f"worker process {pid} {process_end(code)} with work outstanding (KilledWorker)")
 
     #: Seconds to wait for every worker to connect.
     ready_timeout_s: float = READY_TIMEOUT_S
@@ -131,6 +176,9 @@ class _DaskBase(Executor):
 
     def shutdown(self) -> None:
         client, cluster = getattr(self, "client", None), getattr(self, "cluster", None)
+        deaths = getattr(self, "_deaths", None)
+        if deaths is not None:
+            logging.getLogger("distributed.nanny").removeHandler(deaths)
         try:
             if client is not None:
                 client.close()

@@ -6,19 +6,26 @@ import concurrent.futures
 import functools
 import multiprocessing
 import multiprocessing.pool
+import multiprocessing.process
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from bench.executors.base import (
+    REAP_WAIT_S,
     Executor,
+    WorkerDied,
     apply_chunk,
     batched,
+    deadline_after,
+    ended_workers,
     ignore_interrupts,
     mp_context,
+    process_end,
     remaining_s,
     start_method,
 )
@@ -192,6 +199,24 @@ class ProcessPool(_ProcessWorkers, NativeChunksPool):
             max_workers=self.workers, mp_context=mp_context(), initializer=self.worker_initializer(ignore_interrupts)
         )
 
+    def start(self) -> None:
+        super().start()
+        #: The pool's worker processes by pid: its own dict, which it lets go when it shuts down.
+        workers = getattr(self.pool, "_processes", None)
+        self._workers: dict[int, multiprocessing.process.BaseProcess] = workers if workers is not None else {}
+
+    def death(self, exc: Exception) -> WorkerDied | None:
+        """The pool says only that a worker died (BrokenProcessPool); it ends the others with SIGTERM."""
+        if not isinstance(exc, BrokenProcessPool):
+            return None
+        for pid, code in ended_workers(list(self._workers.values())):
+            if code != -signal.SIGTERM:
+                return WorkerDied(
+                    f"worker process {pid} {process_end(code)} with work outstanding: the pool is broken "
+                    "(BrokenProcessPool)"
+                )
+        return None
+
     def abort(self) -> None:
         # Kill the workers; the pool then marks every unfinished future broken and winds down at once.
         kill = getattr(self.pool, "kill_workers", None)  # public from Python 3.14
@@ -215,6 +240,30 @@ class ProcessPool(_ProcessWorkers, NativeChunksPool):
         self.pool.shutdown(wait=True)
 
 
+#: How often a call on ``multiprocessing.Pool`` looks for a worker that died (a result wakes it at once).
+DEATH_POLL_S = 0.1
+
+
+class _WatchedPool(multiprocessing.pool.Pool):
+    """``multiprocessing.Pool`` that keeps every worker process it starts.
+
+    The pool replaces a worker that died and loses the task the worker held:
+    a call waiting for that task would wait for ever. The executor looks at
+    the workers while it waits (``MultiprocessingPool.ended``).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        #: Every worker the pool started, in order, replacements included.
+        self.started: list[multiprocessing.process.BaseProcess] = []
+        super().__init__(*args, **kwargs)
+
+    def Process(self, ctx: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]  # noqa: N802
+        """Pool's own is a static method; its workers are all made here (in its worker handler too)."""
+        process = ctx.Process(*args, **kwargs)
+        self.started.append(process)
+        return process
+
+
 class MultiprocessingPool(_ProcessWorkers):
     """multiprocessing.Pool with its own chunking."""
 
@@ -222,7 +271,7 @@ class MultiprocessingPool(_ProcessWorkers):
     description = "multiprocessing.Pool"
     map_overlaps_input = False  # Pool.map makes a list of its input before it sends a chunk
     own_chunking = frozenset({"map"})  # Pool.map's rule; Pool.imap's default is one item per task
-    pool: multiprocessing.pool.Pool
+    pool: _WatchedPool
 
     @classmethod
     def native_chunksize(cls, n_items: int | None, workers: int, method: str) -> int | None:
@@ -236,7 +285,32 @@ class MultiprocessingPool(_ProcessWorkers):
         #: The open streams' stop signals: the pool's one feeder thread may be waiting in a stream's
         #: gate, and closing or terminating the pool waits for that thread.
         self._streams: set[threading.Event] = set()
-        self.pool = mp_context().Pool(self.workers, initializer=self.worker_initializer(ignore_interrupts))
+        self.pool = _WatchedPool(
+            self.workers, initializer=self.worker_initializer(ignore_interrupts), context=mp_context()
+        )
+        #: The workers whose end was reported (or came between calls, with no task lost).
+        self._ended: set[int] = set()
+
+    def ended(self) -> WorkerDied | None:
+        """A worker that died and was not yet reported, with how; None while all live."""
+        for pid, code in ended_workers(worker for worker in list(self.pool.started) if worker.pid not in self._ended):
+            self._ended.add(pid)
+            return WorkerDied(f"worker process {pid} {process_end(code)} with work outstanding (its task is lost)")
+        return None
+
+    def _watching(self, wait: Callable[[float | None], Any], deadline: float | None) -> Any:
+        """``wait(timeout)`` until it gives a result, in short steps that look for a worker that died;
+        multiprocessing.TimeoutError at ``deadline``."""
+        while True:
+            left = remaining_s(deadline)
+            try:
+                return wait(DEATH_POLL_S if left is None else min(left, DEATH_POLL_S))
+            except multiprocessing.TimeoutError:
+                died = self.ended()
+                if died is not None:
+                    raise died from None
+                if left is not None and left <= DEATH_POLL_S:
+                    raise
 
     def _stop_streams(self) -> None:
         for closed in list(self._streams):
@@ -250,8 +324,11 @@ class MultiprocessingPool(_ProcessWorkers):
     def _map(
         self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int | None, timeout: float | None
     ) -> list[Any]:
+        while self.ended():  # one that died between calls held no task
+            pass
+        result = self.pool.map_async(fn, iterable, chunksize)
         try:
-            return self.pool.map_async(fn, iterable, chunksize).get(timeout)
+            return cast(list[Any], self._watching(result.get, deadline_after(timeout)))
         except multiprocessing.TimeoutError:
             raise TimeoutError(f"unfinished after {timeout} s") from None
 
@@ -277,16 +354,22 @@ class MultiprocessingPool(_ProcessWorkers):
                     return
                 yield chunk
 
+        while self.ended():  # one that died between calls held no task
+            pass
         imap = self.pool.imap if ordered else self.pool.imap_unordered
         results = imap(functools.partial(apply_chunk, fn), gated(), 1)
+        lost = False  # a worker died holding a chunk, which never comes
         try:
             while True:
                 try:
-                    chunk = results.next(remaining_s(deadline))
+                    chunk = self._watching(results.next, deadline)
                 except StopIteration:
                     return
                 except multiprocessing.TimeoutError:
                     raise TimeoutError("no chunk finished within the timeout") from None
+                except WorkerDied:
+                    lost = True
+                    raise
                 gate.release()
                 yield from chunk
         finally:
@@ -297,12 +380,15 @@ class MultiprocessingPool(_ProcessWorkers):
             gate.release()
             self._streams.discard(closed)
             try:
-                while True:
-                    results.next(remaining_s(deadline))
-            except Exception:  # the end, the deadline, or a failed chunk: the stream is over either way
+                while not lost:
+                    self._watching(results.next, deadline)
+            except Exception:  # the end, the deadline, a failed chunk or a lost one: the stream is over
                 pass
 
     def shutdown(self) -> None:
+        if self._ended:  # a task lost with its worker stays in the pool's books: close() would wait for it
+            self.abort()
+            return
         self._stop_streams()
         self.pool.close()
         self.pool.join()
@@ -312,10 +398,6 @@ class MultiprocessingPool(_ProcessWorkers):
         _kill_workers_and_free_their_locks(self.pool)
         self.pool.terminate()
         self.pool.join()
-
-
-#: How long a killed worker process may take to be reaped.
-REAP_TIMEOUT_S = 5.0
 
 
 def _kill_workers_and_free_their_locks(pool: multiprocessing.pool.Pool) -> None:
@@ -331,12 +413,12 @@ def _kill_workers_and_free_their_locks(pool: multiprocessing.pool.Pool) -> None:
     handler = pool._worker_handler  # type: ignore[attr-defined]
     handler._state = multiprocessing.pool.TERMINATE  # no replacement starts
     pool._change_notifier.put(None)  # type: ignore[attr-defined]
-    handler.join(REAP_TIMEOUT_S)
+    handler.join(REAP_WAIT_S)
     workers = list(pool._pool)  # type: ignore[attr-defined]
     for worker in workers:
         worker.kill()
     for worker in workers:
-        worker.join(REAP_TIMEOUT_S)
+        worker.join(REAP_WAIT_S)
     for lock in (pool._inqueue._rlock, pool._outqueue._wlock):  # type: ignore[attr-defined]
         lock.acquire(False)  # held by a dead worker, or now by this process
         lock.release()

@@ -109,6 +109,7 @@ WORKLOADS: Registry[Any] = Registry(
         "payload": "workloads.probes:Payload",
         "fault-raise": "workloads.faults:FaultRaise",
         "fault-exit": "workloads.faults:FaultExit",
+        "fault-segv": "workloads.faults:FaultSegv",
         "fault-hang": "workloads.faults:FaultHang",
     },
 )

@@ -148,6 +148,7 @@ QUICK_SIZES = {
     "payload": (50,),
     "fault-raise": (16,),
     "fault-exit": (16,),
+    "fault-segv": (16,),
     "fault-hang": (16,),
 }
 #: Rounds of the ``quick`` preset: more than the fewest for a 95% interval (6), so that ``compare`` can
