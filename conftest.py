@@ -165,22 +165,23 @@ def scratch(tmp_path):
     return folder
 
 
-def swept_after_an_abort(folder: Path) -> list[str]:
-    """What is left in ``folder`` (a run's ``TMPDIR``) once the next sweep has run there, after a run that
-    MPI aborted: such a run leaves only its processes' own folders, listing what MPI left elsewhere."""
-    from unittest import mock
+#: How soon the watchers of a launch's processes have removed what the processes left (bench.host.scratch).
+WATCHED_S = 5.0
 
+
+def left_after_an_abort(folder: Path) -> list[str]:
+    """What is left in ``folder`` (a run's ``TMPDIR``) 5 s after the last process of a run that MPI aborted
+    (or that was killed) has ended: each process's folder, with what it lists (MPI's segments in /dev/shm,
+    its process manager's files), goes with its watcher, without waiting for a next sweep."""
     from bench.host import scratch
     from tests.helpers import still_running
 
     left = left_in(folder)
     assert all(name.startswith(scratch.PREFIX) for name in left), left
-    # the sweep removes the folders of processes that have ended: the launch's last ones may still be ending
     owners = [int(name.split("-")[1]) for name in left if "/" not in name]
-    still_running([process for pid in owners if (process := _process(pid))], wait_s=30)
-    with mock.patch("tempfile.tempdir", str(folder)):
-        scratch.remove_stale()
-    return left_in(folder)
+    # the launch's last processes may still be ending
+    assert still_running([process for pid in owners if (process := _process(pid))], wait_s=30) == []
+    return left_in(folder, wait_s=WATCHED_S)
 
 
 def _process(pid: int) -> psutil.Process | None:
@@ -234,9 +235,11 @@ def calibrated(tmp_path_factory):
 
 
 #: Helpers that live exactly as long as the pytest process: multiprocessing's
-#: forkserver and resource tracker, and the process manager (mpiexec -pmi_args,
-#: hydra_pmi_proxy) that an MPICH singleton starts to spawn and stops at MPI_Finalize.
+#: forkserver and resource tracker, the process manager (mpiexec -pmi_args,
+#: hydra_pmi_proxy) that an MPICH singleton starts to spawn and stops at MPI_Finalize,
+#: and the watcher of the process's temporary folder (bench.host.scratch).
 LIFELONG_HELPERS = (
+    "bench_scratch_watcher",
     "multiprocessing.forkserver",
     "multiprocessing.resource_tracker",
     "joblib.externals.loky.backend.resource_tracker",

@@ -21,7 +21,7 @@ from bench.host.provenance import available_cores
 from bench.measuring import preflight as estimate
 from bench.measuring.plan import Matrix
 from bench.measuring.runner import Interrupted, Progress
-from conftest import ROOT, left_in
+from conftest import ROOT, WATCHED_S, left_in
 from tests.helpers import still_running
 from tests.test_mpi import journal_of, mpiexec
 
@@ -229,6 +229,36 @@ def test_an_interrupted_group_keeps_its_rounds_and_resume_completes_them(tmp_pat
     assert journal.stat().st_size == size and again.cells == final
 
 
+#: A process that makes its temporary folder, lists two files as its own (one that it may own, one that it may
+#: not), and is killed with SIGKILL: nothing of it can run at its end.
+KILLED = """
+import os, signal, sys
+from pathlib import Path
+from bench.host import scratch
+folder = scratch.folder()
+(folder / "dask-xyz").mkdir()
+mine, theirs = Path(sys.argv[1]) / "mpich_shm_Ab12Cd", Path(sys.argv[1]) / "precious.txt"
+mine.write_text("segment")
+theirs.write_text("not ours")
+scratch.own([mine, theirs])
+print(folder, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_the_folder_of_a_killed_process_goes_with_its_watcher_at_once(tmp_path, scratch):
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED, str(tmp_path)],
+        env={**os.environ, "TMPDIR": str(scratch), "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert done.stdout.startswith(f"{scratch}/bench-")
+    assert left_in(scratch, wait_s=WATCHED_S) == []  # its folder, without a next sweep
+    assert not (tmp_path / "mpich_shm_Ab12Cd").exists()  # and what it listed that it may own
+    assert (tmp_path / "precious.txt").read_text() == "not ours"
+
+
 def test_leftovers_of_killed_runs_are_removed_and_nothing_else(tmp_path, monkeypatch):
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -252,7 +282,7 @@ def test_leftovers_of_killed_runs_are_removed_and_nothing_else(tmp_path, monkeyp
 
 @pytest.mark.slow
 @pytest.mark.dask
-def test_kill_9_of_the_driver_leaves_scratch_that_resume_removes(tmp_path, scratch):
+def test_kill_9_of_the_driver_leaves_nothing_behind_and_resume_completes(tmp_path, scratch):
     # runs of 0.4 s: long enough to be killed in, short enough to resume
     command = [sys.executable, str(ROOT / "bench" / "run.py"), "--executors", "dask-local", "--workloads", "spin"]
     command += ["--size", "4", "--param", "task_us=100000", "--workers", "1", "--chunksizes", "1", "--repeats", "3"]
@@ -275,10 +305,9 @@ def test_kill_9_of_the_driver_leaves_scratch_that_resume_removes(tmp_path, scrat
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
-    [left] = left_in(scratch)[:1]
-    assert left.startswith(f"bench-{process.pid}-")
+    # the folder's watcher removed it as the driver ended (Dask's scratch space with it)
+    assert left_in(scratch, wait_s=WATCHED_S) == []
     [journal] = (tmp_path / "out").glob("*.jsonl")
-    # the resumed run removes what the killed one left (its process is gone), then measures
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), "--resume", str(journal), "--quiet"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,

@@ -20,7 +20,7 @@ import bench.executors
 from bench.executors.base import process_end
 from bench.executors.local import Serial, alarm
 from bench.host import slurm
-from conftest import ROOT, left_in, swept_after_an_abort, unavailable
+from conftest import ROOT, left_after_an_abort, left_in, unavailable
 from workloads import faults
 
 FAULTS = ("fault-raise", "fault-exit", "fault-segv", "fault-hang")
@@ -162,7 +162,7 @@ def test_mpi_pool_records_a_raise_and_leaves_a_hung_task_behind_then_ends(tmp_pa
     assert cells["fault-hang"].status == "timeout" and "still run a task" in cells["fault-hang"].error
     assert cells["noop"].ok and cells["noop"].verified
     assert "ending without waiting for work left running: the workers of mpi-pool x1" in done.stderr
-    assert swept_after_an_abort(scratch) == []  # and MPI's files with the folders
+    assert left_after_an_abort(scratch) == []  # and MPI's files with the folders
 
 
 @pytest.mark.slow
@@ -172,7 +172,7 @@ def test_a_worker_that_dies_under_mpi_pool_ends_the_job_and_the_journal_still_lo
     assert done.returncode != 0
     [path] = (tmp_path / "out").glob("*.jsonl")
     assert bench.load(path).runs  # a file that loads, run record first
-    assert swept_after_an_abort(scratch) == []
+    assert left_after_an_abort(scratch) == []
 
 
 @pytest.mark.slow

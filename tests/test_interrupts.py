@@ -19,6 +19,7 @@ import pytest
 import bench
 import bench.executors
 from bench.data.journal import Journal
+from bench.host.scratch import WATCHER
 from bench.measuring.plan import Matrix
 from bench.measuring.runner import Interrupted, Progress, _Interrupts
 from conftest import ROOT, left_in, unavailable
@@ -60,13 +61,18 @@ class Driver:
 
     def look(self, since=frozenset()):
         """Remember the driver's descendants; returns how many of them are workers (not a ``git`` or
-        ``lscpu`` asked for the run's provenance), of those not in ``since``."""
+        ``lscpu`` asked for the run's provenance, nor the watcher of a temporary folder), of those not in
+        ``since``."""
         try:
             for child in psutil.Process(self.process.pid).children(recursive=True):
                 self.seen.setdefault(child.pid, child)
         except psutil.Error:
             pass
-        workers = [pid for pid, child in self.seen.items() if any(word in command_line(child) for word in WORKER)]
+        workers = [
+            pid
+            for pid, child in self.seen.items()
+            if any(word in command_line(child) for word in WORKER) and WATCHER not in command_line(child)
+        ]
         return sum(pid not in since for pid in workers)
 
     def wait_for(self, condition, what, timeout=120):

@@ -18,6 +18,7 @@ import bench
 import bench.executors
 from bench.analysis.findings import analyse
 from bench.data.schema import METHODS
+from bench.host.scratch import WATCHER
 from bench.measuring import plan
 from tests.helpers import ray_folders_left, square
 
@@ -321,8 +322,9 @@ def test_the_loky_workers_rays_processes_and_their_folders_end_with_the_instance
                 child
                 for child in psutil.Process().children(recursive=True)
                 if child.pid not in earlier
-                # loky's resource tracker, as multiprocessing's, ends with this process
-                and "resource_tracker" not in " ".join(child.cmdline())
+                # loky's resource tracker, as multiprocessing's, ends with this process, as does the watcher of
+                # its temporary folder
+                and not any(helper in " ".join(child.cmdline()) for helper in ("resource_tracker", WATCHER))
             ]
             assert len(started) >= 2, name  # the workers at least
         _, alive = psutil.wait_procs(started, timeout=20)

@@ -11,7 +11,8 @@ import psutil
 import pytest
 
 import bench
-from conftest import ROOT, swept_after_an_abort
+from bench.host.scratch import WATCHER
+from conftest import ROOT, left_after_an_abort
 from tests.helpers import command_line, still_running
 
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
@@ -150,7 +151,7 @@ def _cpu_watch(samples):
         while process.poll() is None and time.monotonic() < deadline:
             for child in launcher.children(recursive=True):
                 try:
-                    if "python" in child.name():
+                    if "python" in child.name() and WATCHER not in " ".join(child.cmdline()):  # a rank
                         times, now = child.cpu_times(), time.time()
                         if now - child.create_time() >= STARTED_S:
                             reading = (now, times.user + times.system)
@@ -375,8 +376,8 @@ def test_under_mpi_comm_a_raise_is_recorded_and_a_hung_rank_blocks_only_mpi_comm
     assert cells["mpi-comm", "noop"].error == "not run: ranks of this launch still run a task that mpi-comm left behind"
     assert cells["process-pool", "noop"].ok and cells["process-pool", "fault-hang"].status == "timeout"
     assert "ending without waiting for work left running: the workers of mpi-comm x2" in done.stderr
-    # the ranks that MPI_Abort ended leave their folders, listing what MPI left: the next sweep removes them
-    assert swept_after_an_abort(scratch) == []  # multiprocessing's folder too
+    # the ranks that MPI_Abort ended leave their folders, listing what MPI left: their watchers remove them
+    assert left_after_an_abort(scratch) == []  # multiprocessing's folder too
 
 
 @pytest.mark.slow
@@ -441,8 +442,8 @@ def test_an_exception_in_the_driver_ends_every_rank_within_seconds(tmp_path):
 
 
 @pytest.mark.slow
-def test_kill_9_of_rank_0_ends_the_launch(tmp_path):
-    members = []
+def test_kill_9_of_rank_0_ends_the_launch_and_leaves_nothing_behind(tmp_path, scratch):
+    members, owned = [], []
 
     def rank_0(process):
         for member in launch_members(process):
@@ -459,13 +460,22 @@ def test_kill_9_of_rank_0_ends_the_launch(tmp_path):
             time.sleep(0.05)
         time.sleep(1)  # into the mpi-comm cell
         members.extend(launch_members(process))
+        # what the ranks made outside their folders (MPI's shared-memory segments) and listed as theirs
+        owned.extend(Path(line) for listing in scratch.glob("bench-*/owned") for line in listing.read_text().split())
         rank_0(process).send_signal(signal.SIGKILL)
         watch.killed = time.monotonic()
 
     args = ("--executors", "mpi-comm", "--workers", "2", "--workloads", "fibprimes", "--size", "1500")
-    done = mpiexec(3, *args, "--chunksizes", "1", "--repeats", "40", cwd=tmp_path, timeout=120, watch=watch)
+    done = mpiexec(
+        3, *args, "--chunksizes", "1", "--repeats", "40", cwd=tmp_path, timeout=120, watch=watch,
+        env={"TMPDIR": str(scratch)},
+    )  # fmt: skip
     assert done.returncode != 0
     assert time.monotonic() - watch.killed < 15  # the launch ended on its own, well before the timeout
     assert still_running(members) == []
+    # within 5 s of the launch's end, without a next sweep: no folder, no segment in /dev/shm
+    assert any(path.parent == Path("/dev/shm") for path in owned), owned
+    assert left_after_an_abort(scratch) == []
+    assert [path for path in owned if path.exists()] == []
     [journal] = (tmp_path / "results").glob("*.jsonl")
     assert bench.load(journal).runs

@@ -248,14 +248,21 @@ def ended_workers(processes: Iterable[multiprocessing.process.BaseProcess]) -> l
     """(pid, exit code) of those of a pool's worker ``processes`` that have ended.
 
     The pool's own thread reaps them; the code is read once it has (a second
-    reader of a forkserver's child would find the pipe empty and take 255).
+    reader of a forkserver's child would find the pipe empty and take 255),
+    and a process it has reaped is not asked again (its sentinel may be closed).
     """
-    started = [process for process in processes if process.pid is not None]
-    if not started:
-        return []
-    ready = set(multiprocessing.connection.wait([process.sentinel for process in started], 0))
-    ended = []
-    for process in started:
+    ended, waiting = [], []
+    for process in processes:
+        code = getattr(getattr(process, "_popen", None), "returncode", None)
+        if code is not None:
+            ended.append((int(process.pid or 0), int(code)))
+        elif process.pid is not None:
+            waiting.append(process)
+    try:
+        ready = set(multiprocessing.connection.wait([process.sentinel for process in waiting], 0)) if waiting else set()
+    except (OSError, ValueError):  # a sentinel closed meanwhile: that process was reaped, and is seen next time
+        ready = set()
+    for process in waiting:
         if process.sentinel not in ready:
             continue
         popen = getattr(process, "_popen", None)
@@ -673,6 +680,11 @@ class Executor:
     def _gather(self, futures: list[Any], timeout: float | None) -> list[Any]:
         """Results of ``futures`` in order; the first failure raises at once."""
         done, pending = concurrent.futures.wait(futures, timeout, return_when=concurrent.futures.FIRST_EXCEPTION)
+        return self._results(futures, done, pending, timeout)
+
+    @staticmethod
+    def _results(futures: list[Any], done: set[Any], pending: set[Any], timeout: float | None) -> list[Any]:
+        """``_gather``'s answer once it has waited: the first failure, else TimeoutError, else the results."""
         for future in futures:
             error = future.exception() if future in done else None
             if error is not None:

@@ -17,6 +17,7 @@ from typing import Any, cast
 
 from bench.executors.base import (
     REAP_WAIT_S,
+    STOP_SIGNALS,
     Executor,
     WorkerDied,
     apply_chunk,
@@ -242,6 +243,8 @@ class ProcessPool(_ProcessWorkers, NativeChunksPool):
 
 #: How often a call on ``multiprocessing.Pool`` looks for a worker that died (a result wakes it at once).
 DEATH_POLL_S = 0.1
+#: How long a worker's death by a stop signal waits for the driver's own, sent to it too.
+STOP_GRACE_S = 1.0
 
 
 class _WatchedPool(multiprocessing.pool.Pool):
@@ -295,6 +298,10 @@ class MultiprocessingPool(_ProcessWorkers):
         """A worker that died and was not yet reported, with how; None while all live."""
         for pid, code in ended_workers(worker for worker in list(self.pool.started) if worker.pid not in self._ended):
             self._ended.add(pid)
+            if -code in STOP_SIGNALS:
+                # a batch system's SIGTERM (or a terminal's signal) to every process of the job: the driver's
+                # own comes now, and stops the sweep as an interrupt rather than a crash
+                time.sleep(STOP_GRACE_S)
             return WorkerDied(f"worker process {pid} {process_end(code)} with work outstanding (its task is lost)")
         return None
 
@@ -311,6 +318,22 @@ class MultiprocessingPool(_ProcessWorkers):
                     raise died from None
                 if left is not None and left <= DEATH_POLL_S:
                     raise
+
+    def _gather(self, futures: list[Any], timeout: float | None) -> list[Any]:
+        """As the base's, looking for a worker that died meanwhile (its task would never finish: an instance
+        whose workers and forkserver a signal to the whole job ended would never be ready)."""
+
+        def wait(step: float | None) -> None:
+            done, pending = concurrent.futures.wait(futures, step, return_when=concurrent.futures.FIRST_EXCEPTION)
+            if pending and all(future.exception() is None for future in done):
+                raise multiprocessing.TimeoutError
+
+        try:
+            self._watching(wait, deadline_after(timeout))
+        except multiprocessing.TimeoutError:  # the deadline: what is pending is said below
+            pass
+        done, pending = concurrent.futures.wait(futures, 0, return_when=concurrent.futures.FIRST_EXCEPTION)
+        return self._results(futures, done, pending, timeout)
 
     def _stop_streams(self) -> None:
         for closed in list(self._streams):
@@ -408,12 +431,16 @@ def _kill_workers_and_free_their_locks(pool: multiprocessing.pool.Pool) -> None:
     are all killed, once none is replaced; then no live process holds the locks, and they are released.
 
     This reaches into ``multiprocessing.pool.Pool``'s attributes (``_pool``, ``_worker_handler``,
-    ``_change_notifier``, ``_inqueue``, ``_outqueue``), the same from Python 3.8 to 3.13.
+    ``_change_notifier``, ``_taskqueue``, ``_inqueue``, ``_outqueue``), the same from Python 3.8 to 3.13.
     """
     handler = pool._worker_handler  # type: ignore[attr-defined]
     handler._state = multiprocessing.pool.TERMINATE  # no replacement starts
     pool._change_notifier.put(None)  # type: ignore[attr-defined]
     handler.join(REAP_WAIT_S)
+    # The handler tells the task handler to end as it ends; one that died (the forkserver it starts workers
+    # through was killed with them) never did, and terminate() would wait for the task handler for ever.
+    # A second word, where it did, is never read.
+    pool._taskqueue.put(None)  # type: ignore[attr-defined]
     workers = list(pool._pool)  # type: ignore[attr-defined]
     for worker in workers:
         worker.kill()

@@ -10,9 +10,12 @@ shared-memory segments (``/dev/shm/mpich_shm_*``), and a local Ray's folder wher
 suite's is too deep for Ray's sockets (``/tmp/bench-ray-<pid>-*``). The folder goes when the
 process ends, after MPI has finalized (with the process manager's files:
 MPICH removes its segments itself when it finalizes). A process that was killed (``kill -9``, the
-out-of-memory killer, an aborted MPI launch) cannot remove it: the next
-sweep or resume removes every such folder whose process is gone, with the
-files it lists, and nothing else.
+out-of-memory killer, an aborted MPI launch) cannot remove it: a small
+watcher, started with the folder in a session of its own, removes it with
+the files it lists as soon as the process has ended, however it ended.
+Where the watcher could not (killed with the job by a batch system), the
+next sweep or resume removes every such folder whose process is gone, with
+the files it lists, and nothing else.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["PREFIX", "folder", "in_folder", "make", "own", "remove_stale"]
+__all__ = ["PREFIX", "WATCHER", "folder", "in_folder", "make", "own", "remove_stale", "watch"]
 
 PREFIX = "bench-"
 #: Files outside the folder that a process may list as its own: only those are ever removed with it.
@@ -47,7 +51,56 @@ def folder() -> Path:
         _folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
         # After multiprocessing's own clean-up (priority -100), which removes its folder inside this one.
         multiprocessing.util.Finalize(None, _at_exit, args=(_folder,), exitpriority=-101)
+        _start_watcher(_folder)
     return _folder
+
+
+#: In the command line of the watcher of a process's folder.
+WATCHER = "bench_scratch_watcher"
+#: The watcher loads this file alone (no package, no site-packages): it starts in some 20 ms.
+_WATCHER_CODE = (
+    "import importlib.util, sys; "
+    f"spec = importlib.util.spec_from_file_location({WATCHER!r}, sys.argv[1]); "
+    "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
+    "module.watch(int(sys.argv[2]), sys.argv[3])"
+)
+
+
+def _start_watcher(path: Path) -> None:
+    """The watcher of ``path``: a process in a session of its own (a signal to this process's group, or
+    MPI ending the launch, leaves it be), which ends when this process has, after removing what it left."""
+    try:
+        subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _WATCHER_CODE, __file__, str(os.getpid()), str(path)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError:  # no watcher: the next sweep removes what a killed process leaves
+        pass
+
+
+def watch(pid: int, path: str) -> None:
+    """The watcher's work: wait for process ``pid`` (its parent) to end, however it ends, then remove its
+    folder ``path`` and the files the folder lists, where the process did not."""
+    import select
+    import signal
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # what stops the process is not for this one
+        signal.signal(signum, signal.SIG_IGN)
+    try:
+        ended = os.pidfd_open(pid)
+    except (ProcessLookupError, AttributeError):  # gone already (or no pidfd: Linux before 5.3)
+        ended = None
+    if ended is not None and os.getppid() == pid:  # still its parent: the pidfd is that process's
+        select.select([ended], [], [])
+    elif ended is None and os.getppid() == pid:
+        while os.getppid() == pid:  # it ends: this process is handed to another parent
+            select.select([], [], [], 0.1)
+    folder = Path(path)
+    if folder.is_dir() and not folder.is_symlink():
+        _remove(folder, stale=True)
 
 
 def make(prefix: str) -> str:
