@@ -104,9 +104,10 @@ class _DaskBase(Executor):
         # A task whose worker died fails at once (KilledWorker) rather than on up to three fresh workers in
         # turn: it would crash them too, and a benchmark's run is spoilt by the first death.
         settings = {"temporary-directory": self.scratch, NANNY_ENVIRON: environ, ALLOWED_FAILURES: 0}
-        #: What the nannies in this process say of their workers' deaths (not those of remote ones).
-        self._deaths = _Deaths()
-        logging.getLogger("distributed.nanny").addHandler(self._deaths)
+        #: What the nannies of a local cluster, in this process, say of their workers' deaths.
+        self._deaths = _Deaths() if self.local else None
+        if self._deaths is not None:
+            logging.getLogger("distributed.nanny").addHandler(self._deaths)
         with dask.config.set(settings), kept_environ(environ):
             self.cluster = self.make_cluster()
         self.client = Client(self.cluster)
@@ -116,14 +117,15 @@ class _DaskBase(Executor):
         local cluster, logs how the worker process ended."""
         from distributed import KilledWorker
 
-        if not isinstance(exc, KilledWorker):
+        deaths = self._deaths
+        if deaths is None or not isinstance(exc, KilledWorker):  # remote nannies log in their jobs
             return None
         deadline = time.monotonic() + DEATH_LOG_WAIT_S
-        while not self._deaths.seen and time.monotonic() < deadline:
+        while not deaths.seen and time.monotonic() < deadline:
             time.sleep(0.01)
-        if not self._deaths.seen:
+        if not deaths.seen:
             return None
-        pid, code = self._deaths.seen[-1]
+        pid, code = deaths.seen[-1]
         return WorkerDied(f"worker process {pid} {process_end(code)} with work outstanding (KilledWorker)")
 
     #: Seconds to wait for every worker to connect.

@@ -200,17 +200,12 @@ class ProcessPool(_ProcessWorkers, NativeChunksPool):
             max_workers=self.workers, mp_context=mp_context(), initializer=self.worker_initializer(ignore_interrupts)
         )
 
-    def start(self) -> None:
-        super().start()
-        #: The pool's worker processes by pid: its own dict, which it lets go when it shuts down.
-        workers = getattr(self.pool, "_processes", None)
-        self._workers: dict[int, multiprocessing.process.BaseProcess] = workers if workers is not None else {}
-
     def death(self, exc: Exception) -> WorkerDied | None:
         """The pool says only that a worker died (BrokenProcessPool); it ends the others with SIGTERM."""
         if not isinstance(exc, BrokenProcessPool):
             return None
-        for pid, code in ended_workers(list(self._workers.values())):
+        workers = getattr(self.pool, "_processes", None) or {}  # the pool's own, by pid, until it shuts down
+        for pid, code in ended_workers(list(workers.values())):
             if code != -signal.SIGTERM:
                 return WorkerDied(
                     f"worker process {pid} {process_end(code)} with work outstanding: the pool is broken "
@@ -294,6 +289,13 @@ class MultiprocessingPool(_ProcessWorkers):
         #: The workers whose end was reported (or came between calls, with no task lost).
         self._ended: set[int] = set()
 
+    def _forget_idle_deaths(self) -> None:
+        """Workers the pool reaped between calls held no task: not the next call's to report. Read from their
+        exit codes alone, without a system call: the call is timed."""
+        for worker in self.pool.started:
+            if getattr(getattr(worker, "_popen", None), "returncode", None) is not None:
+                self._ended.add(worker.pid or 0)
+
     def ended(self) -> WorkerDied | None:
         """A worker that died and was not yet reported, with how; None while all live."""
         for pid, code in ended_workers(worker for worker in list(self.pool.started) if worker.pid not in self._ended):
@@ -347,8 +349,7 @@ class MultiprocessingPool(_ProcessWorkers):
     def _map(
         self, fn: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int | None, timeout: float | None
     ) -> list[Any]:
-        while self.ended():  # one that died between calls held no task
-            pass
+        self._forget_idle_deaths()
         result = self.pool.map_async(fn, iterable, chunksize)
         try:
             return cast(list[Any], self._watching(result.get, deadline_after(timeout)))
@@ -377,8 +378,7 @@ class MultiprocessingPool(_ProcessWorkers):
                     return
                 yield chunk
 
-        while self.ended():  # one that died between calls held no task
-            pass
+        self._forget_idle_deaths()
         imap = self.pool.imap if ordered else self.pool.imap_unordered
         results = imap(functools.partial(apply_chunk, fn), gated(), 1)
         lost = False  # a worker died holding a chunk, which never comes
