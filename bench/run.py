@@ -12,4 +12,4 @@ if __name__ == "__main__":
     from bench.cli import run_main
     from bench.host import mpi_launch
 
-    mpi_launch.exit(run_main(sys.argv[1:]))
+    mpi_launch.exit(run_main(sys.argv[1:], supervise=True))

@@ -166,13 +166,75 @@ def test_mpi_pool_records_a_raise_and_leaves_a_hung_task_behind_then_ends(tmp_pa
 
 
 @pytest.mark.slow
-def test_a_worker_that_dies_under_mpi_pool_ends_the_job_and_the_journal_still_loads(tmp_path, scratch):
+def test_a_worker_that_dies_under_mpi_pool_costs_its_cell_and_the_sweep_goes_on(tmp_path, scratch):
+    """MPICH ends the spawned job, the measuring process with it: the command measures in a child, which
+    it starts again on the journal with the cell recorded as crashed."""
     needs("mpi-pool")
-    done = mpi_sweep(tmp_path, ["fault-exit"], scratch)
-    assert done.returncode != 0
-    [path] = (tmp_path / "out").glob("*.jsonl")
-    assert bench.load(path).runs  # a file that loads, run record first
+    done = mpi_sweep(tmp_path, ["fault-exit", "noop"], scratch)
+    assert done.returncode == 1, done.stderr
+    cells = cells_of(tmp_path)
+    crashed = cells["fault-exit"]
+    assert crashed.status == "error" and crashed.crashed["in"] == "workers", crashed
+    assert "a task crashed its run in " in crashed.error and "mpi-pool x1 fault-exit[16]" in crashed.error
+    assert cells["noop"].ok and cells["noop"].verified
     assert left_after_an_abort(scratch) == []
+
+
+CRASHY = """
+# A user's function that ends the process it runs in on one item, as a broken C extension does.
+import ctypes
+import os
+
+from workloads import from_function
+
+
+def square(item):
+    if item == 5:
+        {crash}
+    return item * item
+
+
+def check(results, size):
+    return sorted(results) == [item * item for item in range(size)]
+
+
+Crashy = from_function(square, items=range, verify=check, default_size=40)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "crash, how, executors, options, where",
+    [
+        # no option: the estimate probe runs the case first, in the driver
+        ("ctypes.string_at(0)", "killed by SIGSEGV", "multiprocessing,thread-pool", (), "the estimate probe of"),
+        ("os._exit(13)", "exited with status 13", "multiprocessing", ("--max-case-time", "off"), "the serial baseline"),
+        ("ctypes.string_at(0)", "killed by SIGSEGV", "serial,process-pool", ("--max-case-time", "off"), "of serial x1"),
+    ],
+)
+def test_a_user_task_that_crashes_the_measuring_process_costs_its_case_only(
+    run_bench, tmp_path, scratch, crash, how, executors, options, where
+):
+    (tmp_path / "crashy.py").write_text(CRASHY.format(crash=crash))
+    done = run_bench(
+        *("--executors", executors, "--workloads", "crashy.py:Crashy,noop", "--workers", "1", "--repeats", "2"),
+        *(*options, "--out", "out", "--quiet"),
+        timeout=120,
+        env={"TMPDIR": str(scratch)},
+    )
+    assert done.returncode == 1, done.stderr
+    said = [line for line in done.stderr.splitlines() if "the sweep goes on" in line]
+    assert len(said) == 1 and where in said[0] and how in said[0], done.stderr
+    [path] = (tmp_path / "out").glob("*.jsonl")
+    results = bench.load(path)
+    crashy = [cell for cell in results.cells if cell.workload.endswith("Crashy") and cell.status != "skipped"]
+    assert crashy and all(cell.status == "error" and cell.crashed["how"] == how for cell in crashy)
+    assert all(cell.crashed["in"] == "driver" and where in cell.error for cell in crashy)
+    noop = [cell for cell in results.cells if cell.workload == "noop" and cell.status != "skipped"]
+    assert noop and all(cell.ok and cell.verified for cell in noop)
+    again = run_bench("--resume", str(path), "--quiet", env={"TMPDIR": str(scratch)})
+    assert "nothing to resume" in again.stderr and len(bench.load(path).cells) == len(results.cells)
+    assert left_in(scratch, wait_s=10) == []
 
 
 @pytest.mark.slow

@@ -141,8 +141,9 @@ def needs(executor):
         (RUN, "joblib", "rounds", signal.SIGINT),
         (RUN, "ray", "start-up", signal.SIGINT),
         (RUN, "ray", "rounds", signal.SIGTERM),
-        # an MPICH singleton, signalled alone: a signal to the whole group reaches the process
-        # manager MPICH started for the spawn too, which ends the job at once (docs/faults.md, "Interrupts")
+        # an MPICH singleton: the command passes the group's signal on to the measuring process alone, in a
+        # group of its own, so that the process manager MPICH started for the spawn does not end the job
+        # at once (docs/faults.md, "Interrupts")
         (SINGLETON, "mpi-pool", "start-up", signal.SIGTERM),
         (SINGLETON, "mpi-pool", "rounds", signal.SIGINT),
         (MPIEXEC, "mpi-comm", "journal", signal.SIGINT),
@@ -178,7 +179,7 @@ def test_a_signal_keeps_the_finished_cells_leaves_nothing_behind_and_resume_comp
             driver.wait_for(lambda: driver.look(since=before) >= want, "x2 workers")
             time.sleep(1)  # into the x2 group's rounds: a cell cut short keeps the rounds it has
             finished = 1
-        out, err = driver.stop(signum, group=launch is not SINGLETON)
+        out, err = driver.stop(signum, group=True)
     finally:
         driver.kill()
     assert driver.process.returncode == 128 + signum, err

@@ -383,11 +383,33 @@ def test_under_mpi_comm_a_raise_is_recorded_and_a_hung_rank_blocks_only_mpi_comm
 
 
 @pytest.mark.slow
-def test_a_rank_that_dies_ends_the_launch_and_the_journal_loads(tmp_path):
-    done = mpiexec(3, "--executors", "mpi-comm", "--workloads", "fault-exit", *FAULT_RUN, cwd=tmp_path, timeout=120)
-    assert done.returncode != 0
+def test_a_rank_that_dies_ends_the_launch_which_names_its_cell_and_resume_completes(tmp_path, scratch):
+    """MPICH ends every rank when one dies: the suite's own line names the cell, the journal keeps it in a file
+    beside it, and each --resume records the crash and measures the rest."""
+    run = ("--executors", "mpi-comm", "--workloads", "fault-exit,fault-segv,noop", *FAULT_RUN)
+    launches = [mpiexec(3, *run, cwd=tmp_path, timeout=120, env={"TMPDIR": str(scratch)})]
     [path] = (tmp_path / "results").glob("*.jsonl")
-    assert bench.load(path).runs
+    running = path.with_name(path.name + ".running")
+    for workload in ("fault-exit", "fault-segv"):
+        done = launches[-1]
+        assert done.returncode != 0 and running.exists()
+        said = [line for line in done.stderr.splitlines() if line.startswith("bench: the MPI launch ended")]
+        assert len(said) == 1 and f"mpi-comm x2 {workload}[16]" in said[0], done.stderr
+        assert "--resume " in said[0] and f"results/{path.name} to record it as failed" in said[0]
+        assert left_after_an_abort(scratch) == []  # the launch's segments and folders, at once
+        resume = ("--resume", str(path), "--quiet")
+        launches.append(mpiexec(3, *resume, cwd=tmp_path, timeout=120, env={"TMPDIR": str(scratch)}))
+    done = launches[-1]
+    assert done.returncode == 1 and not running.exists(), done.stderr
+    cells = {cell.workload: cell for cell in bench.load(path).cells}
+    for workload in ("fault-exit", "fault-segv"):
+        crashed = cells[workload]
+        assert crashed.status == "error" and crashed.crashed["in"] == "launch", crashed
+        assert crashed.error.startswith("a task crashed the MPI launch in ")
+    assert cells["noop"].ok and cells["noop"].verified
+    nothing = mpiexec(3, "--resume", str(path), "--quiet", cwd=tmp_path, timeout=120)
+    assert "nothing to resume" in nothing.stderr  # the crashed cells are not run again
+    assert left_after_an_abort(scratch) == []
 
 
 DRIVER_BUG = '''

@@ -78,16 +78,35 @@ def _dispatch(args: argparse.Namespace, prog: str) -> int:
         return 128 + signum_of(exc)
 
 
-def main(argv: Sequence[str] | None = None, prog: str = "python -m bench") -> int:
-    """``python -m bench COMMAND ...``."""
-    args = build_parser(prog).parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "python -m bench", supervise: bool = False) -> int:
+    """``python -m bench COMMAND ...``. ``supervise``: a sweep measures in a child process that this one
+    outlives (``bench.cli.supervise``), as the command line does."""
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(prog).parse_args(raw)
+    args.supervise, args.entry = supervise, "main"
+    args.argv = raw[raw.index("run") + 1 :] if args.command == "run" else []
     return _dispatch(args, f"{prog} {args.command}")
 
 
-def run_main(argv: Sequence[str] | None = None, prog: str = "python bench/run.py") -> int:
+def run_main(argv: Sequence[str] | None = None, prog: str = "python bench/run.py", supervise: bool = False) -> int:
     """The sweep script: ``python bench/run.py ...``, the same as ``python -m bench run ...``."""
-    args = build_run_parser(prog).parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = build_run_parser(prog).parse_args(raw)
+    args.supervise, args.entry, args.argv = supervise, "run", raw
     return _dispatch(args, prog)
+
+
+def child(spec_text: str) -> None:
+    """The supervised child of a sweep from the command line (``bench.cli.supervise``): the parent's command."""
+    from bench.cli.supervise import as_child
+    from bench.host import mpi_launch
+
+    spec = as_child(spec_text)
+    if spec["entry"] == "run":
+        status = run_main(spec["argv"], spec["prog"])
+    else:
+        status = main(["run", *spec["argv"]], spec["prog"].rsplit(" ", 1)[0])
+    mpi_launch.exit(status)
 
 
 #: How long an MPI rank that aborts its launch waits for the launcher to pass its last lines on.

@@ -413,6 +413,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.dry_run:
         return _dry_run(args)
+    from bench.cli import supervise
+
+    if supervise.wanted(args):
+        return supervise.parent(args)
     from bench.analysis.findings import noise_explains
     from bench.host.cpuload import busy_line, steal_line
     from bench.host.noise import Noise

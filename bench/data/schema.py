@@ -48,6 +48,9 @@ Schema history (the ``schema`` field of every record):
    Then, for the machine's noise: the ``noise`` record kind (a probe of each core's speed over time,
    ``bench.host.noise``: after the run record of a sweep, and in ``calibrate``'s journal), the matrix's
    ``noise`` (the probe's seconds; journals without it were not probed).
+   Then, for crashes: the cell's ``crashed`` (a task ended the process it ran in: the ``step``, what it
+   was ``of``, ``in`` the driver or the workers, and ``how`` the process ended; ``--resume`` does not run
+   such a cell again).
 
 Golden journals of every schema live in ``tests/data/`` and must keep loading.
 A new schema adds an entry to :data:`MIGRATIONS` that turns a record of the
@@ -536,6 +539,9 @@ class CellRecord(_KeyedRecord):
     #: median of ``times_s``, up to three): its ``pop`` and trace record are of the one nearest that median.
     trace_walls_s: list[float] | None = field(default=None, metadata=_meta("samples?"))
     profile_error: str | None = field(default=None, metadata=_meta("str?"))
+    #: A task ended the process it ran in (``bench.measuring.steps``): ``step``, ``of`` (the cell or case it
+    #: ran), ``in`` (``driver`` or ``workers``) and ``how``; the cell is ``error`` and stays so on ``--resume``.
+    crashed: dict[str, Any] | None = field(default=None, metadata=_meta("dict?"))
     finished: str | None = field(default=None, metadata=_meta("str?"))
     #: The node each worker ran on (Slurm's node name inside a job, else the host name), sorted.
     nodes: list[str] | None = field(default=None, metadata=_meta("strs?"))
@@ -604,8 +610,8 @@ class CellRecord(_KeyedRecord):
 
     @property
     def complete(self) -> bool:
-        """Ok, with every round it was to have: nothing for ``--resume`` to do."""
-        return self.ok and not self.interrupted
+        """Ok, with every round it was to have, or crashed (it would crash again): nothing for ``--resume``."""
+        return (self.ok and not self.interrupted) or self.crashed is not None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from bench.data.schema import METHODS
@@ -124,6 +125,8 @@ def mp_context() -> multiprocessing.context.BaseContext:
     if len(str(scratch.folder())) + len("/pymp-XXXXXXXX/listener-XXXXXXXX") < UNIX_SOCKET_PATH:
         with scratch.in_folder():
             util.get_temp_dir()
+    else:  # listed, so that it goes with the suite's folder where this process cannot remove it (killed)
+        scratch.own([Path(util.get_temp_dir())])
     if start_method() != "forkserver":
         return multiprocessing.get_context(start_method())
 
@@ -457,6 +460,11 @@ class Executor:
         from bench.host import inner_threads
 
         return inner_threads.environ(self.threads)
+
+    @property
+    def tasks_in_driver(self) -> bool:
+        """Whether this instance runs its tasks in the calling process (a task that crashes then crashes it)."""
+        return self.in_process
 
     def limits(self) -> AbstractContextManager[None]:
         """The inner threads around a call of ``map`` or a stream, where the work runs in this process;

@@ -94,6 +94,10 @@ class Joblib(Executor):
         threads."""
         return self.workers == 1 or self.settings["backend"] == "threading"
 
+    @property
+    def tasks_in_driver(self) -> bool:
+        return self.sequential
+
     def limits(self) -> AbstractContextManager[None]:
         from bench.host import inner_threads
 

@@ -98,22 +98,35 @@ def _shown_path(path: str) -> str:
     return os.path.abspath(path) if relative.startswith("..") else relative
 
 
+#: What runs this program, where its ``__main__`` does not say (a supervised child: ``bench.cli.supervise``).
+program: list[str] | None = None
+
+
+def launch_target() -> list[str] | None:
+    """What ``python`` runs as this program (``["-m", "bench"]``, ``["bench/run.py"]``); None in an
+    interactive session."""
+    if program is not None:
+        return program
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    script = getattr(main, "__file__", None)
+    if spec is not None and spec.name.endswith(".__main__"):  # python -m package
+        return ["-m", spec.name[: -len(".__main__")]]
+    if spec is not None and spec.name == "mpi4py.__main__":  # already under -m mpi4py
+        return [_shown_path(sys.argv[0])] if sys.argv and sys.argv[0] else None
+    if script and script.endswith(".py") and "ipykernel" not in script:
+        return [_shown_path(script)]
+    return None
+
+
 def launch_command(processes: int) -> str:
     """The command that runs this program again under ``mpiexec -n processes python -m mpi4py``.
 
     It keeps the program's own arguments, so a suggestion can be copied as it
     is; for an interactive session it names a script to write.
     """
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    script = getattr(main, "__file__", None)
-    if spec is not None and spec.name.endswith(".__main__"):  # python -m package
-        target = ["-m", spec.name[: -len(".__main__")]]
-    elif spec is not None and spec.name == "mpi4py.__main__":  # already under -m mpi4py
-        target = [_shown_path(sys.argv[0])] if sys.argv and sys.argv[0] else ["your_script.py"]
-    elif script and script.endswith(".py") and "ipykernel" not in script:
-        target = [_shown_path(script)]
-    else:
+    target = launch_target()
+    if target is None:
         return f"mpiexec -n {processes} python -m mpi4py your_script.py"
     return shlex.join(["mpiexec", "-n", str(processes), "python", "-m", "mpi4py", *target, *sys.argv[1:]])
 

@@ -30,11 +30,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["PREFIX", "WATCHER", "folder", "in_folder", "make", "own", "remove_stale", "watch"]
+__all__ = ["PREFIX", "WATCHER", "folder", "in_folder", "last_word", "make", "own", "remove_stale", "watch"]
 
 PREFIX = "bench-"
 #: Files outside the folder that a process may list as its own: only those are ever removed with it.
-OWNABLE = re.compile(r"hydra_hwloc_xmlfile_\w+|mpich_shm_\w+|bench-ray-\d+-\w+")
+OWNABLE = re.compile(r"hydra_hwloc_xmlfile_\w+|mpich_shm_\w+|bench-ray-\d+-\w+|pymp-\w+")
 #: Those that a process that ends normally leaves to their owner, which removes them when it finalizes.
 LEFT_TO_MPI = re.compile(r"mpich_shm_\w+")
 OWNED = "owned"
@@ -74,8 +74,7 @@ def _start_watcher(path: Path) -> None:
             [sys.executable, "-I", "-S", "-c", _WATCHER_CODE, __file__, str(os.getpid()), str(path)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=True,  # its stderr is the process's: where its last word goes
         )
     except OSError:  # no watcher: the next sweep removes what a killed process leaves
         pass
@@ -100,7 +99,29 @@ def watch(pid: int, path: str) -> None:
             select.select([], [], [], 0.1)
     folder = Path(path)
     if folder.is_dir() and not folder.is_symlink():
+        _say_last_word(folder)
         _remove(folder, stale=True)
+
+
+#: In a process's folder: the path of a JSON file whose ``said`` is the line to show if the process dies
+#: with that file still there (the file is removed when the process ends as it should).
+LAST_WORD = "last_word"
+
+
+def last_word(path: Path) -> None:
+    """Where this process keeps the line its watcher says should it die abruptly (``bench.measuring.steps``)."""
+    (folder() / LAST_WORD).write_text(str(path), encoding="utf-8")
+
+
+def _say_last_word(folder: Path) -> None:
+    import json
+
+    try:
+        said = json.loads(Path((folder / LAST_WORD).read_text(encoding="utf-8")).read_text(encoding="utf-8"))["said"]
+        sys.stderr.write(f"{said}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
 
 
 def make(prefix: str) -> str:
@@ -171,7 +192,7 @@ def _remove(path: Path, stale: bool = False) -> None:
         owned = Path(line)
         if OWNABLE.fullmatch(owned.name) and (stale or not LEFT_TO_MPI.fullmatch(owned.name)):
             try:
-                if owned.is_dir() and not owned.is_symlink():  # a local Ray's folder (bench.executors.ray)
+                if owned.is_dir() and not owned.is_symlink():  # a local Ray's folder, multiprocessing's
                     shutil.rmtree(owned, ignore_errors=True)
                 else:
                     owned.unlink()

@@ -43,6 +43,7 @@ from bench.executors.base import ABANDONED, READY_TIMEOUT_S
 from bench.executors.local import Serial
 from bench.host import inner_threads
 from bench.host.cpuload import Meter, Snapshot
+from bench.measuring import steps
 from bench.measuring import trace as tracing
 from bench.measuring.plan import AUTO, AUTO_MIN_ROUNDS, Cell, Group
 from bench.measuring.race import Event, Race
@@ -185,6 +186,8 @@ class CellResult:
     trace_error: str | None = None
     profile_error: str | None = None
     memory_error: str | None = None
+    #: A task ended the process it ran in (``bench.measuring.steps.Step.record``).
+    crashed: dict[str, Any] | None = None
     #: The traced serial run of the cell's case beside which it was traced (its cost profile).
     profile: tracing.Trace | None = None
     spent_s: float = 0.0
@@ -567,6 +570,7 @@ class _Group:
 
     # -- one run -----------------------------------------------------------
     def _finished(self) -> None:
+        steps.idle()
         self.runs += 1
         self.reporter.run_finished()
 
@@ -589,7 +593,9 @@ class _Group:
         """Time one run of a cell; None when it failed (the instance is then replaced if it must be)."""
         assert self.active is not None
         limit = self._warmup_limit(result.cell, warmup)
-        self.reporter.run_started(result.cell.label(), "warm-up" if warmup else f"run {len(result.times_s) + 1}")
+        phase = "warm-up" if warmup else f"run {len(result.times_s) + 1}"
+        self.reporter.run_started(result.cell.label(), phase)
+        steps.begin(result.cell, phase, self.active.pool.tasks_in_driver)
         start = self.clock()
         try:
             with self.active.pool.limits():
@@ -649,6 +655,7 @@ class _Group:
         assert self.active is not None
         pool = self.active.pool
         self.reporter.run_started(result.cell.label(), phase)
+        steps.begin(result.cell, what, pool.tasks_in_driver)
         try:
             with pool.limits():
                 value, answer = run(pool)
@@ -680,6 +687,7 @@ class _Group:
         cell = case.cell
         limit = self._warmup_limit(cell, warmup)
         self.reporter.run_started(f"serial baseline {cell.case_label()}", "warm-up" if warmup else "paired run")
+        steps.begin(cell, "serial baseline", driver=True, whole_case=True)
         try:
             elapsed, answer = self._serial_run(cell, limit=limit)
         except TimeoutError:
@@ -699,12 +707,12 @@ class _Group:
     # -- the protocol --------------------------------------------------------
     def _steps(self, forwards: bool) -> list[tuple[_Case, CellResult | None]]:
         """One round: each case's baseline next to its cells; (case, None) is the baseline."""
-        steps: list[tuple[_Case, CellResult | None]] = []
+        order: list[tuple[_Case, CellResult | None]] = []
         for case in self.cases:
             if case.wants_baseline:
-                steps.append((case, None))
-            steps.extend((case, result) for result in case.results if result.running)
-        return steps if forwards else steps[::-1]
+                order.append((case, None))
+            order.extend((case, result) for result in case.results if result.running)
+        return order if forwards else order[::-1]
 
     def _warm_up(self) -> None:
         for case, result in self._steps(forwards=True):
@@ -841,6 +849,7 @@ class _Group:
         if not self._profiled(case):
             return None, None
         self.reporter.run_started(f"serial baseline {cell.case_label()}", "trace")
+        steps.begin(cell, "traced serial run", driver=True, whole_case=True)
         tracer = tracing.Tracer(1)
         try:
             _, answer = self._serial_run(cell, tracer=tracer)

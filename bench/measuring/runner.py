@@ -29,6 +29,7 @@ from bench.data.schema import NO_CHUNKS, CellRecord, NoiseRecord, ResumeRecord, 
 from bench.executors.base import STOP_SIGNALS
 from bench.host import mpi_launch, noise, scratch
 from bench.host.cpuload import Meter
+from bench.measuring import steps
 from bench.measuring.measure import (
     CellResult,
     Context,
@@ -270,7 +271,7 @@ FROM_RESULT = (
     "status", "threads_per_worker", "threadpools", "load", "stopped", "pop", "native_chunks", "prior_rounds",
     "options", "startup_s", "warmup", "warmup_items", "warmup_s", "times_s", "baseline_s", "baseline_error",
     "precision_reached", "teardown_s", "error", "traceback", "answer", "verified", "instance", "window",
-    "driver_peak_bytes", "memory_error", "trace_error", "profile_error", "trace_walls_s",
+    "driver_peak_bytes", "memory_error", "trace_error", "profile_error", "trace_walls_s", "crashed",
 )  # fmt: skip
 
 
@@ -596,20 +597,49 @@ def _runnable(groups: list[Group]) -> None:
     raise PlanError(f"nothing to measure: every cell would be skipped: {'; '.join(reasons[:2])}{more}")
 
 
-def _estimate(groups: list[Group], matrix: Matrix) -> None:
+def _estimate(groups: list[Group], matrix: Matrix, crashes: Sequence[steps.Step] = ()) -> None:
     """PlanError for a case whose serial run is estimated to outgrow the machine's memory or
-    ``matrix.max_case_time`` (a short probe of each case; none without a bound)."""
+    ``matrix.max_case_time`` (a short probe of each case; none without a bound). A case that crashed
+    the measuring process (``crashes``) is not probed again."""
     from bench.executors.local import Serial
     from bench.measuring import preflight
 
     if matrix.max_case_time is None:
         return
     available = preflight.available_memory()
-    for cell in preflight.cases(cell for group in groups for cell in group.cells).values():
-        found = preflight.probe(cell.workload, cell.size, cell.param_dict, cell.case_label(), Serial.worker_cores(1))
+    crashed = [crash.case for crash in crashes if crash.driver]
+    for cell in preflight.cases(_cells(groups)).values():
+        if steps.plain(cell.case) in crashed:
+            continue
+        with steps.running(cell, "estimate probe", driver=True, whole_case=True):
+            found = preflight.probe(
+                cell.workload, cell.size, cell.param_dict, cell.case_label(), Serial.worker_cores(1)
+            )
         reason = preflight.refusal(found, matrix.max_case_time, available) if found else None
         if reason:
             raise PlanError(reason, allowed_by="max_case_time")
+
+
+def _cells(groups: list[Group]) -> list[Cell]:
+    return [cell for group in groups for cell in group.cells]
+
+
+def _crashed(groups: list[Group], crashes: Sequence[steps.Step], done: set[Any]) -> list[tuple[Cell, steps.Step]]:
+    """The runnable cells of ``groups`` not in ``done`` that a crash of the measuring process or launch fails."""
+    runnable = [cell for cell in _cells(groups) if not cell.skip_reason and cell.key not in done]
+    return steps.crashed_cells(crashes, runnable)
+
+
+def _record_crashes(
+    crashed: list[tuple[Cell, steps.Step]], run_id: str, rounds: Rounds, journal: Journal, kept: list[Any]
+) -> None:
+    """An ``error`` record with ``crashed`` for each cell a crash fails."""
+    for cell, crash in crashed:
+        result = CellResult(cell, status="error", error=crash.error(), crashed=crash.record())
+        result.threads_per_worker = cell.threads_per_worker
+        record = cell_record(run_id, result, rounds)
+        journal.write(record)
+        kept.append(record)
 
 
 def _idle_ranks(groups: list[Group]) -> None:
@@ -686,9 +716,11 @@ def _sweep(
     race: Race | None = None,
 ) -> Results:
     scratch.remove_stale()
+    steps.start()
+    crashes = steps.crashed()
     groups = build(matrix) if groups is None else groups
     _runnable(groups)
-    _estimate(groups, matrix)
+    _estimate(groups, matrix, crashes)
     _idle_ranks(groups)
     run_id = new_run_id()
     run = RunRecord(
@@ -709,6 +741,10 @@ def _sweep(
                 journal = Journal.create(out, run_id) if out is not None else None
                 if journal is not None:
                     journal.write(run)
+                    steps.journal(journal.path, beside=mpi_launch.launched())
+                    crashed = _crashed(groups, crashes, set())
+                    _record_crashes(crashed, run_id, rounds_of(matrix), journal, kept)
+                    groups = without(groups, {cell.key for cell, _ in crashed})
             found = _probe_noise(run_id, noise_seconds(matrix), journal, kept)
             if race is not None:
                 race.noise = found  # a cell closer to the leader than the noise lets them tell apart goes on
@@ -717,6 +753,7 @@ def _sweep(
             paths = (journal.path,) if journal else ()
             raise Interrupted(Results.of([run], kept, [], paths), signum_of(exc)) from None
         finally:
+            steps.ended()
             if journal is not None:
                 journal.close()
     return Results.of([run], kept, [], (journal.path,) if journal else ())
@@ -762,6 +799,11 @@ def resume(
 def _resume(path: Path, old: Results, matrix: Matrix, progress: Progress, argv: Sequence[str] | None) -> Results:
     [run] = old.runs
     scratch.remove_stale()
+    steps.start()
+    crashes = steps.crashed()
+    left = steps.leftover(path)  # the step an MPI launch of this journal died in
+    if left is not None:
+        crashes.append(left)
     # Cells that are missing or not ok (failed, timed out, skipped) run again, and those an interrupt cut
     # short go on from the rounds they have; the newest record of a cell counts.
     done = {cell.key for cell in old.cells if cell.complete}
@@ -774,8 +816,17 @@ def _resume(path: Path, old: Results, matrix: Matrix, progress: Progress, argv: 
         for cell in old.cells
         if cell.ok and cell.interrupted
     }
-    groups = without(build(matrix), done, prior)
-    if not _any_runnable(groups):
+    planned = build(matrix)
+    crashed = _crashed(planned, crashes, done)
+    done |= {cell.key for cell, _ in crashed}
+    if left is not None:
+        warnings.warn(
+            f"the MPI launch of {path} ended {left.where()}: its cell(s) are recorded as error, with `crashed`, "
+            "and not run again",
+            stacklevel=3,
+        )
+    groups = without(planned, done, prior)
+    if not _any_runnable(groups) and not crashed:
         still = sum(len(group.cells) for group in groups)
         why = f" or still cannot run here ({still} skipped)" if still else ""
         warnings.warn(f"nothing to resume: every cell of {path} is complete{why}", stacklevel=3)
@@ -788,7 +839,12 @@ def _resume(path: Path, old: Results, matrix: Matrix, progress: Progress, argv: 
         try:
             with reporter.held():
                 journal.write(marker)
-            _measure(groups, journal, run.run_id, matrix, reporter, first_instance, kept)
+                _record_crashes(crashed, run.run_id, rounds_of(matrix), journal, kept)
+                steps.journal(path, beside=mpi_launch.launched())
+            if _any_runnable(groups):
+                _measure(groups, journal, run.run_id, matrix, reporter, first_instance, kept)
         except KeyboardInterrupt as exc:
             raise Interrupted(Results.of(old.runs, kept, [*old.resumes, marker], (path,)), signum_of(exc)) from None
+        finally:
+            steps.ended()
     return Results.of(old.runs, kept, [*old.resumes, marker], (path,))
