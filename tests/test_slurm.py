@@ -377,6 +377,7 @@ def test_the_batch_script_quotes_every_value_and_runs_the_sweep_under_srun(tmp_p
     assert shlex.split(command.replace("$SLURM_NTASKS", "3")) == [
         "srun",
         "--mpi=pmi2",
+        "--kill-on-bad-exit=1",
         "--ntasks",
         "3",
         "/opt/py thon/bin/python",

@@ -89,7 +89,9 @@ def script(spec: BatchSpec) -> str:
         directives.append(f"--account={spec.account}")
     sweep = [spec.python, "-m", "mpi4py", "-m", "bench", "run", "--out", out, *spec.run_options]
     if spec.launcher == "srun":
-        launch = ["srun", "--mpi=pmi2", "--ntasks", "$SLURM_NTASKS"]
+        # a rank that dies ends the step, as MPICH's mpiexec ends its launch (srun would leave rank 0 waiting
+        # for it); the journal names the cell, and --resume goes on (bench.measuring.steps)
+        launch = ["srun", "--mpi=pmi2", "--kill-on-bad-exit=1", "--ntasks", "$SLURM_NTASKS"]
     else:
         launch = [str(Path(spec.python).with_name("mpiexec")), "-n", "$SLURM_NTASKS"]
     command = " ".join(arg if arg.startswith("$") else shlex.quote(arg) for arg in launch)
