@@ -134,26 +134,25 @@ class _Writer:
 
 
 _writer: _Writer | None = None
-_beside = False
 
 
 def start() -> None:
     """Write this process's steps where the supervising parent said (nothing where none did). Its children
     do not inherit the variables: they are the parent's word to this process only."""
-    global _writer, _beside
+    global _writer
     path = os.environ.pop(STEP_VARIABLE, None)
     if path and _writer is None:
-        _writer, _beside = _Writer(Path(path)), False
+        _writer = _Writer(Path(path))
 
 
 def journal(path: Path, beside: bool) -> None:
     """The sweep's journal, now that it exists; with ``beside`` (rank 0 of an MPI launch, which no parent
     outlives), steps go to ``<journal>.running``, removed by :func:`ended`."""
-    global _writer, _beside
+    global _writer
     if beside and _writer is None:
         from bench.host import scratch
 
-        _writer, _beside = _Writer(path.with_name(path.name + RUNNING_SUFFIX), launch=True), True
+        _writer = _Writer(path.with_name(path.name + RUNNING_SUFFIX), launch=True)
         scratch.last_word(_writer.path)
     if _writer is not None:
         _writer.journal = str(path)
@@ -162,10 +161,10 @@ def journal(path: Path, beside: bool) -> None:
 
 def ended() -> None:
     """The sweep ended as it should (finished, failed or interrupted): the file beside a journal goes."""
-    global _writer, _beside
-    if _writer is not None and _beside:
+    global _writer
+    if _writer is not None and _writer.launch:
         _writer.close(remove=True)
-        _writer, _beside = None, False
+        _writer = None
 
 
 def begin(cell: Any, phase: str, driver: bool, whole_case: bool = False) -> None:
